@@ -1,0 +1,229 @@
+"""Time-series inputs of a site: reading and validating CSV files, and the `SiteInputs` bundle.
+
+Each CSV has a ``timestamp`` column (ISO 8601; with an offset, or naive wall time in the site's time
+zone) and numeric value columns. Errors name the file, the line (1-based, header = line 1), the
+column and the value. Nothing is filled or shifted silently: a gap or a duplicate is an error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from grid.domain import Site
+from grid.errors import InputError, InputErrors
+from grid.timeindex import parse_local
+
+MAX_REPORTED = 20
+
+
+def read_series_csv(
+    path: str | Path,
+    tz: str,
+    resolution_min: int,
+    required: list[str] | None = None,
+) -> pd.DataFrame:
+    """Read a wide CSV into a float DataFrame with a UTC DatetimeIndex on the resolution grid.
+
+    Raises :class:`InputErrors` listing (up to 20) problems as ``file line N: ...``.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(str(path), f"cannot read CSV ({exc})") from exc
+    if "timestamp" not in raw.columns:
+        raise InputError(f"{name} line 1", "has no 'timestamp' column", list(raw.columns))
+    missing = [c for c in (required or []) if c not in raw.columns]
+    if missing:
+        raise InputError(f"{name} line 1", f"missing column(s) {', '.join(missing)}")
+    problems: list[InputError] = []
+    stamps = _parse_stamps(raw["timestamp"].tolist(), tz, name, problems)
+    values = {}
+    for col in raw.columns.drop("timestamp"):
+        values[col] = _parse_numbers(raw[col], name, col, problems)
+    if not problems:
+        _check_axis(stamps, resolution_min, name, problems)
+    if problems:
+        raise InputErrors(problems[:MAX_REPORTED], f"{path} ({len(problems)} bad value(s))")
+    frame = pd.DataFrame(values, index=pd.DatetimeIndex(stamps, name="timestamp"))
+    return frame
+
+
+def _parse_stamps(texts: list[str], tz: str, name: str, problems: list[InputError]) -> list[pd.Timestamp]:
+    out = []
+    for i, text in enumerate(texts):
+        line = i + 2
+        try:
+            out.append(parse_local(text.strip(), tz, f"{name} line {line}"))
+        except InputError as err:
+            problems.append(err)
+            out.append(pd.NaT)
+    return out
+
+
+def _parse_numbers(col: pd.Series, name: str, column: str, problems: list[InputError]) -> np.ndarray:
+    numbers = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    for i in bad[:MAX_REPORTED]:
+        problems.append(InputError(f"{name} line {i + 2} column {column}", "not a finite number", col.iloc[i]))
+    return numbers
+
+
+def _check_axis(stamps: list[pd.Timestamp], resolution_min: int, name: str, problems: list[InputError]) -> None:
+    step = pd.Timedelta(minutes=resolution_min)
+    for i, ts in enumerate(stamps):
+        if int(ts.timestamp()) % (resolution_min * 60):
+            problems.append(InputError(f"{name} line {i + 2}", f"not on the {resolution_min}-minute grid", ts.isoformat()))
+        if i == 0:
+            continue
+        gap = ts - stamps[i - 1]
+        if gap <= pd.Timedelta(0):
+            what = "duplicate timestamp" if gap == pd.Timedelta(0) else "timestamp goes backwards"
+            problems.append(InputError(f"{name} line {i + 2}", what, ts.isoformat()))
+        elif gap != step:
+            problems.append(
+                InputError(f"{name} line {i + 2}", f"gap of {gap} after {stamps[i - 1].isoformat()}", ts.isoformat())
+            )
+
+
+@dataclass
+class SiteInputs:
+    """All exogenous series of a site on one UTC index (kW, kW/kWp, degC, EUR/kWh, g/kWh).
+
+    base_load_kw:      inflexible household load, one column per household id (kW, >= 0).
+    pv_kw_per_kwp:     PV availability, one column per PV array id (kW per kWp, 0..~1.1).
+    heat_demand_kw:    thermal demand, one column per heat pump id (kW thermal, >= 0).
+    temp_degc:         outdoor temperature.
+    price_eur_per_kwh: energy price of imports (None: the tariff's constant).
+    co2_g_per_kwh:     CO2 intensity of imports (None: the tariff's constant).
+    """
+
+    base_load_kw: pd.DataFrame
+    pv_kw_per_kwp: pd.DataFrame
+    heat_demand_kw: pd.DataFrame
+    temp_degc: pd.Series
+    price_eur_per_kwh: pd.Series | None = None
+    co2_g_per_kwh: pd.Series | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.temp_degc.index)
+
+    def window(self, index: pd.DatetimeIndex) -> SiteInputs:
+        """The inputs restricted to `index`; raises if any series does not cover it."""
+        missing = index.difference(self.index)
+        if len(missing):
+            raise InputError(
+                "inputs",
+                f"do not cover the horizon: {len(missing)} interval(s) missing, first {missing[0].isoformat()}"
+                f" (inputs span {self.index[0].isoformat()} .. {self.index[-1].isoformat()})",
+            )
+
+        def cut(obj):  # type: ignore[no-untyped-def]
+            return None if obj is None else obj.reindex(index)
+
+        return SiteInputs(
+            base_load_kw=cut(self.base_load_kw),
+            pv_kw_per_kwp=cut(self.pv_kw_per_kwp),
+            heat_demand_kw=cut(self.heat_demand_kw),
+            temp_degc=cut(self.temp_degc),
+            price_eur_per_kwh=cut(self.price_eur_per_kwh),
+            co2_g_per_kwh=cut(self.co2_g_per_kwh),
+            sources=dict(self.sources),
+        )
+
+
+def load_inputs(site: Site) -> SiteInputs:
+    """Read the site's input files (paths relative to its YAML) and check them against the site:
+    one column per asset that needs one, no negative loads, same time axis everywhere."""
+    files = site.inputs
+    tz, res = site.site.timezone, site.site.resolution_min
+    problems: list[InputError] = []
+
+    def read(attr: str, required: list[str]) -> pd.DataFrame | None:
+        rel = getattr(files, attr)
+        if rel is None:
+            if required:
+                problems.append(InputError(f"inputs.{attr}", f"is required for {len(required)} asset(s)"))
+            return None
+        try:
+            return read_series_csv(site.base_dir / rel, tz, res, required)
+        except InputErrors as errs:
+            problems.extend(errs.errors)
+        except InputError as err:
+            problems.append(err)
+        return None
+
+    base = read("base_load", [h.id for h in site.households])
+    pv = read("pv_availability", [p.id for p in site.pv_arrays])
+    heat = read("heat_demand", [h.id for h in site.heat_pumps])
+    weather = read("weather", ["temp_degc"])
+    prices = read("prices", ["price_eur_per_kwh"] if site.tariff.import_price_eur_per_kwh is None else [])
+    if problems:
+        raise InputErrors(problems, f"inputs of site {site.id}")
+    frames = {"base_load": base, "pv_availability": pv, "heat_demand": heat, "weather": weather, "prices": prices}
+    present = {k: v for k, v in frames.items() if v is not None}
+    if not present:
+        raise InputError("inputs", "no input files given")
+    index = _common_index(present)
+    for key, frame in present.items():
+        if key in ("base_load", "heat_demand"):
+            _check_non_negative(frame, getattr(files, key), problems)
+    if problems:
+        raise InputErrors(problems, f"inputs of site {site.id}")
+
+    def cols(frame: pd.DataFrame | None, ids: list[str]) -> pd.DataFrame:
+        if frame is None:
+            return pd.DataFrame(index=index)
+        return frame.reindex(index)[ids]
+
+    price = prices.reindex(index)["price_eur_per_kwh"] if prices is not None and "price_eur_per_kwh" in prices else None
+    co2 = prices.reindex(index)["co2_g_per_kwh"] if prices is not None and "co2_g_per_kwh" in prices else None
+    temp = weather.reindex(index)["temp_degc"] if weather is not None else pd.Series(10.0, index=index)
+    return SiteInputs(
+        base_load_kw=cols(base, [h.id for h in site.households]),
+        pv_kw_per_kwp=cols(pv, [p.id for p in site.pv_arrays]),
+        heat_demand_kw=cols(heat, [h.id for h in site.heat_pumps]),
+        temp_degc=temp,
+        price_eur_per_kwh=price,
+        co2_g_per_kwh=co2,
+        sources={k: str(getattr(files, k)) for k in present},
+    )
+
+
+def _common_index(frames: dict[str, pd.DataFrame]) -> pd.DatetimeIndex:
+    """The intersection of the files' time axes; it must be non-empty."""
+    index: pd.DatetimeIndex | None = None
+    for frame in frames.values():
+        idx = pd.DatetimeIndex(frame.index)
+        index = idx if index is None else index.intersection(idx)
+    assert index is not None
+    if len(index) == 0:
+        spans = ", ".join(f"{k}: {v.index[0].isoformat()}..{v.index[-1].isoformat()}" for k, v in frames.items())
+        raise InputError("inputs", f"the files share no interval ({spans})")
+    return index
+
+
+def _check_non_negative(frame: pd.DataFrame, name: str, problems: list[InputError]) -> None:
+    values = frame.to_numpy()
+    rows, columns = np.nonzero(values < 0)
+    for r, c in list(zip(rows, columns, strict=True))[:MAX_REPORTED]:
+        problems.append(
+            InputError(f"{name} line {r + 2} column {frame.columns[c]}", "must be >= 0 (a load, in kW)", float(values[r, c]))
+        )
+
+
+def constant_or_series(series: pd.Series | None, constant: float | None, index: pd.DatetimeIndex, name: str) -> np.ndarray:
+    """Values of `series` on `index`, or `constant` everywhere; raises if neither is given."""
+    if series is not None:
+        return series.reindex(index).to_numpy(dtype=float)
+    if constant is None or (isinstance(constant, float) and math.isnan(constant)):
+        raise InputError(name, "needs either a constant in the tariff or a series in the inputs")
+    return np.full(len(index), float(constant))
