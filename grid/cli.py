@@ -1,0 +1,129 @@
+"""The `grid` command line: plan a site, run the demo, and (from other modules) ingest and serve.
+
+Every command validates its input and exits with status 2 and a message naming the place of the
+problem (YAML path, file and line) instead of a traceback; status 1 means the plan failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from grid.domain import Site, load_site
+from grid.errors import InputError, InputErrors
+from grid.series import SiteInputs, load_inputs
+from grid.timeindex import horizon_index, to_utc
+from models.plan import Plan
+from models.solve import SolveOptions, plan_site
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quartiere: neighbourhood load management.")
+console = Console()
+err_console = Console(stderr=True)
+
+DEMO_SITE = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
+
+
+def fail_input(exc: InputError | InputErrors) -> typer.Exit:
+    """Print an input error for a person and return the exit to raise (status 2)."""
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(2)
+
+
+def plan_index(site: Site, inputs: SiteInputs, start: str | None, hours: float) -> pd.DatetimeIndex:
+    first = inputs.index[0] if start is None else to_utc(start)
+    return horizon_index(first, hours, site.site.resolution_min)
+
+
+@app.command("plan")
+def plan_command(
+    site_path: Annotated[Path, typer.Option("--site", help="Site YAML file.")],
+    hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
+    start: Annotated[str | None, typer.Option(help="First interval, ISO 8601 with offset (default: first input interval).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the plan here.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit in seconds.")] = None,
+) -> None:
+    """Optimise the site's dispatch over the horizon and print a summary."""
+    if fmt not in ("json", "csv"):
+        raise fail_input(InputError("--format", "must be json or csv", fmt))
+    try:
+        site = load_site(site_path)
+        inputs = load_inputs(site)
+        index = plan_index(site, inputs, start, hours)
+        plan = plan_site(site, inputs, index, SolveOptions(time_limit_s=time_limit))
+    except (InputError, InputErrors) as exc:
+        raise fail_input(exc) from None
+    if out is not None:
+        out.write_text(plan.to_json(indent=1) if fmt == "json" else plan.to_csv(), encoding="utf-8")
+    print_summary(plan, out)
+    if plan.status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo_command(
+    hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
+    out: Annotated[Path, typer.Option(help="Where to write the plan JSON.")] = Path("out/demo-plan.json"),
+) -> None:
+    """The main job on the demo neighbourhood: plan it and print the summary."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plan_command(DEMO_SITE, hours=hours, start=None, out=out, fmt="json", time_limit=None)
+
+
+def print_summary(plan: Plan, out: Path | None) -> None:
+    status_style = {"optimal": "green", "optimal_with_violations": "yellow", "failed": "red"}[plan.status]
+    console.print(
+        f"[bold]Plan {plan.plan_id}[/] for site [bold]{plan.site}[/] "
+        f"{plan.start.isoformat()} .. {plan.end.isoformat()} ({len(plan.index)} x {plan.resolution_min} min): "
+        f"[{status_style}]{plan.status}[/]"
+    )
+    if plan.message:
+        console.print(plan.message)
+    kpis = Table(title="KPIs", show_header=True)
+    kpis.add_column("figure")
+    kpis.add_column("value", justify="right")
+    for key, value in plan.kpis.items():
+        kpis.add_row(key, f"{value:,.3f}")
+    if plan.objective_eur is not None:
+        kpis.add_row("objective_eur", f"{plan.objective_eur:,.3f}")
+    console.print(kpis)
+    conns = Table(title="Connections")
+    for col in ("connection", "households", "peak import kW", "limit kW", "mean marginal EUR/kWh"):
+        conns.add_column(col, justify="right")
+    for cid, c in plan.connections.items():
+        conns.add_row(cid, str(c["households"]), f"{c['peak_import_kw']:.1f}", f"{c['limit_import_kw'][0]:.1f}",
+                      f"{sum(c['marginal_price_eur_per_kwh']) / len(plan.index):.4f}")
+    if plan.connections:
+        console.print(conns)
+    if plan.violations:
+        viol = Table(title=f"Violations ({len(plan.violations)})")
+        for col in ("kind", "asset", "intervals", "total", "unit"):
+            viol.add_column(col)
+        counts: Counter[tuple[str, str, str]] = Counter()
+        totals: dict[tuple[str, str, str], float] = {}
+        for v in plan.violations:
+            key = (v.kind, v.asset, v.unit)
+            counts[key] += 1
+            totals[key] = totals.get(key, 0.0) + v.amount
+        for key, n in counts.most_common(20):
+            viol.add_row(key[0], key[1], str(n), f"{totals[key]:.3f}", key[2])
+        console.print(viol)
+    timings = ", ".join(f"{k} {v:.3f}" for k, v in plan.timings_s.items())
+    console.print(f"timings (s): {timings}; solver: {plan.solver.get('termination', '?')}")
+    if out is not None:
+        console.print(f"written: {out}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

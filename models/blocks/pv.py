@@ -1,0 +1,41 @@
+"""PV: generation up to the available power; curtailable arrays may produce less.
+
+Curtailable arrays behind the same connection and feeder are interchangeable in the LP, so the block
+decides one generation variable per such group (kW, fed into the node) and the plan splits it back
+over the group's arrays pro rata to their availability. Arrays that cannot be curtailed are a fixed
+injection and go into the connection's fixed net load (see ``models.dispatch``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from models.blocks.assembly import Assembly
+from models.tables import PVTable
+
+
+def curtailable_groups(tab: PVTable) -> list[tuple[int, int, np.ndarray]]:
+    """(node, feeder, array indices) for every group of curtailable arrays."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in np.flatnonzero(tab.curtailable):
+        groups.setdefault((int(tab.at.node[i]), int(tab.at.feeder[i])), []).append(int(i))
+    return [(n, f, np.array(ix)) for (n, f), ix in sorted(groups.items())]
+
+
+def add_pv(m: pyo.ConcreteModel, tab: PVTable, asm: Assembly) -> pyo.Block:
+    """Generation variables gen[g, t] in [0, available_g[t]] kW for each curtailable group."""
+    b = pyo.Block()
+    m.pv = b
+    groups = curtailable_groups(tab)
+    T = tab.available_kw.shape[1]
+    avail = np.array([tab.available_kw[ix].sum(axis=0) for _, _, ix in groups]).reshape(len(groups), T)
+    b.G = pyo.RangeSet(0, len(groups) - 1) if groups else pyo.Set(initialize=[])
+    b.T = pyo.RangeSet(0, T - 1)
+    b.available_kw = pyo.Param(b.G, b.T, mutable=True, initialize=lambda _, g, t: float(avail[g, t]))
+    b.gen = pyo.Var(b.G, b.T, bounds=lambda _, g, t: (0, b.available_kw[g, t]))
+    for g, (node, feeder, _) in enumerate(groups):
+        for t in range(T):
+            asm.inject(node, feeder, t, -1.0, b.gen[g, t])
+    b.groups = groups
+    return b

@@ -1,0 +1,81 @@
+"""Key figures of a plan (EUR, kWh, kW, kg CO2, fractions 0..1).
+
+cost_eur is what the neighbourhood pays over the horizon: energy + grid fees + CO2 + peak charge +
+battery throughput - feed-in revenue; penalties are reported apart (penalty_eur) and are zero in a
+plan without violations or dimming.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from models.dispatch import DispatchModel
+    from models.plan import Plan
+
+
+def compute_kpis(dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw: np.ndarray) -> dict[str, float]:
+    tab = dm.tables
+    dt = tab.dt_h
+    pr = tab.prices
+    total_import = import_kw.sum(axis=0)
+    total_export = export_kw.sum(axis=0)
+    import_kwh = float(total_import.sum() * dt)
+    export_kwh = float(total_export.sum() * dt)
+    consumption_kwh = 0.0
+    pv_kwh = curtailed_kwh = throughput_eur = 0.0
+    for asset in plan.assets.values():
+        power = np.asarray(asset["power_kw"])
+        if asset["type"] == "pv":
+            pv_kwh += float(-power.sum() * dt)
+            curtailed_kwh += float(np.asarray(asset["curtailed_kw"]).sum() * dt)
+        elif asset["type"] != "battery":  # storage charging is not final consumption
+            consumption_kwh += float(np.clip(power, 0.0, None).sum() * dt)
+    bat = tab.batteries
+    for i, bid in enumerate(bat.ids):
+        a = plan.assets[bid]
+        throughput_eur += float((np.asarray(a["charge_kw"]) + np.asarray(a["discharge_kw"])).sum() * dt * bat.throughput_eur_per_kwh[i])
+    energy_eur = float((total_import * pr.energy_eur_per_kwh).sum() * dt)
+    fees_eur = float((total_import * pr.grid_fee_eur_per_kwh).sum() * dt)
+    co2_eur = float((total_import * pr.co2_eur_per_kwh).sum() * dt)
+    feed_in_eur = float((total_export * pr.feed_in_eur_per_kwh).sum() * dt)
+    peak_eur = 0.0
+    if pr.peak_charge_eur_per_kw > 0:
+        peak_eur = float(sum(pr.peak_charge_eur_per_kw * max(import_kw[c].max(), tab.connections.peak_so_far_kw[c]) for c in range(len(import_kw))))
+    penalty_eur = float(sum((s.var.value or 0.0) * s.cost_eur_per_unit for s in dm.assembly.slacks))
+    dimmed_kwh = float(sum(d["dimmed_kw"] for d in plan.dimming) * dt)
+    penalty_eur += dimmed_kwh * tab.penalties.dimming_eur_per_kwh
+    by_kind: dict[str, float] = {}
+    for v in plan.violations:
+        key = f"{v.kind}_{v.unit.lower()}"
+        by_kind[key] = by_kind.get(key, 0.0) + v.amount
+    kpis: dict[str, Any] = {
+        "cost_eur": energy_eur + fees_eur + co2_eur + peak_eur + throughput_eur - feed_in_eur,
+        "energy_cost_eur": energy_eur,
+        "grid_fees_eur": fees_eur,
+        "co2_cost_eur": co2_eur,
+        "peak_charge_eur": peak_eur,
+        "throughput_cost_eur": throughput_eur,
+        "feed_in_revenue_eur": feed_in_eur,
+        "penalty_eur": penalty_eur,
+        "import_kwh": import_kwh,
+        "export_kwh": export_kwh,
+        "peak_import_kw": float(total_import.max(initial=0.0)),
+        "consumption_kwh": consumption_kwh,
+        "pv_generation_kwh": pv_kwh,
+        "curtailed_kwh": curtailed_kwh,
+        "self_consumption": (max(pv_kwh - export_kwh, 0.0) / pv_kwh) if pv_kwh > 0 else 0.0,
+        "self_sufficiency": (1.0 - import_kwh / consumption_kwh) if consumption_kwh > 0 else 0.0,
+        "co2_kg": float((total_import * pr.co2_g_per_kwh).sum() * dt / 1000.0),
+        "unmet_load_kwh": by_kind.get("unmet_load_kwh", 0.0),
+        "unmet_heat_kwh": by_kind.get("unmet_heat_kwh", 0.0),
+        "ev_energy_missed_kwh": by_kind.get("ev_energy_missed_kwh", 0.0),
+        "limit_breach_kwh": dt * sum(v for k, v in by_kind.items() if k.endswith("limit_exceeded_kw")),
+        "dimming_events": float(len(plan.dimming)),
+        "dimmed_kwh": dimmed_kwh,
+        "violations": float(len(plan.violations)),
+    }
+    return kpis
+

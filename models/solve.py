@@ -1,0 +1,122 @@
+"""Solve the dispatch LP with HiGHS through Pyomo's persistent interface and turn it into a Plan.
+
+`plan_site` is the library entry point used by the CLI, the scheduler and the scenario runner:
+plain data in (a Site and its inputs), a plain :class:`~models.plan.Plan` out, no web or database.
+A failed solve still returns a Plan (status ``failed`` with the solver's reason), never raises for
+solver trouble, so that callers can keep serving their last good plan.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from grid.domain import Site
+from grid.series import SiteInputs
+from models.dispatch import DispatchModel, build_model
+from models.extract import extract_plan
+from models.plan import Plan
+from models.tables import Tables, build_tables
+
+
+@dataclass
+class SolveOptions:
+    """HiGHS settings. ``time_limit_s`` bounds the solve; ``threads`` 1 suits parallel sweeps."""
+
+    time_limit_s: float | None = None
+    threads: int | None = None
+    highs_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SolveOutcome:
+    ok: bool
+    termination: str
+    objective_eur: float | None
+    solver: Highs
+    results: Any
+    solve_s: float
+
+
+def solve_model(dm: DispatchModel, options: SolveOptions | None = None, solver: Highs | None = None) -> SolveOutcome:
+    """Hand the model to a (new or given persistent) HiGHS instance and solve it.
+
+    Re-using `solver` on the same model only pushes changed mutable parameters to HiGHS and warm
+    starts from the previous basis.
+    """
+    options = options or SolveOptions()
+    opt = solver or Highs()
+    t0 = time.perf_counter()
+    results = opt.solve(
+        dm.model,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+        time_limit=options.time_limit_s,
+        threads=options.threads,
+        solver_options=dict(options.highs_options),
+    )
+    solve_s = time.perf_counter() - t0
+    term = results.termination_condition
+    ok = term == TerminationCondition.convergenceCriteriaSatisfied
+    return SolveOutcome(
+        ok=ok,
+        termination=term.name,
+        objective_eur=results.incumbent_objective if ok else None,
+        solver=opt,
+        results=results,
+        solve_s=solve_s,
+    )
+
+
+def plan_tables(tables: Tables, options: SolveOptions | None = None) -> Plan:
+    """Build, solve and extract a plan for prepared tables."""
+    computed_at = pd.Timestamp.now(tz="UTC").floor("s")
+    t0 = time.perf_counter()
+    dm = build_model(tables)
+    build_s = time.perf_counter() - t0
+    outcome = solve_model(dm, options)
+    t1 = time.perf_counter()
+    plan = _result_plan(dm, outcome, computed_at)
+    plan.timings_s = {"build_s": build_s, "solve_s": outcome.solve_s, "extract_s": time.perf_counter() - t1}
+    return plan
+
+
+def plan_site(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex, options: SolveOptions | None = None) -> Plan:
+    """Plan `site` over `index` (UTC interval starts) on the given inputs (forecasts or truth)."""
+    t0 = time.perf_counter()
+    tables = build_tables(site, inputs, index)
+    tables_s = time.perf_counter() - t0
+    plan = plan_tables(tables, options)
+    plan.timings_s = {"tables_s": tables_s, **plan.timings_s}
+    return plan
+
+
+def _result_plan(dm: DispatchModel, outcome: SolveOutcome, computed_at: pd.Timestamp) -> Plan:
+    tables = dm.tables
+    solver_info = {"name": "highs", "version": ".".join(map(str, outcome.solver.version())),
+                   "termination": outcome.termination, "interface": "pyomo.contrib.solver.highs (persistent)"}
+    if not outcome.ok:
+        return Plan(
+            plan_id=uuid.uuid4().hex,
+            site=tables.site_id,
+            computed_at=computed_at,
+            index=tables.index,
+            resolution_min=round(tables.dt_h * 60),
+            status="failed",
+            objective_eur=None,
+            solver=solver_info,
+            message=f"HiGHS ended with {outcome.termination}; no set-points from this run",
+        )
+    outcome.results.solution_loader.load_vars()
+    duals = outcome.results.solution_loader.get_duals(list(dm.model.balance.values()))
+    plan = extract_plan(dm, duals, computed_at)
+    plan.objective_eur = float(pyo.value(dm.model.objective))
+    plan.solver = solver_info
+    return plan

@@ -1,0 +1,414 @@
+"""Plain numeric tables the LP is built from: one table per asset type, arrays over the horizon.
+
+`build_tables` turns a validated :class:`~grid.domain.Site` and its :class:`~grid.series.SiteInputs`
+into these tables for one horizon; the block builders in ``models.blocks`` read nothing else.
+Units: kW, kWh, EUR/kWh, EUR/kW; arrays are shaped (assets, T) or (T,). Power signs follow
+``grid.domain``: positive = drawn from the node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from grid.domain import Battery, EVCharger, HeatPump, Par14aSettings, Penalties, Site
+from grid.errors import InputError
+from grid.series import SiteInputs, constant_or_series
+from models.requests import battery_requests, ev_requests, heat_pump_requests
+
+
+@dataclass
+class Placement:
+    """Where each asset of a table is connected: connection index and feeder index (-1 = none)."""
+
+    node: np.ndarray
+    feeder: np.ndarray
+
+
+@dataclass
+class ConnectionTable:
+    ids: list[str]
+    limit_import_kw: np.ndarray
+    limit_export_kw: np.ndarray
+    hard_limits: np.ndarray
+    peak_so_far_kw: np.ndarray
+    fixed_load_kw: np.ndarray  # (C, T) inflexible household load
+    households: list[int]  # households per connection
+    feeder_ids: list[str]
+    feeder_node: np.ndarray
+    feeder_limit_import_kw: np.ndarray
+    feeder_limit_export_kw: np.ndarray
+    feeder_fixed_load_kw: np.ndarray  # (F, T)
+
+
+@dataclass
+class PVTable:
+    """PV arrays with their available generation (kW, >= 0); whether each may be curtailed."""
+
+    ids: list[str]
+    at: Placement
+    curtailable: np.ndarray
+    available_kw: np.ndarray  # (P, T) >= 0, generation available
+
+
+@dataclass
+class BatteryTable:
+    ids: list[str]
+    at: Placement
+    capacity_kwh: np.ndarray
+    charge_kw: np.ndarray
+    discharge_kw: np.ndarray
+    eta_charge: np.ndarray
+    eta_discharge: np.ndarray
+    soc_min_kwh: np.ndarray
+    soc_max_kwh: np.ndarray
+    initial_kwh: np.ndarray
+    terminal_kwh: np.ndarray  # NaN: no target (value of stored energy instead)
+    value_eur_per_kwh: np.ndarray  # NaN: no value (target instead)
+    self_discharge_per_h: np.ndarray
+    throughput_eur_per_kwh: np.ndarray
+    flex: np.ndarray
+    request_charge_kw: np.ndarray  # (B, T) requested profile of devices without a contract
+    request_discharge_kw: np.ndarray
+
+
+@dataclass
+class EVTable:
+    """Chargers and their sessions. A session's availability a[s,t] in [0,1] is the share of
+    interval t during which the car is plugged in."""
+
+    ids: list[str]
+    at: Placement
+    max_kw: np.ndarray
+    v2g: np.ndarray
+    efficiency: np.ndarray
+    flex: np.ndarray
+    session_ids: list[str]
+    session_charger: np.ndarray
+    availability: np.ndarray  # (S, T)
+    departure_step: np.ndarray  # index of the last plugged interval, or T-1 if after the horizon
+    departs_in_horizon: np.ndarray
+    capacity_kwh: np.ndarray
+    initial_kwh: np.ndarray
+    needed_kwh: np.ndarray
+    arrival_s: np.ndarray  # POSIX seconds
+    departure_s: np.ndarray
+    request_kw: np.ndarray  # (S, T) uncontrolled charging profile
+
+
+@dataclass
+class HeatPumpTable:
+    ids: list[str]
+    at: Placement
+    electric_kw: np.ndarray
+    cop: np.ndarray  # (H, T)
+    store_kwh: np.ndarray
+    loss_per_h: np.ndarray
+    initial_kwh: np.ndarray
+    heat_demand_kw: np.ndarray  # (H, T) thermal
+    flex: np.ndarray
+    request_kw: np.ndarray  # (H, T) electric, thermostat-driven
+
+
+@dataclass
+class PriceTable:
+    import_eur_per_kwh: np.ndarray  # energy price + grid fee, (T,)
+    energy_eur_per_kwh: np.ndarray
+    grid_fee_eur_per_kwh: np.ndarray
+    feed_in_eur_per_kwh: np.ndarray
+    co2_g_per_kwh: np.ndarray
+    co2_eur_per_kwh: np.ndarray
+    peak_charge_eur_per_kw: float
+
+
+@dataclass
+class DimmingGroup:
+    """§14a: devices without a flexibility contract that share one guaranteed minimum.
+
+    members are (kind, index) with kind in {"battery", "ev", "heat_pump"}; min_kw is the group's
+    guaranteed minimum (a lone device: its own; behind one EMS: 4.2 + (n-1) GZF(n) 4.2 kW).
+    """
+
+    name: str
+    members: list[tuple[str, int]]
+    min_kw: float
+
+
+@dataclass
+class Tables:
+    site_id: str
+    index: pd.DatetimeIndex
+    dt_h: float
+    connections: ConnectionTable
+    pv: PVTable
+    batteries: BatteryTable
+    ev: EVTable
+    heat_pumps: HeatPumpTable
+    prices: PriceTable
+    penalties: Penalties
+    dimming_groups: list[DimmingGroup] = field(default_factory=list)
+
+    @property
+    def T(self) -> int:  # noqa: N802 - the conventional name of the horizon length
+        return len(self.index)
+
+
+def build_tables(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> Tables:
+    """All tables for `site` over `index` (UTC interval starts on the site's resolution)."""
+    window = inputs.window(index)
+    dt_h = site.site.resolution_min / 60.0
+    conn_pos = {c.id: i for i, c in enumerate(site.connections)}
+    feeder_pos: dict[str, int] = {}
+    for c in site.connections:
+        for f in c.feeders:
+            feeder_pos[f.id] = len(feeder_pos)
+
+    def place(assets: list) -> Placement:  # type: ignore[type-arg]
+        return Placement(
+            node=np.array([conn_pos[a.connection] for a in assets], dtype=int),
+            feeder=np.array([feeder_pos[a.feeder] if a.feeder else -1 for a in assets], dtype=int),
+        )
+
+    connections = _connections(site, window, place(site.households), feeder_pos)
+    pv = _pv(site, window, place(site.pv_arrays))
+    batteries = _batteries(site, window, place(site.batteries), dt_h)
+    ev = _ev(site, index, place(site.ev_chargers), dt_h)
+    heat_pumps = _heat_pumps(site, window, place(site.heat_pumps))
+    tables = Tables(
+        site_id=site.id,
+        index=index,
+        dt_h=dt_h,
+        connections=connections,
+        pv=pv,
+        batteries=batteries,
+        ev=ev,
+        heat_pumps=heat_pumps,
+        prices=_prices(site, window, index),
+        penalties=site.penalties,
+    )
+    tables.dimming_groups = dimming_groups(site, site.par14a)
+    return tables
+
+
+def _connections(site: Site, inputs: SiteInputs, homes: Placement, feeder_pos: dict[str, int]) -> ConnectionTable:
+    C, F, T = len(site.connections), len(feeder_pos), len(inputs.index)
+    load = inputs.base_load_kw.to_numpy(dtype=float).T if site.households else np.zeros((0, T))
+    fixed = np.zeros((C, T))
+    np.add.at(fixed, homes.node, load)
+    feeder_fixed = np.zeros((F, T))
+    on_feeder = homes.feeder >= 0
+    np.add.at(feeder_fixed, homes.feeder[on_feeder], load[on_feeder])
+    feeders = [(f, ci) for ci, c in enumerate(site.connections) for f in c.feeders]
+    return ConnectionTable(
+        ids=[c.id for c in site.connections],
+        limit_import_kw=np.array([c.limit_import_kw for c in site.connections]),
+        limit_export_kw=np.array([c.limit_export_kw for c in site.connections]),
+        hard_limits=np.array([c.hard_limits for c in site.connections]),
+        peak_so_far_kw=np.array([c.peak_so_far_kw for c in site.connections]),
+        fixed_load_kw=fixed,
+        households=np.bincount(homes.node, minlength=C).tolist(),
+        feeder_ids=[f.id for f, _ in feeders],
+        feeder_node=np.array([ci for _, ci in feeders], dtype=int),
+        feeder_limit_import_kw=np.array([f.import_limit_kw for f, _ in feeders]),
+        feeder_limit_export_kw=np.array([f.export_limit_kw for f, _ in feeders]),
+        feeder_fixed_load_kw=feeder_fixed,
+    )
+
+
+def _pv(site: Site, inputs: SiteInputs, at: Placement) -> PVTable:
+    kwp = np.array([p.kwp for p in site.pv_arrays])
+    avail = inputs.pv_kw_per_kwp.to_numpy(dtype=float).T if site.pv_arrays else np.zeros((0, len(inputs.index)))
+    return PVTable(
+        ids=[p.id for p in site.pv_arrays],
+        at=at,
+        curtailable=np.array([p.curtailable for p in site.pv_arrays], dtype=bool),
+        available_kw=np.clip(avail, 0.0, None) * kwp[:, None] if len(kwp) else avail,
+    )
+
+
+def _batteries(site: Site, inputs: SiteInputs, at: Placement, dt_h: float) -> BatteryTable:
+    bats = site.batteries
+    cap = np.array([b.capacity_kwh for b in bats])
+
+    def arr(attr: str) -> np.ndarray:
+        return np.array([getattr(b, attr) for b in bats], dtype=float)
+
+    terminal = np.array(
+        [np.nan if b.stored_energy_value_eur_per_kwh is not None else (b.terminal_soc if b.terminal_soc is not None else b.initial_soc) for b in bats],
+        dtype=float,
+    )
+    value = np.array(
+        [b.stored_energy_value_eur_per_kwh if b.stored_energy_value_eur_per_kwh is not None else np.nan for b in bats],
+        dtype=float,
+    )
+    req_ch, req_dis = battery_requests(site, inputs, dt_h)
+    return BatteryTable(
+        ids=[b.id for b in bats],
+        at=at,
+        capacity_kwh=cap,
+        charge_kw=arr("charge_kw"),
+        discharge_kw=arr("discharge_kw"),
+        eta_charge=arr("charge_efficiency"),
+        eta_discharge=arr("discharge_efficiency"),
+        soc_min_kwh=arr("soc_min") * cap if bats else cap,
+        soc_max_kwh=arr("soc_max") * cap if bats else cap,
+        initial_kwh=arr("initial_soc") * cap if bats else cap,
+        terminal_kwh=terminal * cap if bats else cap,
+        value_eur_per_kwh=value,
+        self_discharge_per_h=arr("self_discharge_per_h"),
+        throughput_eur_per_kwh=arr("throughput_cost_eur_per_kwh"),
+        flex=np.array([b.flex_contract for b in bats], dtype=bool),
+        request_charge_kw=req_ch,
+        request_discharge_kw=req_dis,
+    )
+
+
+def _ev(site: Site, index: pd.DatetimeIndex, at: Placement, dt_h: float) -> EVTable:
+    chargers = site.ev_chargers
+    pos = {c.id: i for i, c in enumerate(chargers)}
+    T = len(index)
+    starts = index.as_unit("s").asi8
+    step_s = int(round(dt_h * 3600))
+    sessions = []
+    for s in site.ev_sessions:
+        arr_s = int(pd.Timestamp(s.arrival).timestamp())
+        dep_s = int(pd.Timestamp(s.departure).timestamp())
+        overlap = np.clip(np.minimum(starts + step_s, dep_s) - np.maximum(starts, arr_s), 0, step_s) / step_s
+        if overlap.sum() > 0:
+            sessions.append((s, overlap, dep_s))
+    ids = [s.id for s, _, _ in sessions]
+    avail = np.array([o for _, o, _ in sessions]).reshape(len(sessions), T)
+    charger = np.array([pos[s.charger] for s, _, _ in sessions], dtype=int)
+    cap = np.array([s.capacity_kwh if s.capacity_kwh is not None else s.energy_needed_kwh for s, _, _ in sessions])
+    init = np.array([(s.initial_soc or 0.0) * s.capacity_kwh if s.capacity_kwh is not None else 0.0 for s, _, _ in sessions])
+    needed = np.array([s.energy_needed_kwh for s, _, _ in sessions])
+    horizon_end = int(starts[-1]) + step_s if T else 0
+    departs = np.array([dep <= horizon_end for _, _, dep in sessions], dtype=bool)
+    last = np.array([int(np.flatnonzero(o > 0)[-1]) for _, o, _ in sessions], dtype=int)
+    max_kw = np.array([c.max_kw for c in chargers])
+    eff = np.array([c.efficiency for c in chargers])
+    req = ev_requests(avail, max_kw[charger] if len(charger) else np.zeros(0), eff[charger] if len(charger) else np.zeros(0), needed, dt_h)
+    return EVTable(
+        ids=[c.id for c in chargers],
+        at=at,
+        max_kw=max_kw,
+        v2g=np.array([c.v2g for c in chargers], dtype=bool),
+        efficiency=eff,
+        flex=np.array([c.flex_contract for c in chargers], dtype=bool),
+        session_ids=ids,
+        session_charger=charger,
+        availability=avail,
+        departure_step=last,
+        departs_in_horizon=departs,
+        capacity_kwh=cap,
+        initial_kwh=init,
+        needed_kwh=needed,
+        arrival_s=np.array([pd.Timestamp(s.arrival).timestamp() for s, _, _ in sessions]),
+        departure_s=np.array([float(dep) for _, _, dep in sessions]),
+        request_kw=req,
+    )
+
+
+def _heat_pumps(site: Site, inputs: SiteInputs, at: Placement) -> HeatPumpTable:
+    hps = site.heat_pumps
+    T = len(inputs.index)
+    temp = inputs.temp_degc.to_numpy(dtype=float)
+    cop = np.array([np.clip(h.cop.intercept + h.cop.slope_per_degc * temp, h.cop.min_cop, h.cop.max_cop) for h in hps]).reshape(len(hps), T)
+    demand = inputs.heat_demand_kw.to_numpy(dtype=float).T if hps else np.zeros((0, T))
+    store = np.array([h.store_kwh for h in hps])
+    loss = np.array([h.store_loss_per_h for h in hps])
+    initial = np.array([h.initial_store for h in hps]) * store
+    electric = np.array([h.electric_kw for h in hps])
+    return HeatPumpTable(
+        ids=[h.id for h in hps],
+        at=at,
+        electric_kw=electric,
+        cop=cop,
+        store_kwh=store,
+        loss_per_h=loss,
+        initial_kwh=initial,
+        heat_demand_kw=demand,
+        flex=np.array([h.flex_contract for h in hps], dtype=bool),
+        request_kw=heat_pump_requests(demand, cop, electric, loss, initial),
+    )
+
+
+def _prices(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> PriceTable:
+    tariff = site.tariff
+    energy = constant_or_series(inputs.price_eur_per_kwh, tariff.import_price_eur_per_kwh, index, "tariff.import_price_eur_per_kwh")
+    co2 = constant_or_series(inputs.co2_g_per_kwh, tariff.co2_g_per_kwh, index, "tariff.co2_g_per_kwh")
+    fee = grid_fee(site, index)
+    return PriceTable(
+        import_eur_per_kwh=energy + fee,
+        energy_eur_per_kwh=energy,
+        grid_fee_eur_per_kwh=fee,
+        feed_in_eur_per_kwh=np.full(len(index), tariff.feed_in_price_eur_per_kwh),
+        co2_g_per_kwh=co2,
+        co2_eur_per_kwh=co2 * tariff.co2_price_eur_per_t / 1e6,
+        peak_charge_eur_per_kw=tariff.peak_charge_eur_per_kw,
+    )
+
+
+def grid_fee(site: Site, index: pd.DatetimeIndex) -> np.ndarray:
+    """Grid fee per interval (EUR/kWh): the standard fee, replaced inside the daily windows, which
+    are local wall-clock times (so they follow DST)."""
+    tariff = site.tariff
+    fee = np.full(len(index), tariff.grid_fee_eur_per_kwh)
+    local = index.tz_convert(ZoneInfo(site.site.timezone))
+    minutes = np.asarray(local.hour * 60 + local.minute)
+    for w in tariff.grid_fee_windows:
+        a, b = w.start.hour * 60 + w.start.minute, w.end.hour * 60 + w.end.minute
+        inside = (minutes >= a) & (minutes < b) if a < b else (minutes >= a) | (minutes < b)
+        fee[inside] = w.fee_eur_per_kwh
+    return fee
+
+
+def device_min_kw(kind: str, rating_kw: float, rules: Par14aSettings) -> float:
+    """Guaranteed §14a minimum of one device (kW): its full rating if it is not a controllable
+    device (rating <= threshold), 0.4 x rating for heat pumps above 11 kW, else 4.2 kW."""
+    if rating_kw <= rules.threshold_kw:
+        return rating_kw
+    if kind == "heat_pump" and rating_kw > rules.large_hp_kw:
+        return rules.large_hp_factor * rating_kw
+    return rules.min_kw
+
+
+def gzf(n: int, rules: Par14aSettings) -> float:
+    """Simultaneity factor GZF(n) for n >= 2 devices behind one EMS (the last value repeats)."""
+    if n < 2:
+        raise InputError("par14a.gzf", "is defined for n >= 2 devices", n)
+    return rules.gzf[min(n - 2, len(rules.gzf) - 1)]
+
+
+def ems_min_kw(members: list[tuple[str, float]], rules: Par14aSettings) -> float:
+    """Aggregate §14a minimum behind one EMS: first term 4.2 kW (or 0.4 x the rating of a heat
+    pump above 11 kW, if larger), plus (n-1) x GZF(n) x 4.2 kW."""
+    n = len(members)
+    first = max([rules.min_kw] + [rules.large_hp_factor * r for k, r in members if k == "heat_pump" and r > rules.large_hp_kw])
+    if n == 1:
+        return device_min_kw(members[0][0], members[0][1], rules)
+    return first + (n - 1) * gzf(n, rules) * rules.min_kw
+
+
+def dimming_groups(site: Site, rules: Par14aSettings) -> list[DimmingGroup]:
+    """Groups of §14a devices without a flexibility contract (EMS groups, else one per device)."""
+    devices: list[tuple[str, int, Battery | EVCharger | HeatPump, float]] = []
+    devices += [("battery", i, b, b.charge_kw) for i, b in enumerate(site.batteries) if not b.flex_contract]
+    devices += [("ev", i, c, c.max_kw) for i, c in enumerate(site.ev_chargers) if not c.flex_contract]
+    devices += [("heat_pump", i, h, h.electric_kw) for i, h in enumerate(site.heat_pumps) if not h.flex_contract]
+    by_ems: dict[str, list[tuple[str, int, float]]] = {}
+    groups: list[DimmingGroup] = []
+    for kind, i, dev, rating in devices:
+        controllable = rating > rules.threshold_kw
+        if dev.ems is not None and controllable:
+            by_ems.setdefault(dev.ems, []).append((kind, i, rating))
+        else:
+            groups.append(DimmingGroup(dev.id, [(kind, i)], device_min_kw(kind, rating, rules)))
+    for name, members in by_ems.items():
+        groups.append(
+            DimmingGroup(f"ems:{name}", [(k, i) for k, i, _ in members], ems_min_kw([(k, r) for k, _, r in members], rules))
+        )
+    return groups
