@@ -372,7 +372,8 @@ def pydantic_errors(exc: ValidationError) -> list[InputError]:
     for err in exc.errors():
         where = format_loc(err["loc"])
         template = _MESSAGES.get(err["type"])
-        what = template.format(**err.get("ctx", {})) if template else err["msg"].removeprefix("Value error, ")
+        ctx = {k: f"{v:g}" if isinstance(v, int | float) else v for k, v in err.get("ctx", {}).items()}
+        what = template.format(**ctx) if template else err["msg"].removeprefix("Value error, ")
         if err["type"] in ("missing",):
             out.append(InputError(where, what))
         else:

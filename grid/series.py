@@ -88,7 +88,8 @@ def _check_axis(stamps: list[pd.Timestamp], resolution_min: int, name: str, prob
             problems.append(InputError(f"{name} line {i + 2}", what, ts.isoformat()))
         elif gap != step:
             problems.append(
-                InputError(f"{name} line {i + 2}", f"gap of {gap} after {stamps[i - 1].isoformat()}", ts.isoformat())
+                InputError(f"{name} line {i + 2}", f"gap: {gap // step - 1} interval(s) missing after {stamps[i - 1].isoformat()}",
+                           ts.isoformat())
             )
 
 

@@ -5,7 +5,8 @@ soc[b, t] is the state at the *start* of step t; soc[b, T] is the terminal state
 
     soc[t+1] = (1 - self_discharge_per_h dt) soc[t] + (eta_c charge[t] - discharge[t] / eta_d) dt
 
-A terminal target is soft (shortfall penalised) unless the battery values its stored energy, in
+A battery with self-discharge has a soft minimum (it may sink below soc_min only if it cannot
+charge, at a penalty). A terminal target is soft (shortfall penalised) unless the battery values its stored energy, in
 which case the objective credits value x soc[T]. Batteries without a flexibility contract may only
 be dimmed on the charging side below their requested profile, and never discharge beyond it.
 """
@@ -40,7 +41,15 @@ def add_batteries(m: pyo.ConcreteModel, tab: BatteryTable, T: int, dt_h: float, 
 
     b.charge = pyo.Var(b.B, b.T, bounds=charge_ub)
     b.discharge = pyo.Var(b.B, b.T, bounds=discharge_ub)
-    b.soc = pyo.Var(b.B, b.T1, bounds=lambda _, i, t: (float(tab.soc_min_kwh[i]), float(tab.soc_max_kwh[i])))
+    # Self-discharge can pull a battery that may not charge below its minimum, so for those the
+    # minimum is soft (shortfall penalised and reported); otherwise it is a plain bound.
+    leaky = [i for i in range(B) if tab.self_discharge_per_h[i] > 0]
+    leaky_set = set(leaky)
+    b.soc = pyo.Var(b.B, b.T1, bounds=lambda _, i, t: (0.0 if i in leaky_set else float(tab.soc_min_kwh[i]),
+                                                       float(tab.soc_max_kwh[i])))
+    b.below_min = pyo.Var([(i, t) for i in leaky for t in range(1, T + 1)], within=pyo.NonNegativeReals)
+    b.soft_min = pyo.Constraint(list(b.below_min.index_set()),
+                                rule=lambda _, i, t: b.soc[i, t] + b.below_min[i, t] >= float(tab.soc_min_kwh[i]))
     keep = 1.0 - tab.self_discharge_per_h * dt_h
 
     def continuity(_: pyo.Block, i: int, t: int) -> object:
@@ -65,6 +74,8 @@ def add_batteries(m: pyo.ConcreteModel, tab: BatteryTable, T: int, dt_h: float, 
                 asm.cost(float(tab.throughput_eur_per_kwh[i] * dt_h), b.discharge[i, t])
         if tab.flex[i] and not np.isnan(tab.value_eur_per_kwh[i]):
             asm.cost(-float(tab.value_eur_per_kwh[i]), b.soc[i, T])
+    for i, t in b.below_min:
+        asm.slack("soc_below_min", tab.ids[i], b.below_min[i, t], t - 1, "kWh", 1.0, penalties.terminal_shortfall_eur_per_kwh)
     for i in targeted:
         asm.slack("terminal_soc_shortfall", tab.ids[i], b.shortfall[i], None, "kWh", 1.0, penalties.terminal_shortfall_eur_per_kwh)
     return b

@@ -33,7 +33,8 @@ def add_ev(m: pyo.ConcreteModel, tab: EVTable, required: np.ndarray, dt_h: float
     m.ev = b
     S = len(tab.session_ids)
     steps = [(s, int(t)) for s in range(S) for t in np.flatnonzero(tab.availability[s] > 0)]
-    v2g_sessions = [s for s in range(S) if tab.v2g[tab.session_charger[s]]]
+    # V2G discharging is a flexibility service: only chargers with a contract offer it.
+    v2g_sessions = [s for s in range(S) if tab.v2g[tab.session_charger[s]] and tab.flex[tab.session_charger[s]]]
     v2g_set = set(v2g_sessions)
     v2g_steps = [(s, t) for s, t in steps if s in v2g_set]
     b.ST = pyo.Set(initialize=steps, dimen=2)

@@ -1,0 +1,81 @@
+"""Invariants every plan must satisfy, checked from the plan's own numbers against the tables."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.plan import Plan
+from models.tables import Tables
+
+TOL = 1e-5
+
+
+def close(a: np.ndarray, b: np.ndarray, scale: float = 1.0) -> bool:
+    return bool(np.all(np.abs(np.asarray(a) - np.asarray(b)) <= TOL * max(1.0, scale)))
+
+
+def check_plan(plan: Plan, tab: Tables) -> None:  # noqa: C901 - one assertion block per asset type
+    assert plan.status in ("optimal", "optimal_with_violations"), plan.message
+    dt = tab.dt_h
+    breaches = {(v.asset, v.step): v.amount for v in plan.violations if v.kind == "import_limit_exceeded"}
+    # balance per connection and interval
+    for c, cid in enumerate(tab.connections.ids):
+        conn = plan.connections[cid]
+        imp, exp = np.asarray(conn["import_kw"]), np.asarray(conn["export_kw"])
+        assert (imp >= -TOL).all() and (exp >= -TOL).all()
+        drawn = sum(np.asarray(a["power_kw"]) for a in plan.assets.values() if a["connection"] == cid)
+        slack = np.asarray(conn.get("unmet_kw", 0.0)) - np.asarray(conn.get("spill_kw", 0.0))
+        scale = float(np.abs(imp).max(initial=1.0))
+        assert close(imp - exp, drawn - slack, scale), f"balance broken at {cid}"
+        for t in range(tab.T):
+            assert imp[t] <= conn["limit_import_kw"][t] + breaches.get((cid, t), 0.0) + TOL * scale
+    # batteries: bounds and SoC continuity
+    bat = tab.batteries
+    for i, bid in enumerate(bat.ids):
+        a = plan.assets[bid]
+        ch, dis, soc = (np.asarray(a[k]) for k in ("charge_kw", "discharge_kw", "soc_kwh"))
+        assert (ch >= -TOL).all() and (ch <= bat.charge_kw[i] + TOL).all()
+        assert (dis >= -TOL).all() and (dis <= bat.discharge_kw[i] + TOL).all()
+        below = np.zeros(tab.T + 1)
+        for v in plan.violations:
+            if v.kind == "soc_below_min" and v.asset == bid and v.step is not None:
+                below[v.step + 1] = v.amount
+        assert (soc >= bat.soc_min_kwh[i] - below - TOL).all() and (soc <= bat.soc_max_kwh[i] + TOL).all()
+        assert len(soc) == tab.T + 1 and abs(soc[0] - bat.initial_kwh[i]) < TOL
+        keep = 1 - bat.self_discharge_per_h[i] * dt
+        nxt = keep * soc[:-1] + (bat.eta_charge[i] * ch - dis / bat.eta_discharge[i]) * dt
+        assert close(soc[1:], nxt, bat.capacity_kwh[i]), f"SoC continuity broken for {bid}"
+    # PV within availability
+    for i, pid in enumerate(tab.pv.ids):
+        gen = -np.asarray(plan.assets[pid]["power_kw"])
+        assert (gen >= -TOL).all() and (gen <= tab.pv.available_kw[i] + TOL).all()
+        if not tab.pv.curtailable[i]:
+            assert close(gen, tab.pv.available_kw[i])
+    # heat pumps: bounds and store continuity
+    hp = tab.heat_pumps
+    for h, hid in enumerate(hp.ids):
+        a = plan.assets[hid]
+        p, store, unmet = (np.asarray(a[k]) for k in ("power_kw", "soc_kwh", "unmet_heat_kw"))
+        assert (p >= -TOL).all() and (p <= hp.electric_kw[h] + TOL).all()
+        assert (store >= -TOL).all() and (store <= hp.store_kwh[h] + TOL).all()
+        nxt = (1 - hp.loss_per_h[h] * dt) * store[:-1] + (hp.cop[h] * p + unmet - hp.heat_demand_kw[h]) * dt
+        assert close(store[1:], nxt, max(hp.store_kwh[h], 1.0)), f"heat store continuity broken for {hid}"
+    # EVs: power bounds, energy delivered
+    ev = tab.ev
+    for c, cid in enumerate(ev.ids):
+        a = plan.assets[cid]
+        p = np.asarray(a["power_kw"])
+        assert (p <= ev.max_kw[c] + TOL).all()
+        assert (p >= -TOL).all() or ev.v2g[c]
+        for sid, s in a["sessions"].items():
+            assert s["delivered_kwh"] + s["missed_kwh"] >= s["required_kwh"] - TOL * 10
+            energy = np.asarray(s["energy_kwh"])
+            k = ev.session_ids.index(sid)
+            assert (energy >= -TOL).all() and (energy <= ev.capacity_kwh[k] + TOL).all()
+    # §14a: no group below min(request, guaranteed minimum)
+    for group in tab.dimming_groups:
+        ids = [{"battery": bat.ids, "ev": ev.ids, "heat_pump": hp.ids}[k][i] for k, i in group.members]
+        req = sum(np.asarray(plan.assets[d]["requested_kw"]) for d in ids)
+        drawn = sum(np.asarray(plan.assets[d]["charge_kw"] if plan.assets[d]["type"] == "battery"
+                               else np.clip(plan.assets[d]["power_kw"], 0, None)) for d in ids)
+        assert (drawn >= np.minimum(req, group.min_kw) - 1e-4).all(), f"§14a floor broken for {group.name}"
