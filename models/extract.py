@@ -13,46 +13,42 @@ from grid.timeindex import iso
 from models.blocks.par14a import EPS_KW, member_id, member_request
 from models.blocks.pv import curtailable_groups
 from models.dispatch import DispatchModel
+from models.highs import PersistentHighs
 from models.kpis import compute_kpis
 from models.plan import Plan, Violation
 
 VIOLATION_TOL = 1e-5
 
 
-def grid_values(var: Any, shape: tuple[int, ...]) -> np.ndarray:
+def grid_values(sol: PersistentHighs, var: Any, shape: tuple[int, ...]) -> np.ndarray:
     """Values of a densely indexed Var (sorted RangeSet indices) as an array of `shape`."""
     if int(np.prod(shape)) == 0:
         return np.zeros(shape)
-    return np.array([v.value or 0.0 for v in var.values()], dtype=float).reshape(shape)
+    return sol.var_values(var.values()).reshape(shape)
 
 
-def sparse_values(var: Any, shape: tuple[int, int]) -> np.ndarray:
+def sparse_values(sol: PersistentHighs, var: Any, shape: tuple[int, int]) -> np.ndarray:
     """Values of a sparsely indexed (i, t) Var as a dense array, zero where it does not exist."""
     out = np.zeros(shape)
-    for (i, t), v in var.items():
-        out[i, t] = v.value or 0.0
+    if len(var):
+        rows, cols = np.array(list(var.keys()), dtype=int).T
+        out[rows, cols] = sol.var_values(var.values())
     return out
 
 
-def extract_plan(dm: DispatchModel, duals: Any, computed_at: pd.Timestamp) -> Plan:
+def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timestamp) -> Plan:
     m, tab = dm.model, dm.tables
     T, dt_h = tab.T, tab.dt_h
     conn = tab.connections
     C = len(conn.ids)
     grid = m.connections
-    imp = grid_values(grid.imp, (C, T))
-    exp = grid_values(grid.exp, (C, T))
-    over_imp = np.zeros((C, T))
-    over_exp = np.zeros((C, T))
-    unmet = np.zeros((C, T))
-    spill = np.zeros((C, T))
-    for (c, t), v in grid.over_import.items():
-        over_imp[c, t] = v.value or 0.0
-        over_exp[c, t] = grid.over_export[c, t].value or 0.0
-    for (c, t), v in grid.unmet.items():
-        unmet[c, t] = v.value or 0.0
-        spill[c, t] = grid.spill[c, t].value or 0.0
-    marginal = np.array([[duals[m.balance[c, t]] / dt_h for t in range(T)] for c in range(C)]).reshape(C, T)
+    imp = grid_values(sol, grid.imp, (C, T))
+    exp = grid_values(sol, grid.exp, (C, T))
+    over_imp = sparse_values(sol, grid.over_import, (C, T))
+    over_exp = sparse_values(sol, grid.over_export, (C, T))
+    unmet = sparse_values(sol, grid.unmet, (C, T))
+    spill = sparse_values(sol, grid.spill, (C, T))
+    marginal = sol.row_duals(m.balance).reshape(C, T) / dt_h
     connections: dict[str, dict[str, Any]] = {}
     for c, cid in enumerate(conn.ids):
         connections[cid] = {
@@ -69,12 +65,13 @@ def extract_plan(dm: DispatchModel, duals: Any, computed_at: pd.Timestamp) -> Pl
             connections[cid]["spill_kw"] = spill[c]
     assets: dict[str, dict[str, Any]] = {}
     _loads(tab, assets)
-    _pv(m, tab, assets)
-    _batteries(m, tab, assets)
-    _ev(m, dm, assets)
-    _heat_pumps(m, tab, assets)
-    dimming = _dimming(m, tab, assets)
-    violations = _violations(dm)
+    _pv(sol, m, tab, assets)
+    _batteries(sol, m, tab, assets)
+    _ev(sol, m, dm, assets)
+    _heat_pumps(sol, m, tab, assets)
+    dimming = _dimming(tab, assets)
+    slack_values = sol.var_values(s.var for s in dm.assembly.slacks)
+    violations = _violations(dm, slack_values)
     status = "optimal_with_violations" if violations else "optimal"
     plan = Plan(
         plan_id=uuid.uuid4().hex,
@@ -89,7 +86,8 @@ def extract_plan(dm: DispatchModel, duals: Any, computed_at: pd.Timestamp) -> Pl
         assets=assets,
         dimming=dimming,
     )
-    plan.kpis = compute_kpis(dm, plan, imp + over_imp, exp + over_exp)
+    penalty_eur = float(slack_values @ np.array([s.cost_eur_per_unit for s in dm.assembly.slacks])) if len(slack_values) else 0.0
+    plan.kpis = compute_kpis(dm, plan, imp + over_imp, exp + over_exp, penalty_eur)
     return plan
 
 
@@ -102,11 +100,11 @@ def _loads(tab: Any, assets: dict[str, dict[str, Any]]) -> None:
                                      "power_kw": conn.fixed_load_kw[c]}
 
 
-def _pv(m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
+def _pv(sol: PersistentHighs, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
     pv = tab.pv
     gen = pv.available_kw.copy()
     groups = curtailable_groups(pv)
-    group_gen = grid_values(m.pv.gen, (len(groups), tab.T))
+    group_gen = grid_values(sol, m.pv.gen, (len(groups), tab.T))
     for g, (_, _, ix) in enumerate(groups):
         avail = pv.available_kw[ix].sum(axis=0)
         share = np.divide(group_gen[g], avail, out=np.zeros(tab.T), where=avail > 1e-9)
@@ -116,24 +114,25 @@ def _pv(m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
                        "power_kw": -gen[i], "available_kw": pv.available_kw[i], "curtailed_kw": pv.available_kw[i] - gen[i]}
 
 
-def _batteries(m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
+def _batteries(sol: PersistentHighs, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
     bat = tab.batteries
     B = len(bat.ids)
-    charge = grid_values(m.batteries.charge, (B, tab.T))
-    discharge = grid_values(m.batteries.discharge, (B, tab.T))
-    soc = grid_values(m.batteries.soc, (B, tab.T + 1))
+    charge = grid_values(sol, m.batteries.charge, (B, tab.T))
+    discharge = grid_values(sol, m.batteries.discharge, (B, tab.T))
+    soc = grid_values(sol, m.batteries.soc, (B, tab.T + 1))
     for i, bid in enumerate(bat.ids):
         assets[bid] = {"type": "battery", "connection": tab.connections.ids[bat.at.node[i]], "flex_contract": bool(bat.flex[i]),
                        "power_kw": charge[i] - discharge[i], "charge_kw": charge[i], "discharge_kw": discharge[i],
                        "soc_kwh": soc[i], "capacity_kwh": float(bat.capacity_kwh[i])}
 
 
-def _ev(m: Any, dm: DispatchModel, assets: dict[str, dict[str, Any]]) -> None:
+def _ev(sol: PersistentHighs, m: Any, dm: DispatchModel, assets: dict[str, dict[str, Any]]) -> None:
     tab = dm.tables
     ev = tab.ev
     S = len(ev.session_ids)
-    charge = sparse_values(m.ev.charge, (S, tab.T))
-    discharge = sparse_values(m.ev.discharge, (S, tab.T))
+    charge = sparse_values(sol, m.ev.charge, (S, tab.T))
+    discharge = sparse_values(sol, m.ev.discharge, (S, tab.T))
+    missed = sol.var_values(m.ev.missed.values())
     for c, cid in enumerate(ev.ids):
         mine = np.flatnonzero(ev.session_charger == c)
         power = charge[mine].sum(axis=0) - discharge[mine].sum(axis=0)
@@ -143,7 +142,7 @@ def _ev(m: Any, dm: DispatchModel, assets: dict[str, dict[str, Any]]) -> None:
             delivered = float((charge[s] * eff - discharge[s] / eff).sum() * tab.dt_h)
             sessions[ev.session_ids[s]] = {
                 "required_kwh": float(dm.ev_required_kwh[s]), "delivered_kwh": delivered,
-                "missed_kwh": float(m.ev.missed[int(s)].value or 0.0),
+                "missed_kwh": float(missed[s]),
                 "departs_in_horizon": bool(ev.departs_in_horizon[s]),
                 "energy_kwh": (ev.initial_kwh[s] + np.concatenate([[0.0], np.cumsum((charge[s] * eff - discharge[s] / eff) * tab.dt_h)])),
             }
@@ -151,19 +150,19 @@ def _ev(m: Any, dm: DispatchModel, assets: dict[str, dict[str, Any]]) -> None:
                        "v2g": bool(ev.v2g[c]), "max_kw": float(ev.max_kw[c]), "power_kw": power, "sessions": sessions}
 
 
-def _heat_pumps(m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
+def _heat_pumps(sol: PersistentHighs, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
     hp = tab.heat_pumps
     H = len(hp.ids)
-    power = grid_values(m.heat_pumps.power, (H, tab.T))
-    store = grid_values(m.heat_pumps.store, (H, tab.T + 1))
-    unmet = grid_values(m.heat_pumps.unmet, (H, tab.T))
+    power = grid_values(sol, m.heat_pumps.power, (H, tab.T))
+    store = grid_values(sol, m.heat_pumps.store, (H, tab.T + 1))
+    unmet = grid_values(sol, m.heat_pumps.unmet, (H, tab.T))
     for h, hid in enumerate(hp.ids):
         assets[hid] = {"type": "heat_pump", "connection": tab.connections.ids[hp.at.node[h]], "flex_contract": bool(hp.flex[h]),
                        "power_kw": power[h], "heat_kw": power[h] * hp.cop[h], "heat_demand_kw": hp.heat_demand_kw[h],
                        "unmet_heat_kw": unmet[h], "cop": hp.cop[h], "soc_kwh": store[h], "capacity_kwh": float(hp.store_kwh[h])}
 
 
-def _dimming(m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _dimming(tab: Any, assets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Attach requested_kw/dimmed_kw to §14a devices and list every dimming (device, interval, kW)."""
     events: list[dict[str, Any]] = []
     stamps = [iso(t) for t in tab.index]
@@ -186,12 +185,11 @@ def _dimming(m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> list[dict[s
     return events
 
 
-def _violations(dm: DispatchModel) -> list[Violation]:
+def _violations(dm: DispatchModel, values: np.ndarray) -> list[Violation]:
     stamps = [iso(t) for t in dm.tables.index]
     out = []
-    for slack in dm.assembly.slacks:
-        value = slack.var.value or 0.0
-        if value > VIOLATION_TOL:
-            start = stamps[slack.step] if slack.step is not None else None
-            out.append(Violation(slack.kind, slack.asset, start, round(value * slack.scale, 6), slack.unit, slack.step))
+    for k in np.flatnonzero(values > VIOLATION_TOL):
+        slack, value = dm.assembly.slacks[k], float(values[k])
+        start = stamps[slack.step] if slack.step is not None else None
+        out.append(Violation(slack.kind, slack.asset, start, round(value * slack.scale, 6), slack.unit, slack.step))
     return out

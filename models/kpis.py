@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from models.plan import Plan
 
 
-def compute_kpis(dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw: np.ndarray) -> dict[str, float]:
+def compute_kpis(dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw: np.ndarray, penalty_eur: float) -> dict[str, float]:
+    """KPIs of `plan`; `penalty_eur` is the cost of its slacks (from the solution)."""
     tab = dm.tables
     dt = tab.dt_h
     pr = tab.prices
@@ -44,7 +45,6 @@ def compute_kpis(dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw
     peak_eur = 0.0
     if pr.peak_charge_eur_per_kw > 0:
         peak_eur = float(sum(pr.peak_charge_eur_per_kw * max(import_kw[c].max(), tab.connections.peak_so_far_kw[c]) for c in range(len(import_kw))))
-    penalty_eur = float(sum((s.var.value or 0.0) * s.cost_eur_per_unit for s in dm.assembly.slacks))
     dimmed_kwh = float(sum(d["dimmed_kw"] for d in plan.dimming) * dt)
     penalty_eur += dimmed_kwh * tab.penalties.dimming_eur_per_kwh
     by_kind: dict[str, float] = {}

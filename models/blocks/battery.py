@@ -45,11 +45,16 @@ def add_batteries(m: pyo.ConcreteModel, tab: BatteryTable, T: int, dt_h: float, 
     # minimum is soft (shortfall penalised and reported); otherwise it is a plain bound.
     leaky = [i for i in range(B) if tab.self_discharge_per_h[i] > 0]
     leaky_set = set(leaky)
-    b.soc = pyo.Var(b.B, b.T1, bounds=lambda _, i, t: (0.0 if i in leaky_set else float(tab.soc_min_kwh[i]),
-                                                       float(tab.soc_max_kwh[i])))
+
+    def soc_bounds(_: pyo.Block, i: int, t: int) -> tuple[object, object]:
+        if t == 0:  # the initial state is fixed through its (mutable) bounds
+            return (b.initial_kwh[i], b.initial_kwh[i])
+        return (0.0 if i in leaky_set else float(tab.soc_min_kwh[i]), float(tab.soc_max_kwh[i]))
+
+    b.soc = pyo.Var(b.B, b.T1, bounds=soc_bounds)
     b.below_min = pyo.Var([(i, t) for i in leaky for t in range(1, T + 1)], within=pyo.NonNegativeReals)
     b.soft_min = pyo.Constraint(list(b.below_min.index_set()),
-                                rule=lambda _, i, t: b.soc[i, t] + b.below_min[i, t] >= float(tab.soc_min_kwh[i]))
+                                rule=lambda _, i, t: linear([1.0, 1.0], [b.soc[i, t], b.below_min[i, t]]) >= float(tab.soc_min_kwh[i]))
     keep = 1.0 - tab.self_discharge_per_h * dt_h
 
     def continuity(_: pyo.Block, i: int, t: int) -> object:
@@ -60,10 +65,9 @@ def add_batteries(m: pyo.ConcreteModel, tab: BatteryTable, T: int, dt_h: float, 
         return expr == 0.0
 
     b.continuity = pyo.Constraint(b.B, b.T, rule=continuity)
-    b.initial = pyo.Constraint(b.B, rule=lambda _, i: b.soc[i, 0] == b.initial_kwh[i])
     targeted = [i for i in range(B) if tab.flex[i] and not np.isnan(tab.terminal_kwh[i])]
     b.shortfall = pyo.Var(targeted, within=pyo.NonNegativeReals)
-    b.terminal = pyo.Constraint(targeted, rule=lambda _, i: b.soc[i, T] + b.shortfall[i] >= float(tab.terminal_kwh[i]))
+    b.terminal = pyo.Constraint(targeted, rule=lambda _, i: linear([1.0, 1.0], [b.soc[i, T], b.shortfall[i]]) >= float(tab.terminal_kwh[i]))
     for i in range(B):
         node, feeder = int(tab.at.node[i]), int(tab.at.feeder[i])
         for t in range(T):

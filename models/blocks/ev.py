@@ -75,8 +75,13 @@ def add_ev(m: pyo.ConcreteModel, tab: EVTable, required: np.ndarray, dt_h: float
     b.room = pyo.Constraint([s for s in range(S) if s not in v2g_set], rule=room)
     # V2G: the car's energy e[s, t] at the start of each plugged step and after the last one.
     e_index = [(s, t) for s in v2g_sessions for t in [*by_session[s], by_session[s][-1] + 1]]
-    b.energy = pyo.Var(e_index, bounds=lambda _, s, t: (0.0, float(tab.capacity_kwh[s])))
-    b.energy_start = pyo.Constraint(v2g_sessions, rule=lambda _, s: b.energy[s, by_session[s][0]] == float(tab.initial_kwh[s]))
+
+    def energy_bounds(_: pyo.Block, s: int, t: int) -> tuple[float, float]:
+        if t == by_session[s][0]:
+            return (float(tab.initial_kwh[s]), float(tab.initial_kwh[s]))
+        return (0.0, float(tab.capacity_kwh[s]))
+
+    b.energy = pyo.Var(e_index, bounds=energy_bounds)
 
     def energy_step(_: pyo.Block, s: int, t: int) -> object:
         eff = float(tab.efficiency[ch[s]])

@@ -65,17 +65,17 @@ def add_connections(
                 asm.slack("excess_generation", cid, b.spill[c, t], t, "kWh", dt_h, penalties.excess_generation_eur_per_kwh)
     if prices.peak_charge_eur_per_kw > 0:
         b.peak_kw = pyo.Var(b.C, bounds=lambda _, c: (float(tab.peak_so_far_kw[c]), None))
-        b.peak_def = pyo.Constraint(b.C, b.T, rule=lambda _, c, t: total_import(b, c, t) - b.peak_kw[c] <= 0)
+        b.peak_def = pyo.Constraint(b.C, b.T, rule=lambda _, c, t: peak_row(b, c, t) <= 0.0)
         for c in range(C):
             asm.cost(prices.peak_charge_eur_per_kw, b.peak_kw[c])
     return b
 
 
-def total_import(b: pyo.Block, c: int, t: int) -> object:
-    """Import at connection c and step t (kW), including any breach of the limit."""
+def peak_row(b: pyo.Block, c: int, t: int) -> object:
+    """Import at connection c and step t (kW, including any breach) minus the peak variable."""
     if (c, t) in b.over_import:
-        return linear([1.0, 1.0], [b.imp[c, t], b.over_import[c, t]])
-    return b.imp[c, t]
+        return linear([1.0, 1.0, -1.0], [b.imp[c, t], b.over_import[c, t], b.peak_kw[c]])
+    return linear([1.0, -1.0], [b.imp[c, t], b.peak_kw[c]])
 
 
 def net_exchange(b: pyo.Block, c: int, t: int) -> object:

@@ -33,7 +33,7 @@ def add_heat_pumps(m: pyo.ConcreteModel, tab: HeatPumpTable, T: int, dt_h: float
     b.demand_kw = pyo.Param(b.H, b.T, mutable=True, initialize=lambda _, h, t: float(tab.heat_demand_kw[h, t]))
     b.initial_kwh = pyo.Param(b.H, mutable=True, initialize=lambda _, h: float(tab.initial_kwh[h]))
     b.power = pyo.Var(b.H, b.T, bounds=lambda _, h, t: (0.0, float(tab.electric_kw[h])))
-    b.store = pyo.Var(b.H, b.T1, bounds=lambda _, h, t: (0.0, float(tab.store_kwh[h])))
+    b.store = pyo.Var(b.H, b.T1, bounds=lambda _, h, t: (b.initial_kwh[h], b.initial_kwh[h]) if t == 0 else (0.0, float(tab.store_kwh[h])))
     b.unmet = pyo.Var(b.H, b.T, within=pyo.NonNegativeReals)
     keep = 1.0 - tab.loss_per_h * dt_h
 
@@ -45,12 +45,10 @@ def add_heat_pumps(m: pyo.ConcreteModel, tab: HeatPumpTable, T: int, dt_h: float
         return expr == -dt_h * b.demand_kw[h, t]
 
     b.balance = pyo.Constraint(b.H, b.T, rule=balance)
-    b.initial = pyo.Constraint(b.H, rule=lambda _, h: b.store[h, 0] == b.initial_kwh[h])
     b.shortfall = pyo.Var(b.H, within=pyo.NonNegativeReals)
-    b.terminal = pyo.Constraint(b.H, rule=lambda _, h: b.store[h, T] + b.shortfall[h] >= b.initial_kwh[h])
+    b.terminal = pyo.Constraint(b.H, rule=lambda _, h: linear([1.0, 1.0], [b.store[h, T], b.shortfall[h]]) >= b.initial_kwh[h])
     inflexible = [h for h in range(H) if not tab.flex[h]]
-    b.backlog = pyo.Var([(h, t) for h in inflexible for t in range(T + 1)], within=pyo.NonNegativeReals)
-    b.backlog_start = pyo.Constraint(inflexible, rule=lambda _, h: b.backlog[h, 0] == 0.0)
+    b.backlog = pyo.Var([(h, t) for h in inflexible for t in range(T + 1)], bounds=lambda _, h, t: (0.0, 0.0 if t == 0 else None))
 
     def backlog_step(_: pyo.Block, h: int, t: int) -> object:
         expr = linear([1.0, -1.0, dt_h], [b.backlog[h, t + 1], b.backlog[h, t], b.power[h, t]])

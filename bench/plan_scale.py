@@ -1,0 +1,96 @@
+"""Benchmark: how much does the Pyomo path cost on top of HiGHS itself?
+
+For sites of 50, 100, 300 and 1,000 households generated like the demo (48 h at 15 min), plan once
+and report build, hand-over (Pyomo -> HiGHS), solve and extract seconds; export the *same* LP as MPS
+and solve it with plain highspy in the same run as the reference. overhead = (build + hand-over +
+solve + extract) / raw solve. Then time the whole demo job (load YAML -> plan JSON written) and end
+with one line:
+
+    overhead_300 <ratio> demo_plan_s <seconds>
+
+Run by hand: .venv/bin/python bench/plan_scale.py [--sizes 50,100,300,1000] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import highspy
+
+from grid.demo import generate_demo
+from grid.domain import load_site
+from grid.series import load_inputs
+from grid.timeindex import horizon_index
+from models.dispatch import build_model
+from models.solve import plan_site, plan_tables
+from models.tables import build_tables
+
+DEMO = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
+
+
+def raw_highs_s(tables, workdir: Path) -> tuple[float, float, int, int]:  # type: ignore[no-untyped-def]
+    """Solve time and objective of the same LP written as MPS and read by plain highspy."""
+    dm = build_model(tables)
+    path = workdir / "model.mps"
+    dm.model.write(str(path), io_options={"symbolic_solver_labels": False})
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(path))
+    t0 = time.perf_counter()
+    h.run()
+    seconds = time.perf_counter() - t0
+    lp = h.getLp()
+    return seconds, h.getInfo().objective_function_value, lp.num_col_, lp.num_row_
+
+
+def one_size(n: int, workdir: Path, repeat: int) -> float:
+    site_path = generate_demo(workdir / f"n{n}", n_households=n)
+    site = load_site(site_path)
+    inputs = load_inputs(site)
+    index = horizon_index(inputs.index[0], 48, site.site.resolution_min)
+    tables = build_tables(site, inputs, index)
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        plan = plan_tables(tables)
+        t = plan.timings_s
+        if not best or sum(t.values()) < sum(best.values()):
+            best = dict(t)
+    raw = min(raw_highs_s(tables, workdir)[0] for _ in range(repeat))
+    _, raw_obj, cols, rows = raw_highs_s(tables, workdir)
+    total = best["build_s"] + best["handover_s"] + best["solve_s"] + best["extract_s"]
+    ratio = total / raw
+    print(f"{n:5d} households  cols {cols:7d} rows {rows:7d}  build {best['build_s']:6.2f}  handover {best['handover_s']:6.2f}  "
+          f"solve {best['solve_s']:6.2f}  extract {best['extract_s']:5.2f}  raw_highs {raw:6.2f}  overhead {ratio:5.2f}  "
+          f"objective {plan.objective_eur:.4f} (raw {raw_obj:.4f})", flush=True)
+    return ratio
+
+
+def demo_plan_s() -> float:
+    """The whole job on the demo: load YAML and inputs, plan 48 h, write the JSON."""
+    t0 = time.perf_counter()
+    site = load_site(DEMO)
+    inputs = load_inputs(site)
+    plan = plan_site(site, inputs, horizon_index(inputs.index[0], 48, site.site.resolution_min))
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "plan.json").write_text(plan.to_json(indent=1), encoding="utf-8")
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="50,100,300,1000")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    ratios = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(x) for x in args.sizes.split(",")):
+            ratios[n] = one_size(n, Path(tmp), args.repeat)
+    demo_s = min(demo_plan_s() for _ in range(args.repeat))
+    print(f"overhead_300 {ratios.get(300, float('nan')):.2f} demo_plan_s {demo_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
