@@ -45,7 +45,9 @@ def plan_index(site: Site, inputs: SiteInputs, start: str | None, hours: float) 
 def plan_command(
     site_path: Annotated[Path, typer.Option("--site", help="Site YAML file.")],
     hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
-    start: Annotated[str | None, typer.Option(help="First interval, ISO 8601 with offset (default: first input interval).")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First interval, ISO 8601 with offset (default: first input interval).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the plan here.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit in seconds.")] = None,
@@ -98,8 +100,13 @@ def print_summary(plan: Plan, out: Path | None) -> None:
     for col in ("connection", "households", "peak import kW", "limit kW", "mean marginal EUR/kWh"):
         conns.add_column(col, justify="right")
     for cid, c in plan.connections.items():
-        conns.add_row(cid, str(c["households"]), f"{c['peak_import_kw']:.1f}", f"{c['limit_import_kw'][0]:.1f}",
-                      f"{sum(c['marginal_price_eur_per_kwh']) / len(plan.index):.4f}")
+        conns.add_row(
+            cid,
+            str(c["households"]),
+            f"{c['peak_import_kw']:.1f}",
+            f"{c['limit_import_kw'][0]:.1f}",
+            f"{sum(c['marginal_price_eur_per_kwh']) / len(plan.index):.4f}",
+        )
     if plan.connections:
         console.print(conns)
     if plan.violations:
@@ -109,11 +116,10 @@ def print_summary(plan: Plan, out: Path | None) -> None:
         counts: Counter[tuple[str, str, str]] = Counter()
         totals: dict[tuple[str, str, str], float] = {}
         for v in plan.violations:
-            key = (v.kind, v.asset, v.unit)
-            counts[key] += 1
-            totals[key] = totals.get(key, 0.0) + v.amount
-        for key, n in counts.most_common(20):
-            viol.add_row(key[0], key[1], str(n), f"{totals[key]:.3f}", key[2])
+            counts[v.kind, v.asset, v.unit] += 1
+            totals[v.kind, v.asset, v.unit] = totals.get((v.kind, v.asset, v.unit), 0.0) + v.amount
+        for (kind, asset, unit), n in counts.most_common(20):
+            viol.add_row(kind, asset, str(n), f"{totals[kind, asset, unit]:.3f}", unit)
         console.print(viol)
     timings = ", ".join(f"{k} {v:.3f}" for k, v in plan.timings_s.items())
     console.print(f"timings (s): {timings}; solver: {plan.solver.get('termination', '?')}")

@@ -332,7 +332,7 @@ def load_site(path: str | Path) -> Site:
     except OSError as exc:
         raise InputError(str(path), f"cannot read site file ({exc.strerror})") from exc
     try:
-        raw = yaml.load(text, Loader=_StringTimesLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_StringTimesLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -418,18 +418,36 @@ def check_references(site: Site) -> list[InputError]:
             problems.append(InputError(f"{where}.soc_min", f"must be <= soc_max ({bat.soc_max})", bat.soc_min))
         elif not bat.soc_min <= bat.initial_soc <= bat.soc_max:
             problems.append(
-                InputError(f"{where}.initial_soc", f"must lie in [soc_min, soc_max] = [{bat.soc_min}, {bat.soc_max}]",
-                           bat.initial_soc)
+                InputError(
+                    f"{where}.initial_soc",
+                    f"must lie in [soc_min, soc_max] = [{bat.soc_min}, {bat.soc_max}]",
+                    bat.initial_soc,
+                )
             )
         if bat.terminal_soc is not None and not bat.soc_min <= bat.terminal_soc <= bat.soc_max:
             problems.append(
-                InputError(f"{where}.terminal_soc", f"must lie in [soc_min, soc_max] = [{bat.soc_min}, {bat.soc_max}]",
-                           bat.terminal_soc)
+                InputError(
+                    f"{where}.terminal_soc",
+                    f"must lie in [soc_min, soc_max] = [{bat.soc_min}, {bat.soc_max}]",
+                    bat.terminal_soc,
+                )
             )
     for i, hp in enumerate(site.heat_pumps):
         if hp.cop.min_cop > hp.cop.max_cop:
             problems.append(InputError(f"heat_pumps[{i}].cop.min_cop", "must be <= max_cop", hp.cop.min_cop))
     chargers = {c.id for c in site.ev_chargers}
+    last_at: dict[str, tuple[int, EVSession]] = {}
+    for i, ses in sorted(enumerate(site.ev_sessions), key=lambda item: (item[1].charger, item[1].arrival)):
+        prev = last_at.get(ses.charger)
+        if prev is not None and ses.arrival < prev[1].departure:
+            problems.append(
+                InputError(
+                    f"ev_sessions[{i}].arrival",
+                    f"overlaps session {prev[1].id} on charger {ses.charger}",
+                    ses.arrival.isoformat(),
+                )
+            )
+        last_at[ses.charger] = (i, ses)
     for i, ses in enumerate(site.ev_sessions):
         where = f"ev_sessions[{i}]"
         _unique(ses.id, f"{where}.id", seen, problems)
@@ -437,15 +455,19 @@ def check_references(site: Site) -> list[InputError]:
             problems.append(InputError(f"{where}.charger", "unknown EV charger", ses.charger))
         if ses.departure <= ses.arrival:
             problems.append(
-                InputError(where, "departure before arrival", f"{ses.arrival.isoformat()} -> {ses.departure.isoformat()}")
+                InputError(
+                    where, "departure before arrival", f"{ses.arrival.isoformat()} -> {ses.departure.isoformat()}"
+                )
             )
         if ses.capacity_kwh is not None:
             start_kwh = (ses.initial_soc or 0.0) * ses.capacity_kwh
             if start_kwh + ses.energy_needed_kwh > ses.capacity_kwh + 1e-9:
                 problems.append(
-                    InputError(f"{where}.energy_needed_kwh",
-                               f"initial energy + need exceeds capacity_kwh ({ses.capacity_kwh})",
-                               ses.energy_needed_kwh)
+                    InputError(
+                        f"{where}.energy_needed_kwh",
+                        f"initial energy + need exceeds capacity_kwh ({ses.capacity_kwh})",
+                        ses.energy_needed_kwh,
+                    )
                 )
         elif ses.initial_soc is not None:
             problems.append(InputError(f"{where}.initial_soc", "needs capacity_kwh", ses.initial_soc))

@@ -43,7 +43,7 @@ class InputError(GridError, ValueError):
         return out
 
 
-class InputErrors(GridError, ValueError):
+class InputErrors(GridError, ValueError):  # noqa: N818 - the plural of InputError
     """Several input errors found in one pass; the message lists each on its own line."""
 
     def __init__(self, errors: Iterable[InputError], context: str = "") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ def read_series_csv(
 
 
 def _parse_stamps(texts: list[str], tz: str, name: str, problems: list[InputError]) -> list[pd.Timestamp]:
-    out = []
+    out: list[Any] = []
     for i, text in enumerate(texts):
         line = i + 2
         try:
@@ -79,7 +80,9 @@ def _check_axis(stamps: list[pd.Timestamp], resolution_min: int, name: str, prob
     step = pd.Timedelta(minutes=resolution_min)
     for i, ts in enumerate(stamps):
         if int(ts.timestamp()) % (resolution_min * 60):
-            problems.append(InputError(f"{name} line {i + 2}", f"not on the {resolution_min}-minute grid", ts.isoformat()))
+            problems.append(
+                InputError(f"{name} line {i + 2}", f"not on the {resolution_min}-minute grid", ts.isoformat())
+            )
         if i == 0:
             continue
         gap = ts - stamps[i - 1]
@@ -88,8 +91,11 @@ def _check_axis(stamps: list[pd.Timestamp], resolution_min: int, name: str, prob
             problems.append(InputError(f"{name} line {i + 2}", what, ts.isoformat()))
         elif gap != step:
             problems.append(
-                InputError(f"{name} line {i + 2}", f"gap: {gap // step - 1} interval(s) missing after {stamps[i - 1].isoformat()}",
-                           ts.isoformat())
+                InputError(
+                    f"{name} line {i + 2}",
+                    f"gap: {gap // step - 1} interval(s) missing after {stamps[i - 1].isoformat()}",
+                    ts.isoformat(),
+                )
             )
 
 
@@ -127,7 +133,7 @@ class SiteInputs:
                 f" (inputs span {self.index[0].isoformat()} .. {self.index[-1].isoformat()})",
             )
 
-        def cut(obj):  # type: ignore[no-untyped-def]
+        def cut(obj: Any) -> Any:
             return None if obj is None else obj.reindex(index)
 
         return SiteInputs(
@@ -217,11 +223,17 @@ def _check_non_negative(frame: pd.DataFrame, name: str, problems: list[InputErro
     rows, columns = np.nonzero(values < 0)
     for r, c in list(zip(rows, columns, strict=True))[:MAX_REPORTED]:
         problems.append(
-            InputError(f"{name} line {r + 2} column {frame.columns[c]}", "must be >= 0 (a load, in kW)", float(values[r, c]))
+            InputError(
+                f"{name} line {r + 2} column {frame.columns[int(c)]}",
+                "must be >= 0 (a load, in kW)",
+                float(values[r, c]),
+            )
         )
 
 
-def constant_or_series(series: pd.Series | None, constant: float | None, index: pd.DatetimeIndex, name: str) -> np.ndarray:
+def constant_or_series(
+    series: pd.Series | None, constant: float | None, index: pd.DatetimeIndex, name: str
+) -> np.ndarray:
     """Values of `series` on `index`, or `constant` everywhere; raises if neither is given."""
     if series is not None:
         return series.reindex(index).to_numpy(dtype=float)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from models.blocks.assembly import Assembly, linear
+from models.blocks.assembly import Assembly
 from models.blocks.battery import add_batteries
 from models.blocks.ev import add_ev, required_kwh
-from models.blocks.grid import add_connections, add_feeders, net_exchange
+from models.blocks.grid import add_balance, add_connections, add_feeders
 from models.blocks.heat_pump import add_heat_pumps
 from models.blocks.par14a import add_dimming
 from models.blocks.pv import add_pv
@@ -57,20 +57,13 @@ def build_model(tables: Tables) -> DispatchModel:
     asm = Assembly()
     T, dt_h, pen = tables.T, tables.dt_h, tables.penalties
     node_kw, feeder_kw = fixed_injections(tables)
+    grid = add_connections(m, tables.connections, tables.prices, node_kw, dt_h, pen, asm)
     add_pv(m, tables.pv, asm)
     add_batteries(m, tables.batteries, T, dt_h, pen, asm)
     add_ev(m, tables.ev, ev_required_kwh, dt_h, pen, asm)
     add_heat_pumps(m, tables.heat_pumps, T, dt_h, pen, asm)
     add_dimming(m, tables, pen, asm)
-    grid = add_connections(m, tables.connections, tables.prices, node_kw, dt_h, pen, asm)
-
-    def balance(_: pyo.ConcreteModel, c: int, t: int) -> object:
-        coefs, variables = net_exchange(grid, c, t)
-        inj_coefs, inj_vars = asm.node_terms.get((c, t), ([], []))
-        return linear([*coefs, *(-x for x in inj_coefs)], [*variables, *inj_vars]) == grid.fixed_net_kw[c, t]
-
-    m.balance = pyo.Constraint(grid.C, grid.T, rule=balance)
+    add_balance(m, grid, asm)
     add_feeders(m, tables.connections, feeder_kw, dt_h, pen, asm)
-    m.objective = pyo.Objective(expr=linear(asm.cost_coefs, asm.cost_vars), sense=pyo.minimize)
-    m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    asm.finalize(m)
     return DispatchModel(model=m, tables=tables, assembly=asm, ev_required_kwh=ev_required_kwh)

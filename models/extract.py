@@ -20,34 +20,20 @@ from models.plan import Plan, Violation
 VIOLATION_TOL = 1e-5
 
 
-def grid_values(sol: PersistentHighs, var: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Values of a densely indexed Var (sorted RangeSet indices) as an array of `shape`."""
-    if int(np.prod(shape)) == 0:
-        return np.zeros(shape)
-    return sol.var_values(var.values()).reshape(shape)
-
-
-def sparse_values(sol: PersistentHighs, var: Any, shape: tuple[int, int]) -> np.ndarray:
-    """Values of a sparsely indexed (i, t) Var as a dense array, zero where it does not exist."""
-    out = np.zeros(shape)
-    if len(var):
-        rows, cols = np.array(list(var.keys()), dtype=int).T
-        out[rows, cols] = sol.var_values(var.values())
-    return out
-
-
 def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timestamp) -> Plan:
+    """The plan of a solved model; `sol` is the solver that solved it."""
     m, tab = dm.model, dm.tables
+    x = sol.var_values(dm.assembly.columns)  # every column's value, in the model's global order
     T, dt_h = tab.T, tab.dt_h
     conn = tab.connections
     C = len(conn.ids)
     grid = m.connections
-    imp = grid_values(sol, grid.imp, (C, T))
-    exp = grid_values(sol, grid.exp, (C, T))
-    over_imp = sparse_values(sol, grid.over_import, (C, T))
-    over_exp = sparse_values(sol, grid.over_export, (C, T))
-    unmet = sparse_values(sol, grid.unmet, (C, T))
-    spill = sparse_values(sol, grid.spill, (C, T))
+    imp, exp = x[grid.imp_cols], x[grid.exp_cols]
+    over_imp, over_exp, unmet, spill = (np.zeros((C, T)) for _ in range(4))
+    over_imp[grid.soft] = x[grid.over_import_cols]
+    over_exp[grid.soft] = x[grid.over_export_cols]
+    unmet[grid.hard] = x[grid.unmet_cols]
+    spill[grid.hard] = x[grid.spill_cols]
     marginal = sol.row_duals(m.balance).reshape(C, T) / dt_h
     connections: dict[str, dict[str, Any]] = {}
     for c, cid in enumerate(conn.ids):
@@ -65,28 +51,25 @@ def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timest
             connections[cid]["spill_kw"] = spill[c]
     assets: dict[str, dict[str, Any]] = {}
     _loads(tab, assets)
-    _pv(sol, m, tab, assets)
-    _batteries(sol, m, tab, assets)
-    _ev(sol, m, dm, assets)
-    _heat_pumps(sol, m, tab, assets)
+    _pv(x, m, tab, assets)
+    _batteries(x, m, tab, assets)
+    _ev(x, m, dm, assets)
+    _heat_pumps(x, m, tab, assets)
     dimming = _dimming(tab, assets)
-    slack_values = sol.var_values(s.var for s in dm.assembly.slacks)
-    violations = _violations(dm, slack_values)
-    status = "optimal_with_violations" if violations else "optimal"
+    violations, penalty_eur = _violations(dm, x)
     plan = Plan(
         plan_id=uuid.uuid4().hex,
         site=tab.site_id,
         computed_at=computed_at,
         index=tab.index,
         resolution_min=round(dt_h * 60),
-        status=status,
+        status="optimal_with_violations" if violations else "optimal",
         objective_eur=None,
         violations=violations,
         connections=connections,
         assets=assets,
         dimming=dimming,
     )
-    penalty_eur = float(slack_values @ np.array([s.cost_eur_per_unit for s in dm.assembly.slacks])) if len(slack_values) else 0.0
     plan.kpis = compute_kpis(dm, plan, imp + over_imp, exp + over_exp, penalty_eur)
     return plan
 
@@ -96,70 +79,103 @@ def _loads(tab: Any, assets: dict[str, dict[str, Any]]) -> None:
     conn = tab.connections
     for c, cid in enumerate(conn.ids):
         if conn.households[c]:
-            assets[f"load:{cid}"] = {"type": "inflexible_load", "connection": cid, "households": int(conn.households[c]),
-                                     "power_kw": conn.fixed_load_kw[c]}
+            assets[f"load:{cid}"] = {
+                "type": "inflexible_load",
+                "connection": cid,
+                "households": int(conn.households[c]),
+                "power_kw": conn.fixed_load_kw[c],
+            }
 
 
-def _pv(sol: PersistentHighs, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
+def _pv(x: np.ndarray, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
     pv = tab.pv
     gen = pv.available_kw.copy()
-    groups = curtailable_groups(pv)
-    group_gen = grid_values(sol, m.pv.gen, (len(groups), tab.T))
-    for g, (_, _, ix) in enumerate(groups):
+    group_gen = x[m.pv.gen_cols]
+    for g, (_, _, ix) in enumerate(curtailable_groups(pv)):
         avail = pv.available_kw[ix].sum(axis=0)
         share = np.divide(group_gen[g], avail, out=np.zeros(tab.T), where=avail > 1e-9)
         gen[ix] = pv.available_kw[ix] * share
     for i, pid in enumerate(pv.ids):
-        assets[pid] = {"type": "pv", "connection": tab.connections.ids[pv.at.node[i]], "curtailable": bool(pv.curtailable[i]),
-                       "power_kw": -gen[i], "available_kw": pv.available_kw[i], "curtailed_kw": pv.available_kw[i] - gen[i]}
+        assets[pid] = {
+            "type": "pv",
+            "connection": tab.connections.ids[pv.at.node[i]],
+            "curtailable": bool(pv.curtailable[i]),
+            "power_kw": -gen[i],
+            "available_kw": pv.available_kw[i],
+            "curtailed_kw": pv.available_kw[i] - gen[i],
+        }
 
 
-def _batteries(sol: PersistentHighs, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
+def _batteries(x: np.ndarray, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
     bat = tab.batteries
-    B = len(bat.ids)
-    charge = grid_values(sol, m.batteries.charge, (B, tab.T))
-    discharge = grid_values(sol, m.batteries.discharge, (B, tab.T))
-    soc = grid_values(sol, m.batteries.soc, (B, tab.T + 1))
+    charge, discharge, soc = x[m.batteries.charge_cols], x[m.batteries.discharge_cols], x[m.batteries.soc_cols]
     for i, bid in enumerate(bat.ids):
-        assets[bid] = {"type": "battery", "connection": tab.connections.ids[bat.at.node[i]], "flex_contract": bool(bat.flex[i]),
-                       "power_kw": charge[i] - discharge[i], "charge_kw": charge[i], "discharge_kw": discharge[i],
-                       "soc_kwh": soc[i], "capacity_kwh": float(bat.capacity_kwh[i])}
+        assets[bid] = {
+            "type": "battery",
+            "connection": tab.connections.ids[bat.at.node[i]],
+            "flex_contract": bool(bat.flex[i]),
+            "power_kw": charge[i] - discharge[i],
+            "charge_kw": charge[i],
+            "discharge_kw": discharge[i],
+            "soc_kwh": soc[i],
+            "capacity_kwh": float(bat.capacity_kwh[i]),
+        }
 
 
-def _ev(sol: PersistentHighs, m: Any, dm: DispatchModel, assets: dict[str, dict[str, Any]]) -> None:
+def _ev(x: np.ndarray, m: Any, dm: DispatchModel, assets: dict[str, dict[str, Any]]) -> None:
     tab = dm.tables
     ev = tab.ev
     S = len(ev.session_ids)
-    charge = sparse_values(sol, m.ev.charge, (S, tab.T))
-    discharge = sparse_values(sol, m.ev.discharge, (S, tab.T))
-    missed = sol.var_values(m.ev.missed.values())
+    charge = np.zeros((S, tab.T))
+    discharge = np.zeros((S, tab.T))
+    sess, step = m.ev.steps
+    charge[sess, step] = x[m.ev.charge_cols]
+    sess2, step2 = m.ev.v2g_steps
+    discharge[sess2, step2] = x[m.ev.discharge_cols]
+    missed = x[m.ev.missed_cols]
     for c, cid in enumerate(ev.ids):
         mine = np.flatnonzero(ev.session_charger == c)
-        power = charge[mine].sum(axis=0) - discharge[mine].sum(axis=0)
+        eff = float(ev.efficiency[c])
         sessions = {}
         for s in mine:
-            eff = float(ev.efficiency[c])
-            delivered = float((charge[s] * eff - discharge[s] / eff).sum() * tab.dt_h)
+            flow = (charge[s] * eff - discharge[s] / eff) * tab.dt_h
             sessions[ev.session_ids[s]] = {
-                "required_kwh": float(dm.ev_required_kwh[s]), "delivered_kwh": delivered,
+                "required_kwh": float(dm.ev_required_kwh[s]),
+                "delivered_kwh": float(flow.sum()),
                 "missed_kwh": float(missed[s]),
                 "departs_in_horizon": bool(ev.departs_in_horizon[s]),
-                "energy_kwh": (ev.initial_kwh[s] + np.concatenate([[0.0], np.cumsum((charge[s] * eff - discharge[s] / eff) * tab.dt_h)])),
+                "energy_kwh": ev.initial_kwh[s] + np.concatenate([[0.0], np.cumsum(flow)]),
             }
-        assets[cid] = {"type": "ev_charger", "connection": tab.connections.ids[ev.at.node[c]], "flex_contract": bool(ev.flex[c]),
-                       "v2g": bool(ev.v2g[c]), "max_kw": float(ev.max_kw[c]), "power_kw": power, "sessions": sessions}
+        assets[cid] = {
+            "type": "ev_charger",
+            "connection": tab.connections.ids[ev.at.node[c]],
+            "flex_contract": bool(ev.flex[c]),
+            "v2g": bool(ev.v2g[c]),
+            "max_kw": float(ev.max_kw[c]),
+            "power_kw": charge[mine].sum(axis=0) - discharge[mine].sum(axis=0),
+            "sessions": sessions,
+        }
 
 
-def _heat_pumps(sol: PersistentHighs, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
+def _heat_pumps(x: np.ndarray, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:
     hp = tab.heat_pumps
-    H = len(hp.ids)
-    power = grid_values(sol, m.heat_pumps.power, (H, tab.T))
-    store = grid_values(sol, m.heat_pumps.store, (H, tab.T + 1))
-    unmet = grid_values(sol, m.heat_pumps.unmet, (H, tab.T))
+    b = m.heat_pumps
+    power, store = x[b.power_cols], x[b.store_cols]
+    unmet = np.zeros_like(power)
+    unmet[b.unmet_mask] = x[b.unmet_cols]
     for h, hid in enumerate(hp.ids):
-        assets[hid] = {"type": "heat_pump", "connection": tab.connections.ids[hp.at.node[h]], "flex_contract": bool(hp.flex[h]),
-                       "power_kw": power[h], "heat_kw": power[h] * hp.cop[h], "heat_demand_kw": hp.heat_demand_kw[h],
-                       "unmet_heat_kw": unmet[h], "cop": hp.cop[h], "soc_kwh": store[h], "capacity_kwh": float(hp.store_kwh[h])}
+        assets[hid] = {
+            "type": "heat_pump",
+            "connection": tab.connections.ids[hp.at.node[h]],
+            "flex_contract": bool(hp.flex[h]),
+            "power_kw": power[h],
+            "heat_kw": power[h] * hp.cop[h],
+            "heat_demand_kw": hp.heat_demand_kw[h],
+            "unmet_heat_kw": unmet[h],
+            "cop": hp.cop[h],
+            "soc_kwh": store[h],
+            "capacity_kwh": float(hp.store_kwh[h]),
+        }
 
 
 def _dimming(tab: Any, assets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -179,17 +195,38 @@ def _dimming(tab: Any, assets: dict[str, dict[str, Any]]) -> list[dict[str, Any]
             asset["dimming_group"] = group.name
             asset["guaranteed_min_kw"] = group.min_kw
             for t in np.flatnonzero(dimmed > 0):
-                events.append({"device": did, "group": group.name, "start": stamps[t], "step": int(t),
-                               "requested_kw": round(float(requested[t]), 6), "power_kw": round(float(drawn[t]), 6),
-                               "dimmed_kw": round(float(dimmed[t]), 6)})
+                events.append(
+                    {
+                        "device": did,
+                        "group": group.name,
+                        "start": stamps[t],
+                        "step": int(t),
+                        "requested_kw": round(float(requested[t]), 6),
+                        "power_kw": round(float(drawn[t]), 6),
+                        "dimmed_kw": round(float(dimmed[t]), 6),
+                    }
+                )
     return events
 
 
-def _violations(dm: DispatchModel, values: np.ndarray) -> list[Violation]:
+def _violations(dm: DispatchModel, x: np.ndarray) -> tuple[list[Violation], float]:
+    """Every slack above tolerance as a Violation, and the total penalty cost (EUR)."""
     stamps = [iso(t) for t in dm.tables.index]
     out = []
-    for k in np.flatnonzero(values > VIOLATION_TOL):
-        slack, value = dm.assembly.slacks[k], float(values[k])
-        start = stamps[slack.step] if slack.step is not None else None
-        out.append(Violation(slack.kind, slack.asset, start, round(value * slack.scale, 6), slack.unit, slack.step))
-    return out
+    penalty = 0.0
+    for kind, assets, cols, steps, unit, scale, cost in dm.assembly.slacks:
+        values = x[cols]
+        penalty += float(values.sum() * cost)
+        for k in np.flatnonzero(values > VIOLATION_TOL):
+            step = int(steps[k])
+            out.append(
+                Violation(
+                    kind,
+                    str(assets[k]),
+                    stamps[step] if step >= 0 else None,
+                    round(float(values[k]) * scale, 6),
+                    unit,
+                    step if step >= 0 else None,
+                )
+            )
+    return out, penalty

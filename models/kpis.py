@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from models.plan import Plan
 
 
-def compute_kpis(dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw: np.ndarray, penalty_eur: float) -> dict[str, float]:
+def compute_kpis(
+    dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw: np.ndarray, penalty_eur: float
+) -> dict[str, float]:
     """KPIs of `plan`; `penalty_eur` is the cost of its slacks (from the solution)."""
     tab = dm.tables
     dt = tab.dt_h
@@ -37,14 +39,21 @@ def compute_kpis(dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw
     bat = tab.batteries
     for i, bid in enumerate(bat.ids):
         a = plan.assets[bid]
-        throughput_eur += float((np.asarray(a["charge_kw"]) + np.asarray(a["discharge_kw"])).sum() * dt * bat.throughput_eur_per_kwh[i])
+        throughput_eur += float(
+            (np.asarray(a["charge_kw"]) + np.asarray(a["discharge_kw"])).sum() * dt * bat.throughput_eur_per_kwh[i]
+        )
     energy_eur = float((total_import * pr.energy_eur_per_kwh).sum() * dt)
     fees_eur = float((total_import * pr.grid_fee_eur_per_kwh).sum() * dt)
     co2_eur = float((total_import * pr.co2_eur_per_kwh).sum() * dt)
     feed_in_eur = float((total_export * pr.feed_in_eur_per_kwh).sum() * dt)
     peak_eur = 0.0
     if pr.peak_charge_eur_per_kw > 0:
-        peak_eur = float(sum(pr.peak_charge_eur_per_kw * max(import_kw[c].max(), tab.connections.peak_so_far_kw[c]) for c in range(len(import_kw))))
+        peak_eur = float(
+            sum(
+                pr.peak_charge_eur_per_kw * max(import_kw[c].max(), tab.connections.peak_so_far_kw[c])
+                for c in range(len(import_kw))
+            )
+        )
     dimmed_kwh = float(sum(d["dimmed_kw"] for d in plan.dimming) * dt)
     penalty_eur += dimmed_kwh * tab.penalties.dimming_eur_per_kwh
     by_kind: dict[str, float] = {}
@@ -78,4 +87,3 @@ def compute_kpis(dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw
         "violations": float(len(plan.violations)),
     }
     return kpis
-

@@ -37,8 +37,14 @@ class Violation:
     step: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "asset": self.asset, "start": self.start, "amount": self.amount,
-                "unit": self.unit, "step": self.step}
+        return {
+            "kind": self.kind,
+            "asset": self.asset,
+            "start": self.start,
+            "amount": self.amount,
+            "unit": self.unit,
+            "step": self.step,
+        }
 
 
 @dataclass
@@ -107,7 +113,11 @@ class Plan:
 
 def _series_rows(writer: Any, stamps: list[str], entity: str, kind: str, data: dict[str, Any]) -> None:
     for key, values in data.items():
-        if isinstance(values, list) and len(values) >= len(stamps) and all(isinstance(v, int | float) for v in values[:1]):
+        if (
+            isinstance(values, list)
+            and len(values) >= len(stamps)
+            and all(isinstance(v, int | float) for v in values[:1])
+        ):
             for t, stamp in enumerate(stamps):
                 writer.writerow([stamp, entity, kind, key, _num(values[t])])
 

@@ -18,8 +18,9 @@ from grid.domain import Site
 from grid.series import SiteInputs
 
 
-def ev_requests(availability: np.ndarray, max_kw: np.ndarray, efficiency: np.ndarray,
-                needed_kwh: np.ndarray, dt_h: float) -> np.ndarray:
+def ev_requests(
+    availability: np.ndarray, max_kw: np.ndarray, efficiency: np.ndarray, needed_kwh: np.ndarray, dt_h: float
+) -> np.ndarray:
     """Uncontrolled charging power (S, T) in kW: full power while plugged in until
     ``needed_kwh`` (energy into the car = power x efficiency x dt) is delivered."""
     req = np.zeros_like(availability)
@@ -32,8 +33,9 @@ def ev_requests(availability: np.ndarray, max_kw: np.ndarray, efficiency: np.nda
     return req
 
 
-def heat_pump_requests(demand_kw: np.ndarray, cop: np.ndarray, electric_kw: np.ndarray,
-                       loss_per_h: np.ndarray, initial_kwh: np.ndarray) -> np.ndarray:
+def heat_pump_requests(
+    demand_kw: np.ndarray, cop: np.ndarray, electric_kw: np.ndarray, loss_per_h: np.ndarray, initial_kwh: np.ndarray
+) -> np.ndarray:
     """Thermostat-driven electric power (H, T) in kW: (heat demand + store loss at its initial
     level) / COP, capped at the rating."""
     heat = demand_kw + (loss_per_h * initial_kwh)[:, None]

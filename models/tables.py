@@ -8,7 +8,9 @@ Units: kW, kWh, EUR/kWh, EUR/kW; arrays are shaped (assets, T) or (T,). Power si
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -166,7 +168,7 @@ def build_tables(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> Tab
         for f in c.feeders:
             feeder_pos[f.id] = len(feeder_pos)
 
-    def place(assets: list) -> Placement:  # type: ignore[type-arg]
+    def place(assets: Sequence[Any]) -> Placement:
         return Placement(
             node=np.array([conn_pos[a.connection] for a in assets], dtype=int),
             feeder=np.array([feeder_pos[a.feeder] if a.feeder else -1 for a in assets], dtype=int),
@@ -237,7 +239,12 @@ def _batteries(site: Site, inputs: SiteInputs, at: Placement, dt_h: float) -> Ba
         return np.array([getattr(b, attr) for b in bats], dtype=float)
 
     terminal = np.array(
-        [np.nan if b.stored_energy_value_eur_per_kwh is not None else (b.terminal_soc if b.terminal_soc is not None else b.initial_soc) for b in bats],
+        [
+            np.nan
+            if b.stored_energy_value_eur_per_kwh is not None
+            else (b.terminal_soc if b.terminal_soc is not None else b.initial_soc)
+            for b in bats
+        ],
         dtype=float,
     )
     value = np.array(
@@ -271,7 +278,7 @@ def _ev(site: Site, index: pd.DatetimeIndex, at: Placement, dt_h: float) -> EVTa
     pos = {c.id: i for i, c in enumerate(chargers)}
     T = len(index)
     starts = index.as_unit("s").asi8
-    step_s = int(round(dt_h * 3600))
+    step_s = round(dt_h * 3600)
     sessions = []
     for s in site.ev_sessions:
         arr_s = int(pd.Timestamp(s.arrival).timestamp())
@@ -283,14 +290,22 @@ def _ev(site: Site, index: pd.DatetimeIndex, at: Placement, dt_h: float) -> EVTa
     avail = np.array([o for _, o, _ in sessions]).reshape(len(sessions), T)
     charger = np.array([pos[s.charger] for s, _, _ in sessions], dtype=int)
     cap = np.array([s.capacity_kwh if s.capacity_kwh is not None else s.energy_needed_kwh for s, _, _ in sessions])
-    init = np.array([(s.initial_soc or 0.0) * s.capacity_kwh if s.capacity_kwh is not None else 0.0 for s, _, _ in sessions])
+    init = np.array(
+        [(s.initial_soc or 0.0) * s.capacity_kwh if s.capacity_kwh is not None else 0.0 for s, _, _ in sessions]
+    )
     needed = np.array([s.energy_needed_kwh for s, _, _ in sessions])
     horizon_end = int(starts[-1]) + step_s if T else 0
     departs = np.array([dep <= horizon_end for _, _, dep in sessions], dtype=bool)
     last = np.array([int(np.flatnonzero(o > 0)[-1]) for _, o, _ in sessions], dtype=int)
     max_kw = np.array([c.max_kw for c in chargers])
     eff = np.array([c.efficiency for c in chargers])
-    req = ev_requests(avail, max_kw[charger] if len(charger) else np.zeros(0), eff[charger] if len(charger) else np.zeros(0), needed, dt_h)
+    req = ev_requests(
+        avail,
+        max_kw[charger] if len(charger) else np.zeros(0),
+        eff[charger] if len(charger) else np.zeros(0),
+        needed,
+        dt_h,
+    )
     return EVTable(
         ids=[c.id for c in chargers],
         at=at,
@@ -316,7 +331,9 @@ def _heat_pumps(site: Site, inputs: SiteInputs, at: Placement) -> HeatPumpTable:
     hps = site.heat_pumps
     T = len(inputs.index)
     temp = inputs.temp_degc.to_numpy(dtype=float)
-    cop = np.array([np.clip(h.cop.intercept + h.cop.slope_per_degc * temp, h.cop.min_cop, h.cop.max_cop) for h in hps]).reshape(len(hps), T)
+    cop = np.array(
+        [np.clip(h.cop.intercept + h.cop.slope_per_degc * temp, h.cop.min_cop, h.cop.max_cop) for h in hps]
+    ).reshape(len(hps), T)
     demand = inputs.heat_demand_kw.to_numpy(dtype=float).T if hps else np.zeros((0, T))
     store = np.array([h.store_kwh for h in hps])
     loss = np.array([h.store_loss_per_h for h in hps])
@@ -338,7 +355,9 @@ def _heat_pumps(site: Site, inputs: SiteInputs, at: Placement) -> HeatPumpTable:
 
 def _prices(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> PriceTable:
     tariff = site.tariff
-    energy = constant_or_series(inputs.price_eur_per_kwh, tariff.import_price_eur_per_kwh, index, "tariff.import_price_eur_per_kwh")
+    energy = constant_or_series(
+        inputs.price_eur_per_kwh, tariff.import_price_eur_per_kwh, index, "tariff.import_price_eur_per_kwh"
+    )
     co2 = constant_or_series(inputs.co2_g_per_kwh, tariff.co2_g_per_kwh, index, "tariff.co2_g_per_kwh")
     fee = grid_fee(site, index)
     return PriceTable(
@@ -387,7 +406,9 @@ def ems_min_kw(members: list[tuple[str, float]], rules: Par14aSettings) -> float
     """Aggregate §14a minimum behind one EMS: first term 4.2 kW (or 0.4 x the rating of a heat
     pump above 11 kW, if larger), plus (n-1) x GZF(n) x 4.2 kW."""
     n = len(members)
-    first = max([rules.min_kw] + [rules.large_hp_factor * r for k, r in members if k == "heat_pump" and r > rules.large_hp_kw])
+    first = max(
+        [rules.min_kw] + [rules.large_hp_factor * r for k, r in members if k == "heat_pump" and r > rules.large_hp_kw]
+    )
     if n == 1:
         return device_min_kw(members[0][0], members[0][1], rules)
     return first + (n - 1) * gzf(n, rules) * rules.min_kw
@@ -409,6 +430,8 @@ def dimming_groups(site: Site, rules: Par14aSettings) -> list[DimmingGroup]:
             groups.append(DimmingGroup(dev.id, [(kind, i)], device_min_kw(kind, rating, rules)))
     for name, members in by_ems.items():
         groups.append(
-            DimmingGroup(f"ems:{name}", [(k, i) for k, i, _ in members], ems_min_kw([(k, r) for k, _, r in members], rules))
+            DimmingGroup(
+                f"ems:{name}", [(k, i) for k, i, _ in members], ems_min_kw([(k, r) for k, _, r in members], rules)
+            )
         )
     return groups

@@ -1,12 +1,12 @@
 """EV charging sessions.
 
 Variables exist only on the steps where a car is plugged in (availability a[s,t] > 0):
-charge[s,t] in [0, max_kw a[s,t]] kW drawn from the node, and for V2G chargers discharge[s,t] in
-the same range fed into it. Energy into the car is efficiency x charge x dt; out of it
-discharge / efficiency x dt. By departure the car must hold its initial energy plus the needed
-energy; a shortfall is the penalised slack ``missed[s]``. A session that departs after the horizon
-must get the share of its need proportional to its plugged time inside the horizon. V2G sessions
-track the car's energy e[s,t] within [0, capacity].
+charge[s,t] in [0, max_kw a[s,t]] kW drawn from the node, and for V2G chargers with a flexibility
+contract discharge[s,t] in the same range fed into it. Energy into the car is efficiency x charge x
+dt; out of it discharge / efficiency x dt. By departure the car must hold its initial energy plus
+the needed energy; a shortfall is the penalised slack ``missed[s]``. A session that departs after
+the horizon must get the share of its need proportional to its plugged time inside the horizon.
+V2G sessions track the car's energy e[s,k] within [0, capacity] at each plugged step boundary.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from grid.domain import Penalties
-from models.blocks.assembly import Assembly, linear
+from models.blocks.assembly import Assembly
 from models.tables import EVTable
 
 
@@ -27,91 +27,84 @@ def required_kwh(tab: EVTable, dt_h: float, horizon_start_s: float) -> np.ndarra
     return tab.needed_kwh * share
 
 
-def add_ev(m: pyo.ConcreteModel, tab: EVTable, required: np.ndarray, dt_h: float, penalties: Penalties,
-           asm: Assembly) -> pyo.Block:
+def add_ev(
+    m: pyo.ConcreteModel, tab: EVTable, required: np.ndarray, dt_h: float, penalties: Penalties, asm: Assembly
+) -> pyo.Block:
     b = pyo.Block()
     m.ev = b
     S = len(tab.session_ids)
-    steps = [(s, int(t)) for s in range(S) for t in np.flatnonzero(tab.availability[s] > 0)]
-    # V2G discharging is a flexibility service: only chargers with a contract offer it.
-    v2g_sessions = [s for s in range(S) if tab.v2g[tab.session_charger[s]] and tab.flex[tab.session_charger[s]]]
-    v2g_set = set(v2g_sessions)
-    v2g_steps = [(s, t) for s, t in steps if s in v2g_set]
-    b.ST = pyo.Set(initialize=steps, dimen=2)
-    b.ST2 = pyo.Set(initialize=v2g_steps, dimen=2)
     ch = tab.session_charger
-
-    def power_bounds(_: pyo.Block, s: int, t: int) -> tuple[float, float]:
-        return (0.0, float(tab.max_kw[ch[s]] * tab.availability[s, t]))
-
-    b.charge = pyo.Var(b.ST, bounds=power_bounds)
-    b.discharge = pyo.Var(b.ST2, bounds=power_bounds)
-    b.missed = pyo.Var(range(S), within=pyo.NonNegativeReals)
-    by_session: dict[int, list[int]] = {}
-    for s, t in steps:
-        by_session.setdefault(s, []).append(t)
-
-    def delivered(s: int) -> tuple[list[float], list[object]]:
-        eff = float(tab.efficiency[ch[s]])
-        coefs: list[float] = []
-        variables: list[object] = []
-        for t in by_session.get(s, []):
-            coefs.append(eff * dt_h)
-            variables.append(b.charge[s, t])
-            if s in v2g_set:
-                coefs.append(-dt_h / eff)
-                variables.append(b.discharge[s, t])
-        return coefs, variables
-
-    def need(_: pyo.Block, s: int) -> object:
-        coefs, variables = delivered(s)
-        return linear([*coefs, 1.0], [*variables, b.missed[s]]) >= float(required[s])
-
-    def room(_: pyo.Block, s: int) -> object:
-        coefs, variables = delivered(s)
-        return linear(coefs, variables) <= float(tab.capacity_kwh[s] - tab.initial_kwh[s])
-
-    b.need = pyo.Constraint(range(S), rule=need)
-    b.room = pyo.Constraint([s for s in range(S) if s not in v2g_set], rule=room)
-    # V2G: the car's energy e[s, t] at the start of each plugged step and after the last one.
-    e_index = [(s, t) for s in v2g_sessions for t in [*by_session[s], by_session[s][-1] + 1]]
-
-    def energy_bounds(_: pyo.Block, s: int, t: int) -> tuple[float, float]:
-        if t == by_session[s][0]:
-            return (float(tab.initial_kwh[s]), float(tab.initial_kwh[s]))
-        return (0.0, float(tab.capacity_kwh[s]))
-
-    b.energy = pyo.Var(e_index, bounds=energy_bounds)
-
-    def energy_step(_: pyo.Block, s: int, t: int) -> object:
-        eff = float(tab.efficiency[ch[s]])
-        nxt = t + 1
-        if (s, nxt) not in b.energy:  # a session that unplugs and replugs is not modelled; steps are contiguous
-            return pyo.Constraint.Skip
-        return linear([1.0, -1.0, -eff * dt_h, dt_h / eff],
-                      [b.energy[s, nxt], b.energy[s, t], b.charge[s, t], b.discharge[s, t]]) == 0.0
-
-    b.energy_step = pyo.Constraint(b.ST2, rule=energy_step)
-    for s, t in steps:
-        c = int(ch[s])
-        node, feeder = int(tab.at.node[c]), int(tab.at.feeder[c])
-        asm.inject(node, feeder, t, 1.0, b.charge[s, t])
-        if s in v2g_set:
-            asm.inject(node, feeder, t, -1.0, b.discharge[s, t])
-    for s in range(S):
-        step = int(tab.departure_step[s]) if tab.departs_in_horizon[s] else None
-        asm.slack("ev_energy_missed", tab.session_ids[s], b.missed[s], step, "kWh", 1.0, penalties.ev_energy_missed_eur_per_kwh)
-    b.by_session = by_session
+    sess, step = np.nonzero(tab.availability > 0)  # plugged (session, step) pairs, sorted by session
+    v2g = tab.v2g[ch] & tab.flex[ch] if S else np.zeros(0, dtype=bool)  # V2G is a contracted service
+    eff = tab.efficiency[ch] if S else np.zeros(0)
+    ub = tab.max_kw[ch[sess]] * tab.availability[sess, step] if S else np.zeros(0)
+    b.steps = (sess, step)
+    b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub)
+    on2 = v2g[sess] if S else np.zeros(0, dtype=bool)
+    b.v2g_steps = (sess[on2], step[on2])
+    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, ub[on2])
+    b.missed_cols = asm.var(b, "missed", S)
+    delivered = eff[sess] * dt_h
+    need = asm.rows(b, "need", required, [None] * S)
+    need.add(sess, b.charge_cols, delivered)
+    need.add(sess[on2], b.discharge_cols, -dt_h / eff[sess[on2]])
+    need.add(np.arange(S), b.missed_cols, 1.0)
+    plain = np.flatnonzero(~v2g)
+    room = asm.rows(b, "room", [None] * len(plain), tab.capacity_kwh[plain] - tab.initial_kwh[plain])
+    row_of = np.full(S, -1)
+    row_of[plain] = np.arange(len(plain))
+    keep = row_of[sess] >= 0
+    room.add(row_of[sess[keep]], b.charge_cols[keep], delivered[keep])
+    _add_v2g_energy(b, tab, sess, step, on2, eff, dt_h, asm)
+    charger = ch[sess]
+    asm.inject(tab.at.node[charger], tab.at.feeder[charger], step, 1.0, b.charge_cols)
+    charger2 = ch[sess[on2]]
+    asm.inject(tab.at.node[charger2], tab.at.feeder[charger2], step[on2], -1.0, b.discharge_cols)
+    dep = np.where(tab.departs_in_horizon, tab.departure_step, -1)
+    asm.slack(
+        "ev_energy_missed",
+        np.array(tab.session_ids, dtype=object),
+        b.missed_cols,
+        dep,
+        "kWh",
+        1.0,
+        penalties.ev_energy_missed_eur_per_kwh,
+    )
     b.sessions_of = {int(c): [int(s) for s in np.flatnonzero(ch == c)] for c in np.unique(ch)}
     return b
 
 
-def device_power(b: pyo.Block, charger: int, t: int) -> tuple[list[float], list[object]]:
-    """Charging power of a charger at step t (sum over its sessions) as linear terms."""
-    coefs: list[float] = []
-    variables: list[object] = []
-    for s in b.sessions_of.get(charger, []):
-        if (s, t) in b.charge:
-            coefs.append(1.0)
-            variables.append(b.charge[s, t])
-    return coefs, variables
+def _add_v2g_energy(
+    b: pyo.Block,
+    tab: EVTable,
+    sess: np.ndarray,
+    step: np.ndarray,
+    on2: np.ndarray,
+    eff: np.ndarray,
+    dt_h: float,
+    asm: Assembly,
+) -> None:
+    """e[after] = e[before] + (eff charge - discharge / eff) dt for each plugged step of a V2G session;
+    the point before its first step is fixed to the car's initial energy; all within [0, capacity].
+
+    A session's plugged steps are contiguous, so with j the position among all V2G steps and k the
+    session's ordinal, the energy point before step j is j + k and the one after it j + k + 1."""
+    v_sess = sess[on2]
+    n = len(v_sess)
+    first = np.r_[True, v_sess[1:] != v_sess[:-1]] if n else np.zeros(0, dtype=bool)
+    before = np.arange(n) + np.cumsum(first) - 1
+    after = before + 1
+    n_points = n + int(first.sum())
+    session_of_point = np.zeros(n_points, dtype=int)
+    session_of_point[before] = v_sess
+    session_of_point[after] = v_sess
+    lb = np.zeros(n_points)
+    ub = tab.capacity_kwh[session_of_point] if n_points else np.zeros(0)
+    lb[before[first]] = ub[before[first]] = tab.initial_kwh[v_sess[first]]
+    b.energy_cols = asm.var(b, "energy", n_points, lb, ub)
+    rows = asm.equal(b, "energy_step", np.zeros(n))
+    r = np.arange(n)
+    rows.add(r, b.energy_cols[after], 1.0)
+    rows.add(r, b.energy_cols[before], -1.0)
+    rows.add(r, b.charge_cols[on2], -eff[v_sess] * dt_h)
+    rows.add(r, b.discharge_cols, dt_h / eff[v_sess])

@@ -1,14 +1,16 @@
 """Heat pumps with thermal stores.
 
 power[h,t] in [0, electric_kw] kW drawn from the node; heat into the store is COP[h,t] x power.
-store[h,t] (kWh thermal) is the content at the start of step t, within [0, store_kwh]:
+store[h,t] (kWh thermal) is the content at the start of step t, within [0, store_kwh], with
+store[h,0] fixed to the (mutable) initial content:
 
-    store[t+1] = (1 - loss_per_h dt) store[t] + (COP[t] power[t] + unmet[t] - demand[t]) dt
+    COP[t] power[t] + unmet[t] - (store[t+1] - (1 - loss_per_h dt) store[t]) / dt = demand[t]
 
-``unmet`` (kW thermal) is the penalised slack for heat the plan cannot deliver. The store must end
-at least where it started (soft, penalised). A heat pump without a flexibility contract may only
-run late, never early: its cumulative energy never exceeds its requested (thermostat) profile's,
-tracked by backlog[h,t] >= 0 (kWh of requested energy not yet drawn).
+``unmet`` (kW thermal) is the penalised slack for heat the plan cannot deliver, present only where
+demand comes near the heat pump's capacity (see `needs_unmet_slack`); COP and demand are mutable.
+The store must end at least where it started (soft, penalised). A heat pump without a flexibility
+contract may only run late, never early: its cumulative energy never exceeds its
+requested (thermostat) profile's, tracked by backlog[h,t] >= 0 (kWh requested but not yet drawn).
 """
 
 from __future__ import annotations
@@ -17,54 +19,83 @@ import numpy as np
 import pyomo.environ as pyo
 
 from grid.domain import Penalties
-from models.blocks.assembly import Assembly, linear
+from models.blocks.assembly import Assembly
 from models.tables import HeatPumpTable
 
 
-def add_heat_pumps(m: pyo.ConcreteModel, tab: HeatPumpTable, T: int, dt_h: float, penalties: Penalties,
-                   asm: Assembly) -> pyo.Block:
+def add_heat_pumps(
+    m: pyo.ConcreteModel, tab: HeatPumpTable, T: int, dt_h: float, penalties: Penalties, asm: Assembly
+) -> pyo.Block:
     b = pyo.Block()
     m.heat_pumps = b
     H = len(tab.ids)
-    b.H = pyo.RangeSet(0, H - 1) if H else pyo.Set(initialize=[])
-    b.T = pyo.RangeSet(0, T - 1)
-    b.T1 = pyo.RangeSet(0, T)
-    b.cop = pyo.Param(b.H, b.T, mutable=True, initialize=lambda _, h, t: float(tab.cop[h, t]))
-    b.demand_kw = pyo.Param(b.H, b.T, mutable=True, initialize=lambda _, h, t: float(tab.heat_demand_kw[h, t]))
-    b.initial_kwh = pyo.Param(b.H, mutable=True, initialize=lambda _, h: float(tab.initial_kwh[h]))
-    b.power = pyo.Var(b.H, b.T, bounds=lambda _, h, t: (0.0, float(tab.electric_kw[h])))
-    b.store = pyo.Var(b.H, b.T1, bounds=lambda _, h, t: (b.initial_kwh[h], b.initial_kwh[h]) if t == 0 else (0.0, float(tab.store_kwh[h])))
-    b.unmet = pyo.Var(b.H, b.T, within=pyo.NonNegativeReals)
-    keep = 1.0 - tab.loss_per_h * dt_h
-
-    def balance(_: pyo.Block, h: int, t: int) -> object:
-        expr = linear(
-            [1.0, -float(keep[h]), -dt_h * b.cop[h, t], -dt_h],
-            [b.store[h, t + 1], b.store[h, t], b.power[h, t], b.unmet[h, t]],
-        )
-        return expr == -dt_h * b.demand_kw[h, t]
-
-    b.balance = pyo.Constraint(b.H, b.T, rule=balance)
-    b.shortfall = pyo.Var(b.H, within=pyo.NonNegativeReals)
-    b.terminal = pyo.Constraint(b.H, rule=lambda _, h: linear([1.0, 1.0], [b.store[h, T], b.shortfall[h]]) >= b.initial_kwh[h])
-    inflexible = [h for h in range(H) if not tab.flex[h]]
-    b.backlog = pyo.Var([(h, t) for h in inflexible for t in range(T + 1)], bounds=lambda _, h, t: (0.0, 0.0 if t == 0 else None))
-
-    def backlog_step(_: pyo.Block, h: int, t: int) -> object:
-        expr = linear([1.0, -1.0, dt_h], [b.backlog[h, t + 1], b.backlog[h, t], b.power[h, t]])
-        return expr == float(tab.request_kw[h, t] * dt_h)
-
-    b.backlog_step = pyo.Constraint([(h, t) for h in inflexible for t in range(T)], rule=backlog_step)
+    b.cop = pyo.Param(range(H), range(T), mutable=True, initialize=lambda _, h, t: float(tab.cop[h, t]))
+    b.demand_kw = pyo.Param(
+        range(H), range(T), mutable=True, initialize=lambda _, h, t: float(tab.heat_demand_kw[h, t])
+    )
+    b.initial_kwh = pyo.Param(range(H), mutable=True, initialize=lambda _, h: float(tab.initial_kwh[h]))
+    b.power_cols = asm.var(b, "power", H * T, 0.0, np.repeat(tab.electric_kw, T)).reshape(H, T)
+    store_lb = np.zeros((H, T + 1), dtype=object)
+    store_ub = tab.store_kwh[:, None].repeat(T + 1, axis=1).astype(object)
     for h in range(H):
-        node, feeder = int(tab.at.node[h]), int(tab.at.feeder[h])
-        hid = tab.ids[h]
+        store_lb[h, 0] = store_ub[h, 0] = b.initial_kwh[h]
+    b.store_cols = asm.var(b, "store", H * (T + 1), store_lb.ravel().tolist(), store_ub.ravel().tolist()).reshape(
+        H, T + 1
+    )
+    # Unmet heat is only possible where demand (plus store losses) comes near what the heat pump can
+    # deliver; elsewhere running at demand / COP always covers it, so no slack is needed there.
+    b.unmet_mask = needs_unmet_slack(tab)
+    b.unmet_cols = asm.var(b, "unmet", int(b.unmet_mask.sum()))
+    keep = 1.0 - tab.loss_per_h * dt_h
+    rows = asm.equal(b, "balance", [b.demand_kw[h, t] for h in range(H) for t in range(T)])
+    r = np.arange(H * T).reshape(H, T)
+    cop = np.empty((H, T), dtype=object)
+    for h in range(H):
         for t in range(T):
-            asm.inject(node, feeder, t, 1.0, b.power[h, t])
-            asm.slack("unmet_heat", hid, b.unmet[h, t], t, "kWh", dt_h, penalties.unmet_heat_eur_per_kwh)
-        asm.slack("heat_store_shortfall", hid, b.shortfall[h], None, "kWh", 1.0, penalties.terminal_shortfall_eur_per_kwh)
+            cop[h, t] = b.cop[h, t]
+    rows.add(r, b.power_cols, cop)
+    rows.add(r[b.unmet_mask], b.unmet_cols, 1.0)
+    rows.add(r, b.store_cols[:, 1:], -1.0 / dt_h)
+    rows.add(r, b.store_cols[:, :-1], (keep / dt_h)[:, None])
+    b.shortfall_cols = asm.var(b, "shortfall", H)
+    term = asm.rows(b, "terminal", [b.initial_kwh[h] for h in range(H)], [None] * H)
+    term.add(np.arange(H), b.store_cols[:, T], 1.0)
+    term.add(np.arange(H), b.shortfall_cols, 1.0)
+    _add_backlog(b, tab, T, dt_h, asm)
+    node, feeder = tab.at.node[:, None], tab.at.feeder[:, None]
+    steps = np.arange(T)
+    asm.inject(node, feeder, steps, 1.0, b.power_cols)
+    ids = np.array(tab.ids, dtype=object)
+    hh, tt = np.nonzero(b.unmet_mask)
+    asm.slack("unmet_heat", ids[hh], b.unmet_cols, tt, "kWh", dt_h, penalties.unmet_heat_eur_per_kwh)
+    asm.slack("heat_store_shortfall", ids, b.shortfall_cols, -1, "kWh", 1.0, penalties.terminal_shortfall_eur_per_kwh)
     return b
 
 
+UNMET_HEADROOM = 0.8
 
-def device_power(b: pyo.Block, h: int, t: int) -> tuple[list[float], list[object]]:
-    return [1.0], [b.power[h, t]]
+
+def needs_unmet_slack(tab: HeatPumpTable) -> np.ndarray:
+    """(H, T) mask of steps where the heat demand plus the full store's losses exceeds
+    UNMET_HEADROOM x COP x rating: the only steps where heat can go unmet. The headroom keeps the
+    model valid when a later forecast raises demand a little (a larger change needs a rebuild)."""
+    losses = (tab.loss_per_h * tab.store_kwh)[:, None]
+    return tab.heat_demand_kw + losses > UNMET_HEADROOM * tab.cop * tab.electric_kw[:, None]
+
+
+def _add_backlog(b: pyo.Block, tab: HeatPumpTable, T: int, dt_h: float, asm: Assembly) -> None:
+    """backlog[t+1] = backlog[t] + (requested[t] - power[t]) dt >= 0, backlog[0] = 0, for heat pumps
+    without a flexibility contract (requested energy is a mutable Param)."""
+    inflexible = np.flatnonzero(~tab.flex)
+    n = len(inflexible)
+    b.request_kwh = pyo.Param(
+        range(n), range(T), mutable=True, initialize=lambda _, j, t: float(tab.request_kw[inflexible[j], t] * dt_h)
+    )
+    ub = np.full((n, T + 1), np.nan)
+    ub[:, 0] = 0.0
+    b.backlog_cols = asm.var(b, "backlog", n * (T + 1), 0.0, ub.ravel()).reshape(n, T + 1)
+    rows = asm.equal(b, "backlog_step", [b.request_kwh[j, t] for j in range(n) for t in range(T)])
+    r = np.arange(n * T).reshape(n, T)
+    rows.add(r, b.backlog_cols[:, 1:], 1.0)
+    rows.add(r, b.backlog_cols[:, :-1], -1.0)
+    rows.add(r, b.power_cols[inflexible], dt_h)

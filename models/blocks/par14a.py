@@ -5,10 +5,11 @@ group requests power:
 
     sum_{d in g} power[d, t] >= min(sum_{d in g} requested[d, t], min_kw[g])
 
-so the plan may dim the group down to its guaranteed minimum but no further (and never a device
+(for a lone device, a lower bound on its power variable), so the plan may dim the group down to
+its guaranteed minimum but no further (and never a device
 that requests less than its minimum). dimmed[d, t] >= requested[d, t] - power[d, t] is penalised at
 ``penalties.dimming_eur_per_kwh``, more than any price spread, so devices without a contract are
-dimmed for congestion only, never shifted for profit.
+dimmed for congestion only, never shifted for profit. For a battery the §14a power is its charging.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from grid.domain import Penalties
-from models.blocks import battery, ev, heat_pump
-from models.blocks.assembly import Assembly, linear
+from models.blocks.assembly import Assembly
 from models.tables import Tables
 
 EPS_KW = 1e-6
@@ -34,52 +34,61 @@ def member_request(tables: Tables, kind: str, i: int) -> np.ndarray:
     return tables.heat_pumps.request_kw[i]
 
 
-def member_power(m: pyo.ConcreteModel, tables: Tables, kind: str, i: int, t: int) -> tuple[list[float], list[object]]:
-    if kind == "battery":
-        return battery.device_power(m.batteries, i, t)
-    if kind == "ev":
-        return ev.device_power(m.ev, i, t)
-    return heat_pump.device_power(m.heat_pumps, i, t)
-
-
 def member_id(tables: Tables, kind: str, i: int) -> str:
     return {"battery": tables.batteries.ids, "ev": tables.ev.ids, "heat_pump": tables.heat_pumps.ids}[kind][i]
+
+
+def member_columns(m: pyo.ConcreteModel, tables: Tables, kind: str, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, columns) of the variables that make up the device's §14a power."""
+    if kind == "battery":
+        return np.arange(tables.T), m.batteries.charge_cols[i]
+    if kind == "heat_pump":
+        return np.arange(tables.T), m.heat_pumps.power_cols[i]
+    sess, step = m.ev.steps
+    mine = tables.ev.session_charger[sess] == i
+    return step[mine], m.ev.charge_cols[mine]
 
 
 def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm: Assembly) -> pyo.Block:
     b = pyo.Block()
     m.par14a = b
     T, dt_h = tables.T, tables.dt_h
-    floors: list[tuple[int, int, float]] = []  # (group, t, floor_kw)
-    dim_index: list[tuple[int, int, int]] = []  # (group, member position, t)
-    requests = {}
-    for g, group in enumerate(tables.dimming_groups):
+    floor_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col) pairs per group
+    floor_lb: list[float] = []
+    dim_rows: list[tuple[np.ndarray, np.ndarray]] = []
+    dim_lb: list[float] = []
+    n_dim = 0
+    for group in tables.dimming_groups:
         req = np.array([member_request(tables, k, i) for k, i in group.members])
-        requests[g] = req
         total = req.sum(axis=0)
-        floors += [(g, t, float(min(total[t], group.min_kw))) for t in np.flatnonzero(total > EPS_KW)]
-        dim_index += [(g, j, int(t)) for j in range(len(group.members)) for t in np.flatnonzero(req[j] > EPS_KW)]
-    b.dimmed = pyo.Var(dim_index, within=pyo.NonNegativeReals)
-
-    def floor(_: pyo.Block, g: int, t: int, kw: float) -> object:
-        coefs: list[float] = []
-        variables: list[object] = []
-        for kind, i in tables.dimming_groups[g].members:
-            c, v = member_power(m, tables, kind, i, t)
-            coefs += c
-            variables += v
-        return linear(coefs, variables) >= kw
-
-    def dimmed(_: pyo.Block, g: int, j: int, t: int) -> object:
-        kind, i = tables.dimming_groups[g].members[j]
-        coefs, variables = member_power(m, tables, kind, i, t)
-        return linear([*coefs, 1.0], [*variables, b.dimmed[g, j, t]]) >= float(requests[g][j, t])
-
-    floor_kw = {(g, t): kw for g, t, kw in floors}
-    b.floor = pyo.Constraint(list(floor_kw), rule=lambda blk, g, t: floor(blk, g, t, floor_kw[g, t]))
-    b.dimmed_def = pyo.Constraint(dim_index, rule=dimmed)
-    for key in dim_index:
-        asm.cost(penalties.dimming_eur_per_kwh * dt_h, b.dimmed[key])
-    b.requests = requests
-    b.floor_kw = floor_kw
+        active = np.flatnonzero(total > EPS_KW)
+        if len(group.members) == 1:  # the floor is a lower bound on the device's own variable
+            steps, cols = member_columns(m, tables, *group.members[0])
+            for t, col in zip(steps.tolist(), cols.tolist(), strict=True):
+                if total[t] > EPS_KW:
+                    asm.columns[col].setlb(float(min(total[t], group.min_kw)))
+            active = active[:0]
+        row_of_step = np.full(T, -1)
+        row_of_step[active] = len(floor_lb) + np.arange(len(active))
+        floor_lb += np.minimum(total[active], group.min_kw).tolist()
+        for j, (kind, i) in enumerate(group.members):
+            steps, cols = member_columns(m, tables, kind, i)
+            on = row_of_step[steps] >= 0
+            floor_rows.append((row_of_step[steps[on]], cols[on], np.ones(int(on.sum()))))
+            wanted = np.flatnonzero(req[j] > EPS_KW)
+            dim_row_of_step = np.full(T, -1)
+            dim_row_of_step[wanted] = n_dim + np.arange(len(wanted))
+            dim_lb += req[j][wanted].tolist()
+            on = dim_row_of_step[steps] >= 0
+            dim_rows.append((dim_row_of_step[steps[on]], cols[on]))
+            n_dim += len(wanted)
+    floor = asm.rows(b, "floor", floor_lb, [None] * len(floor_lb))
+    for rows, cols, coefs in floor_rows:
+        floor.add(rows, cols, coefs)
+    b.dimmed_cols = asm.var(b, "dimmed", n_dim)
+    dimmed = asm.rows(b, "dimmed_def", dim_lb, [None] * n_dim)
+    for rows, cols in dim_rows:
+        dimmed.add(rows, cols, 1.0)
+    dimmed.add(np.arange(n_dim), b.dimmed_cols, 1.0)
+    asm.cost(b.dimmed_cols, penalties.dimming_eur_per_kwh * dt_h)
     return b

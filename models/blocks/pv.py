@@ -1,9 +1,9 @@
 """PV: generation up to the available power; curtailable arrays may produce less.
 
 Curtailable arrays behind the same connection and feeder are interchangeable in the LP, so the block
-decides one generation variable per such group (kW, fed into the node) and the plan splits it back
-over the group's arrays pro rata to their availability. Arrays that cannot be curtailed are a fixed
-injection and go into the connection's fixed net load (see ``models.dispatch``).
+decides one generation variable per such group and step (kW, fed into the node) and the plan splits
+it back over the group's arrays pro rata to their availability. Arrays that cannot be curtailed are
+a fixed injection in the connection's fixed net load (see ``models.dispatch``).
 """
 
 from __future__ import annotations
@@ -24,18 +24,17 @@ def curtailable_groups(tab: PVTable) -> list[tuple[int, int, np.ndarray]]:
 
 
 def add_pv(m: pyo.ConcreteModel, tab: PVTable, asm: Assembly) -> pyo.Block:
-    """Generation variables gen[g, t] in [0, available_g[t]] kW for each curtailable group."""
+    """Generation gen[g, t] in [0, available_kw[g, t]] (a mutable bound) for each curtailable group."""
     b = pyo.Block()
     m.pv = b
     groups = curtailable_groups(tab)
     T = tab.available_kw.shape[1]
-    avail = np.array([tab.available_kw[ix].sum(axis=0) for _, _, ix in groups]).reshape(len(groups), T)
-    b.G = pyo.RangeSet(0, len(groups) - 1) if groups else pyo.Set(initialize=[])
-    b.T = pyo.RangeSet(0, T - 1)
-    b.available_kw = pyo.Param(b.G, b.T, mutable=True, initialize=lambda _, g, t: float(avail[g, t]))
-    b.gen = pyo.Var(b.G, b.T, bounds=lambda _, g, t: (0, b.available_kw[g, t]))
-    for g, (node, feeder, _) in enumerate(groups):
-        for t in range(T):
-            asm.inject(node, feeder, t, -1.0, b.gen[g, t])
+    G = len(groups)
+    avail = np.array([tab.available_kw[ix].sum(axis=0) for _, _, ix in groups]).reshape(G, T)
+    b.available_kw = pyo.Param(range(G), range(T), mutable=True, initialize=lambda _, g, t: float(avail[g, t]))
+    b.gen_cols = asm.var(b, "gen", G * T, 0.0, [b.available_kw[g, t] for g in range(G) for t in range(T)]).reshape(G, T)
+    node = np.array([n for n, _, _ in groups], dtype=int).reshape(G, 1)
+    feeder = np.array([f for _, f, _ in groups], dtype=int).reshape(G, 1)
+    asm.inject(node, feeder, np.arange(T), -1.0, b.gen_cols)
     b.groups = groups
     return b

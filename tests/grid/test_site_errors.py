@@ -24,8 +24,14 @@ def bat(i: int, **kw: object) -> dict[str, object]:
 
 
 def session(i: int, **kw: object) -> dict[str, object]:
-    return {"id": f"s{i}", "charger": "wb", "arrival": "2026-01-14T17:00:00+01:00",
-            "departure": "2026-01-15T07:00:00+01:00", "energy_needed_kwh": 20, **kw}
+    return {
+        "id": f"s{i}",
+        "charger": "wb",
+        "arrival": "2026-01-14T17:00:00+01:00",
+        "departure": "2026-01-15T07:00:00+01:00",
+        "energy_needed_kwh": 20,
+        **kw,
+    }
 
 
 def test_negative_capacity_names_path_and_value() -> None:
@@ -40,32 +46,59 @@ def test_departure_before_arrival() -> None:
 
 
 def test_offsetless_session_time_is_refused() -> None:
-    raw = {**BASE, "ev_chargers": [{"id": "wb", "connection": "T1", "max_kw": 11}],
-           "ev_sessions": [session(0, arrival="2026-01-14T17:00:00")]}
+    raw = {
+        **BASE,
+        "ev_chargers": [{"id": "wb", "connection": "T1", "max_kw": 11}],
+        "ev_sessions": [session(0, arrival="2026-01-14T17:00:00")],
+    }
     assert "ev_sessions[0].arrival: must include a UTC offset" in messages(raw)
 
 
 @pytest.mark.parametrize(
     ("patch", "expected"),
     [
-        ({"households": [{"id": "h1", "meter_id": "m", "annual_kwh": 3000, "connection": "T9"}]},
-         "households[0].connection: unknown connection point, got 'T9'"),
-        ({"households": [{"id": "h1", "meter_id": "m", "annual_kwh": 3000, "connection": "T1", "colour": "red"}]},
-         "households[0].colour: is not a known field, got 'red'"),
-        ({"households": [{"id": "x", "meter_id": "m", "annual_kwh": 3000, "connection": "T1"}],
-          "pv_arrays": [{"id": "x", "connection": "T1", "kwp": 5}]},
-         "pv_arrays[0].id: duplicate id (also at households[0].id), got 'x'"),
-        ({"batteries": [bat(0, initial_soc=0.01, soc_min=0.1)]},
-         "batteries[0].initial_soc: must lie in [soc_min, soc_max] = [0.1, 1.0], got 0.01"),
+        (
+            {"households": [{"id": "h1", "meter_id": "m", "annual_kwh": 3000, "connection": "T9"}]},
+            "households[0].connection: unknown connection point, got 'T9'",
+        ),
+        (
+            {"households": [{"id": "h1", "meter_id": "m", "annual_kwh": 3000, "connection": "T1", "colour": "red"}]},
+            "households[0].colour: is not a known field, got 'red'",
+        ),
+        (
+            {
+                "households": [{"id": "x", "meter_id": "m", "annual_kwh": 3000, "connection": "T1"}],
+                "pv_arrays": [{"id": "x", "connection": "T1", "kwp": 5}],
+            },
+            "pv_arrays[0].id: duplicate id (also at households[0].id), got 'x'",
+        ),
+        (
+            {"batteries": [bat(0, initial_soc=0.01, soc_min=0.1)]},
+            "batteries[0].initial_soc: must lie in [soc_min, soc_max] = [0.1, 1.0], got 0.01",
+        ),
         ({"batteries": [bat(0, initial_soc=1.5)]}, "batteries[0].initial_soc: must be <= 1, got 1.5"),
-        ({"connections": [{"id": "T1", "rated_kva": 400, "feeders": [{"id": "F1", "import_limit_kw": 0, "export_limit_kw": 10}]}]},
-         "connections[0].feeders[0].import_limit_kw: must be > 0, got 0"),
+        (
+            {
+                "connections": [
+                    {
+                        "id": "T1",
+                        "rated_kva": 400,
+                        "feeders": [{"id": "F1", "import_limit_kw": 0, "export_limit_kw": 10}],
+                    }
+                ]
+            },
+            "connections[0].feeders[0].import_limit_kw: must be > 0, got 0",
+        ),
         ({"site": {"id": "t", "timezone": "Mars/Olympus"}}, "site.timezone: unknown time zone 'Mars/Olympus'"),
-        ({"heat_pumps": [{"id": "hp", "connection": "T1", "electric_kw": 5, "feeder": "F7"}]},
-         "heat_pumps[0].feeder: not a feeder of connection T1, got 'F7'"),
+        (
+            {"heat_pumps": [{"id": "hp", "connection": "T1", "electric_kw": 5, "feeder": "F7"}]},
+            "heat_pumps[0].feeder: not a feeder of connection T1, got 'F7'",
+        ),
         ({"connections": []}, "connections: must not be empty"),
-        ({"tariff": {"grid_fee_windows": [{"start": "25:00", "end": "20:00", "fee_eur_per_kwh": 0.1}]}},
-         "tariff.grid_fee_windows[0].start:"),
+        (
+            {"tariff": {"grid_fee_windows": [{"start": "25:00", "end": "20:00", "fee_eur_per_kwh": 0.1}]}},
+            "tariff.grid_fee_windows[0].start:",
+        ),
     ],
 )
 def test_bad_site_fields(patch: dict, expected: str) -> None:  # type: ignore[type-arg]
@@ -114,11 +147,23 @@ def test_ambiguous_local_time_in_series(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("2026-01-14T00:00:00+00:00,0.3\n2026-01-14T00:15:00+00:00,abc\n", "prices.csv line 3 column price_eur_per_kwh: not a finite number, got 'abc'"),
-        ("2026-01-14T00:00:00+00:00,0.3\n2026-01-14T00:15:00+00:00,nan\n", "prices.csv line 3 column price_eur_per_kwh: not a finite number"),
+        (
+            "2026-01-14T00:00:00+00:00,0.3\n2026-01-14T00:15:00+00:00,abc\n",
+            "prices.csv line 3 column price_eur_per_kwh: not a finite number, got 'abc'",
+        ),
+        (
+            "2026-01-14T00:00:00+00:00,0.3\n2026-01-14T00:15:00+00:00,nan\n",
+            "prices.csv line 3 column price_eur_per_kwh: not a finite number",
+        ),
         ("2026-01-14T00:00:00+00:00,0.3\n2026-01-14T00:00:00+00:00,0.3\n", "prices.csv line 3: duplicate timestamp"),
-        ("2026-01-14T00:15:00+00:00,0.3\n2026-01-14T00:00:00+00:00,0.3\n", "prices.csv line 3: timestamp goes backwards"),
-        ("2026-01-14T00:00:00+00:00,0.3\n2026-01-14T01:00:00+00:00,0.3\n", "prices.csv line 3: gap: 3 interval(s) missing after 2026-01-14T00:00:00+00:00"),
+        (
+            "2026-01-14T00:15:00+00:00,0.3\n2026-01-14T00:00:00+00:00,0.3\n",
+            "prices.csv line 3: timestamp goes backwards",
+        ),
+        (
+            "2026-01-14T00:00:00+00:00,0.3\n2026-01-14T01:00:00+00:00,0.3\n",
+            "prices.csv line 3: gap: 3 interval(s) missing after 2026-01-14T00:00:00+00:00",
+        ),
         ("2026-01-14T00:07:00+00:00,0.3\n", "prices.csv line 2: not on the 15-minute grid"),
         ("yesterday,0.3\n", "prices.csv line 2: timestamp is not ISO 8601, got 'yesterday'"),
     ],
@@ -128,4 +173,6 @@ def test_bad_series_rows(tmp_path: Path, body: str, expected: str) -> None:
 
 
 def test_missing_column(tmp_path: Path) -> None:
-    assert "prices.csv line 1: missing column(s) price_eur_per_kwh" in csv_errors(tmp_path, "timestamp,price\n2026-01-14T00:00:00+00:00,1\n")
+    assert "prices.csv line 1: missing column(s) price_eur_per_kwh" in csv_errors(
+        tmp_path, "timestamp,price\n2026-01-14T00:00:00+00:00,1\n"
+    )

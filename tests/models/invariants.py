@@ -14,12 +14,12 @@ def close(a: np.ndarray, b: np.ndarray, scale: float = 1.0) -> bool:
     return bool(np.all(np.abs(np.asarray(a) - np.asarray(b)) <= TOL * max(1.0, scale)))
 
 
-def check_plan(plan: Plan, tab: Tables) -> None:  # noqa: C901 - one assertion block per asset type
+def check_plan(plan: Plan, tab: Tables) -> None:
     assert plan.status in ("optimal", "optimal_with_violations"), plan.message
     dt = tab.dt_h
     breaches = {(v.asset, v.step): v.amount for v in plan.violations if v.kind == "import_limit_exceeded"}
     # balance per connection and interval
-    for c, cid in enumerate(tab.connections.ids):
+    for cid in tab.connections.ids:
         conn = plan.connections[cid]
         imp, exp = np.asarray(conn["import_kw"]), np.asarray(conn["export_kw"])
         assert (imp >= -TOL).all() and (exp >= -TOL).all()
@@ -76,6 +76,12 @@ def check_plan(plan: Plan, tab: Tables) -> None:  # noqa: C901 - one assertion b
     for group in tab.dimming_groups:
         ids = [{"battery": bat.ids, "ev": ev.ids, "heat_pump": hp.ids}[k][i] for k, i in group.members]
         req = sum(np.asarray(plan.assets[d]["requested_kw"]) for d in ids)
-        drawn = sum(np.asarray(plan.assets[d]["charge_kw"] if plan.assets[d]["type"] == "battery"
-                               else np.clip(plan.assets[d]["power_kw"], 0, None)) for d in ids)
+        drawn = sum(
+            np.asarray(
+                plan.assets[d]["charge_kw"]
+                if plan.assets[d]["type"] == "battery"
+                else np.clip(plan.assets[d]["power_kw"], 0, None)
+            )
+            for d in ids
+        )
         assert (drawn >= np.minimum(req, group.min_kw) - 1e-4).all(), f"§14a floor broken for {group.name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+
 from grid.domain import Site, site_from_dict
 from grid.series import SiteInputs
 from grid.timeindex import horizon_index
@@ -25,9 +26,15 @@ def make_site(**parts: Any) -> Site:
     return site_from_dict(raw)
 
 
-def make_inputs(site: Site, steps: int, load: dict[str, list[float]] | None = None,
-                pv: dict[str, list[float]] | None = None, heat: dict[str, list[float]] | None = None,
-                price: list[float] | None = None, temp: float = 5.0) -> SiteInputs:
+def make_inputs(
+    site: Site,
+    steps: int,
+    load: dict[str, list[float]] | None = None,
+    pv: dict[str, list[float]] | None = None,
+    heat: dict[str, list[float]] | None = None,
+    price: list[float] | None = None,
+    temp: float = 5.0,
+) -> SiteInputs:
     idx = horizon_index(START, steps * site.site.resolution_min / 60, site.site.resolution_min)
     return SiteInputs(
         base_load_kw=pd.DataFrame(load or {}, index=idx),
@@ -44,7 +51,6 @@ def run(site: Site, inputs: SiteInputs) -> Plan:
 
 def household(hid: str = "h1", connection: str = "T1", **kw: Any) -> dict[str, Any]:
     return {"id": hid, "meter_id": f"m-{hid}", "annual_kwh": 3500, "connection": connection, **kw}
-
 
 
 def at(k: int) -> str:

@@ -8,9 +8,19 @@ from tests.models.sites import at, household, make_inputs, make_site, run
 
 
 def battery(**kw: object) -> dict[str, object]:
-    base: dict[str, object] = {"id": "b1", "connection": "T1", "capacity_kwh": 10, "charge_kw": 5, "discharge_kw": 5,
-                               "charge_efficiency": 0.9, "discharge_efficiency": 0.9, "soc_min": 0.0, "soc_max": 1.0,
-                               "initial_soc": 0.0, "terminal_soc": 0.0}
+    base: dict[str, object] = {
+        "id": "b1",
+        "connection": "T1",
+        "capacity_kwh": 10,
+        "charge_kw": 5,
+        "discharge_kw": 5,
+        "charge_efficiency": 0.9,
+        "discharge_efficiency": 0.9,
+        "soc_min": 0.0,
+        "soc_max": 1.0,
+        "initial_soc": 0.0,
+        "terminal_soc": 0.0,
+    }
     base.update(kw)
     return base
 
@@ -20,8 +30,11 @@ def test_battery_arbitrage_with_losses() -> None:
     # Covering hours 2-3 from the battery needs 8 kWh out = 8/0.9 = 8.889 kWh stored
     # = 8.889/0.9 = 9.877 kWh charged (<= 2 h x 5 kW, <= 10 kWh capacity): 0.1/0.81 = 0.1235 < 0.30, so do it.
     # Cost = (8 kWh load + 9.8765 kWh charge) x 0.10 = 1.787654 EUR.
-    site = make_site(households=[household()], batteries=[battery()], tariff={"import_price_eur_per_kwh": None,
-                                                                            "feed_in_price_eur_per_kwh": 0.0})
+    site = make_site(
+        households=[household()],
+        batteries=[battery()],
+        tariff={"import_price_eur_per_kwh": None, "feed_in_price_eur_per_kwh": 0.0},
+    )
     plan = run(site, make_inputs(site, 4, load={"h1": [4.0] * 4}, price=[0.1, 0.1, 0.3, 0.3]))
     assert plan.status == "optimal"
     assert plan.objective_eur == pytest.approx(0.8 + 8 / 0.81 * 0.1, rel=1e-6)
@@ -42,7 +55,9 @@ def test_peak_shaving_under_transformer_limit() -> None:
     site = make_site(
         connections=[{"id": "T1", "rated_kva": 100, "power_factor": 1.0}],
         households=[household()],
-        batteries=[battery(capacity_kwh=50, charge_kw=50, discharge_kw=50, charge_efficiency=0.95, discharge_efficiency=0.95)],
+        batteries=[
+            battery(capacity_kwh=50, charge_kw=50, discharge_kw=50, charge_efficiency=0.95, discharge_efficiency=0.95)
+        ],
     )
     plan = run(site, make_inputs(site, 3, load={"h1": [50.0, 120.0, 50.0]}))
     assert plan.status == "optimal", plan.violations
@@ -57,7 +72,9 @@ def test_peak_shaving_with_too_small_battery_reports_breach() -> None:
     site = make_site(
         connections=[{"id": "T1", "rated_kva": 100, "power_factor": 1.0}],
         households=[household()],
-        batteries=[battery(capacity_kwh=10, charge_kw=50, discharge_kw=50, charge_efficiency=0.95, discharge_efficiency=0.95)],
+        batteries=[
+            battery(capacity_kwh=10, charge_kw=50, discharge_kw=50, charge_efficiency=0.95, discharge_efficiency=0.95)
+        ],
     )
     plan = run(site, make_inputs(site, 3, load={"h1": [50.0, 120.0, 50.0]}))
     assert plan.status == "optimal_with_violations"
@@ -66,16 +83,28 @@ def test_peak_shaving_with_too_small_battery_reports_breach() -> None:
     assert v.amount == pytest.approx(10.5, rel=1e-6)
 
 
-def ev_site(flex: bool = True, max_kw: float = 11.0, limit: float = 1000.0, ems: str | None = None,
-            chargers: int = 1, need: float = 15.0, hours: int = 4, price: list[float] | None = None,
-            load: float = 0.0):  # type: ignore[no-untyped-def]
+def ev_site(
+    flex: bool = True,
+    max_kw: float = 11.0,
+    limit: float = 1000.0,
+    ems: str | None = None,
+    chargers: int = 1,
+    need: float = 15.0,
+    hours: int = 4,
+    price: list[float] | None = None,
+    load: float = 0.0,
+):  # type: ignore[no-untyped-def]
     site = make_site(
         connections=[{"id": "T1", "rated_kva": limit, "power_factor": 1.0}],
         households=[household()],
-        ev_chargers=[{"id": f"wb{i}", "connection": "T1", "max_kw": max_kw, "flex_contract": flex, "ems": ems}
-                     for i in range(chargers)],
-        ev_sessions=[{"id": f"s{i}", "charger": f"wb{i}", "arrival": at(0), "departure": at(hours), "energy_needed_kwh": need}
-                     for i in range(chargers)],
+        ev_chargers=[
+            {"id": f"wb{i}", "connection": "T1", "max_kw": max_kw, "flex_contract": flex, "ems": ems}
+            for i in range(chargers)
+        ],
+        ev_sessions=[
+            {"id": f"s{i}", "charger": f"wb{i}", "arrival": at(0), "departure": at(hours), "energy_needed_kwh": need}
+            for i in range(chargers)
+        ],
         tariff={"import_price_eur_per_kwh": None, "feed_in_price_eur_per_kwh": 0.0},
     )
     inputs = make_inputs(site, hours, load={"h1": [load] * hours}, price=price or [0.2] * hours)
@@ -100,11 +129,22 @@ def test_heat_pump_preheats_its_tank_before_a_price_spike() -> None:
     # 6 kWh in hour 1 (cheapest before the spike) costs 2 kWh x 0.10 = 0.20 EUR.
     site = make_site(
         households=[household()],
-        heat_pumps=[{"id": "hp1", "connection": "T1", "electric_kw": 5, "store_kwh": 10, "store_loss_per_h": 0.0,
-                     "initial_store": 0.0, "cop": {"intercept": 3.0, "slope_per_degc": 0.0}}],
+        heat_pumps=[
+            {
+                "id": "hp1",
+                "connection": "T1",
+                "electric_kw": 5,
+                "store_kwh": 10,
+                "store_loss_per_h": 0.0,
+                "initial_store": 0.0,
+                "cop": {"intercept": 3.0, "slope_per_degc": 0.0},
+            }
+        ],
         tariff={"import_price_eur_per_kwh": None, "feed_in_price_eur_per_kwh": 0.0},
     )
-    inputs = make_inputs(site, 4, load={"h1": [0.0] * 4}, heat={"hp1": [0.0, 0.0, 6.0, 0.0]}, price=[0.2, 0.1, 1.0, 0.1])
+    inputs = make_inputs(
+        site, 4, load={"h1": [0.0] * 4}, heat={"hp1": [0.0, 0.0, 6.0, 0.0]}, price=[0.2, 0.1, 1.0, 0.1]
+    )
     plan = run(site, inputs)
     assert plan.status == "optimal"
     hp = plan.assets["hp1"]
@@ -175,8 +215,9 @@ def test_limit_below_undimmable_load_yields_violation_not_failure() -> None:
 
 def test_hard_limit_sheds_load_and_says_so() -> None:
     # The same with a hard limit: import stays at 100 kW and 20 kWh per hour are unmet load.
-    site = make_site(connections=[{"id": "T1", "rated_kva": 100, "power_factor": 1.0, "hard_limits": True}],
-                     households=[household()])
+    site = make_site(
+        connections=[{"id": "T1", "rated_kva": 100, "power_factor": 1.0, "hard_limits": True}], households=[household()]
+    )
     plan = run(site, make_inputs(site, 2, load={"h1": [120.0, 120.0]}))
     assert list(plan.connections["T1"]["import_kw"]) == pytest.approx([100.0, 100.0])
     assert [(v.kind, v.amount, v.unit) for v in plan.violations] == [("unmet_load", pytest.approx(20.0), "kWh")] * 2

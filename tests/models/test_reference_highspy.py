@@ -19,8 +19,19 @@ PRICE = [0.12, 0.18, 0.10, 0.35, 0.40, 0.15]
 DEMAND = [4.0, 2.0, 0.0, 6.0, 8.0, 3.0]  # kW thermal
 KWP, LIMIT_IMP, LIMIT_EXP = 60.0, 100.0, 20.0
 FEED_IN, CO2_G, CO2_EUR_T, PEAK_EUR_KW = 0.07, 400.0, 80.0, 0.05
-BAT = {"capacity_kwh": 80.0, "charge_kw": 30.0, "discharge_kw": 25.0, "eta_c": 0.92, "eta_d": 0.95, "soc_min": 8.0,
-       "soc_max": 76.0, "init": 40.0, "target": 40.0, "self_discharge": 0.01, "throughput": 0.01}
+BAT = {
+    "capacity_kwh": 80.0,
+    "charge_kw": 30.0,
+    "discharge_kw": 25.0,
+    "eta_c": 0.92,
+    "eta_d": 0.95,
+    "soc_min": 8.0,
+    "soc_max": 76.0,
+    "init": 40.0,
+    "target": 40.0,
+    "self_discharge": 0.01,
+    "throughput": 0.01,
+}
 HP = {"electric_kw": 3.0, "store_kwh": 12.0, "loss": 0.02, "init": 6.0, "cop_intercept": 3.0, "cop_slope": 0.1}
 TEMP = 5.0
 PEN = {"breach": 5.0, "unmet_heat": 3.0, "short": 1.5}
@@ -28,21 +39,55 @@ PEN = {"breach": 5.0, "unmet_heat": 3.0, "short": 1.5}
 
 def pyomo_plan():  # type: ignore[no-untyped-def]
     site = make_site(
-        connections=[{"id": "T1", "rated_kva": 1000, "power_factor": 1.0, "import_limit_kw": LIMIT_IMP,
-                      "export_limit_kw": LIMIT_EXP}],
+        connections=[
+            {
+                "id": "T1",
+                "rated_kva": 1000,
+                "power_factor": 1.0,
+                "import_limit_kw": LIMIT_IMP,
+                "export_limit_kw": LIMIT_EXP,
+            }
+        ],
         households=[household()],
         pv_arrays=[{"id": "pv1", "connection": "T1", "kwp": KWP}],
-        batteries=[{"id": "b1", "connection": "T1", "capacity_kwh": BAT["capacity_kwh"], "charge_kw": BAT["charge_kw"],
-                    "discharge_kw": BAT["discharge_kw"], "charge_efficiency": BAT["eta_c"],
-                    "discharge_efficiency": BAT["eta_d"], "soc_min": 0.1, "soc_max": 0.95, "initial_soc": 0.5,
-                    "self_discharge_per_h": BAT["self_discharge"], "throughput_cost_eur_per_kwh": BAT["throughput"]}],
-        heat_pumps=[{"id": "hp1", "connection": "T1", "electric_kw": HP["electric_kw"], "store_kwh": HP["store_kwh"],
-                     "store_loss_per_h": HP["loss"], "initial_store": 0.5,
-                     "cop": {"intercept": HP["cop_intercept"], "slope_per_degc": HP["cop_slope"]}}],
-        tariff={"import_price_eur_per_kwh": None, "feed_in_price_eur_per_kwh": FEED_IN, "co2_g_per_kwh": CO2_G,
-                "co2_price_eur_per_t": CO2_EUR_T, "peak_charge_eur_per_kw": PEAK_EUR_KW},
+        batteries=[
+            {
+                "id": "b1",
+                "connection": "T1",
+                "capacity_kwh": BAT["capacity_kwh"],
+                "charge_kw": BAT["charge_kw"],
+                "discharge_kw": BAT["discharge_kw"],
+                "charge_efficiency": BAT["eta_c"],
+                "discharge_efficiency": BAT["eta_d"],
+                "soc_min": 0.1,
+                "soc_max": 0.95,
+                "initial_soc": 0.5,
+                "self_discharge_per_h": BAT["self_discharge"],
+                "throughput_cost_eur_per_kwh": BAT["throughput"],
+            }
+        ],
+        heat_pumps=[
+            {
+                "id": "hp1",
+                "connection": "T1",
+                "electric_kw": HP["electric_kw"],
+                "store_kwh": HP["store_kwh"],
+                "store_loss_per_h": HP["loss"],
+                "initial_store": 0.5,
+                "cop": {"intercept": HP["cop_intercept"], "slope_per_degc": HP["cop_slope"]},
+            }
+        ],
+        tariff={
+            "import_price_eur_per_kwh": None,
+            "feed_in_price_eur_per_kwh": FEED_IN,
+            "co2_g_per_kwh": CO2_G,
+            "co2_price_eur_per_t": CO2_EUR_T,
+            "peak_charge_eur_per_kw": PEAK_EUR_KW,
+        },
     )
-    inputs = make_inputs(site, len(LOAD), load={"h1": LOAD}, pv={"pv1": PV}, heat={"hp1": DEMAND}, price=PRICE, temp=TEMP)
+    inputs = make_inputs(
+        site, len(LOAD), load={"h1": LOAD}, pv={"pv1": PV}, heat={"hp1": DEMAND}, price=PRICE, temp=TEMP
+    )
     return run(site, inputs)
 
 
@@ -67,8 +112,10 @@ def reference(load: list[float]) -> tuple[float, list[float]]:
     unmet = [h.addVariable(0, highspy.kHighsInf, PEN["unmet_heat"]) for t in range(T)]
     hp_short = h.addVariable(0, highspy.kHighsInf, PEN["short"])
     peak = h.addVariable(0, highspy.kHighsInf, PEAK_EUR_KW)
-    balance = [h.addConstr(imp[t] + over_imp[t] - exp[t] - over_exp[t] - ch[t] + dis[t] + gen[t] - hp[t] == load[t])
-               for t in range(T)]
+    balance = [
+        h.addConstr(imp[t] + over_imp[t] - exp[t] - over_exp[t] - ch[t] + dis[t] + gen[t] - hp[t] == load[t])
+        for t in range(T)
+    ]
     h.addConstr(soc[0] == BAT["init"])
     keep = 1 - BAT["self_discharge"]
     for t in range(T):
