@@ -81,6 +81,15 @@ class GridFeeWindow(_Model):
     end: dt.time
     fee_eur_per_kwh: NonNegFloat
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 17:00 as the base-60 integer 1020; refuse it instead of
+        # turning it into 00:17 silently.
+        if isinstance(value, int | float):
+            raise ValueError("must be a quoted local time such as '17:00'")
+        return value
+
 
 class Tariff(_Model):
     """Prices seen by the neighbourhood at its connection points.
@@ -196,8 +205,9 @@ class Battery(_Controllable):
 
 
 class EVCharger(_Controllable):
-    """A (non-public) wallbox. ``v2g`` allows discharging into the node."""
+    """A (non-public) wallbox. ``v2g`` allows discharging into the node (with a flexibility contract)."""
 
+    household: str | None = None
     max_kw: PositiveFloat
     v2g: bool = False
     efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
@@ -313,14 +323,17 @@ ASSET_LISTS = ("households", "pv_arrays", "batteries", "ev_chargers", "heat_pump
 # --- loading and validation -----------------------------------------------------------------------
 
 
-class _StringTimesLoader(yaml.SafeLoader):
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+
+
+class _StringTimesLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     """SafeLoader that leaves timestamps as strings, so that pydantic (not PyYAML) parses them and
     an offset-less time is refused instead of read as UTC."""
 
 
 _StringTimesLoader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+    for key, resolvers in _BaseLoader.yaml_implicit_resolvers.copy().items()
 }
 
 

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from grid.timeindex import iso
@@ -112,14 +113,16 @@ class Plan:
 
 
 def _series_rows(writer: Any, stamps: list[str], entity: str, kind: str, data: dict[str, Any]) -> None:
+    """One row per interval for every per-interval series of an entity (state series with T + 1
+    entries contribute their values at the interval starts)."""
     for key, values in data.items():
-        if (
-            isinstance(values, list)
-            and len(values) >= len(stamps)
-            and all(isinstance(v, int | float) for v in values[:1])
-        ):
-            for t, stamp in enumerate(stamps):
-                writer.writerow([stamp, entity, kind, key, _num(values[t])])
+        if not isinstance(values, list | np.ndarray):
+            continue
+        arr = np.asarray(values)
+        if arr.ndim != 1 or len(arr) < len(stamps) or not np.issubdtype(arr.dtype, np.number):
+            continue
+        for t, stamp in enumerate(stamps):
+            writer.writerow([stamp, entity, kind, key, _num(float(arr[t]))])
 
 
 def _num(x: float | None) -> float | None:

@@ -176,3 +176,24 @@ def test_missing_column(tmp_path: Path) -> None:
     assert "prices.csv line 1: missing column(s) price_eur_per_kwh" in csv_errors(
         tmp_path, "timestamp,price\n2026-01-14T00:00:00+00:00,1\n"
     )
+
+
+def test_unquoted_yaml_time_is_refused(tmp_path: Path) -> None:
+    # PyYAML reads 17:00 as the base-60 integer 1020; it must not become 00:17 silently.
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "site: {id: t}\nconnections: [{id: T1, rated_kva: 400}]\n"
+        "tariff:\n  grid_fee_windows: [{start: 17:00, end: '20:00', fee_eur_per_kwh: 0.1}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputErrors, match=r"tariff.grid_fee_windows\[0\].start: must be a quoted local time"):
+        load_site(path)
+
+
+def test_overlapping_sessions_on_one_charger() -> None:
+    raw = {
+        **BASE,
+        "ev_chargers": [{"id": "wb", "connection": "T1", "max_kw": 11}],
+        "ev_sessions": [session(0), session(1, arrival="2026-01-15T06:00:00+01:00", departure="2026-01-15T09:00:00+01:00")],
+    }
+    assert "ev_sessions[1].arrival: overlaps session s0 on charger wb" in messages(raw)

@@ -1,0 +1,101 @@
+"""The `grid plan` command end to end on the demo neighbourhood, and its input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from grid.cli import DEMO_SITE, app
+from grid.domain import load_site
+from grid.series import load_inputs
+from grid.timeindex import horizon_index
+from models.solve import plan_site
+from models.tables import build_tables
+from tests.models.invariants import check_plan
+
+runner = CliRunner()
+PLAN_KEYS = {"plan_id", "site", "computed_at", "start", "end", "resolution_min", "status", "objective_eur", "kpis",
+             "violations", "intervals", "connections", "assets"}
+
+
+def test_plan_command_writes_the_documented_json(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    result = runner.invoke(app, ["plan", "--site", str(DEMO_SITE), "--hours", "48", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "KPIs" in result.output and "timings" in result.output
+    plan = json.loads(out.read_text())
+    assert PLAN_KEYS <= plan.keys()
+    assert plan["status"] in ("optimal", "optimal_with_violations")
+    assert len(plan["intervals"]) == 192 and plan["resolution_min"] == 15
+    assert pd.Timestamp(plan["start"]) == pd.Timestamp(plan["intervals"][0])
+    for v in plan["violations"]:
+        assert {"kind", "asset", "start", "amount", "unit"} <= v.keys()
+    for cid, conn in plan["connections"].items():
+        assert set(conn) >= {"import_kw", "export_kw", "limit_import_kw", "limit_export_kw", "marginal_price_eur_per_kwh"}
+        drawn = [0.0] * 192
+        for asset in plan["assets"].values():
+            if asset["connection"] == cid:
+                drawn = [d + p for d, p in zip(drawn, asset["power_kw"], strict=True)]
+        for t in range(192):  # balance as written in the JSON (values are rounded to 1e-6)
+            assert conn["import_kw"][t] - conn["export_kw"][t] == pytest.approx(drawn[t], abs=1e-3)
+    storage = [a for a in plan["assets"].values() if a["type"] in ("battery", "heat_pump")]
+    assert storage and all(len(a["soc_kwh"]) == 193 for a in storage)
+    par14a = [a for a in plan["assets"].values() if "requested_kw" in a]
+    assert par14a and all(len(a["dimmed_kw"]) == 192 for a in par14a)
+
+
+def test_demo_plan_keeps_every_invariant_and_relieves_the_congested_transformer() -> None:
+    site = load_site(DEMO_SITE)
+    inputs = load_inputs(site)
+    index = horizon_index(inputs.index[0], 48, 15)
+    plan = plan_site(site, inputs, index)
+    check_plan(plan, build_tables(site, inputs, index))
+    # T2 is over its limit in the uncontrolled case (see data/demo/PROVENANCE.md); the plan keeps it within
+    t2 = plan.connections["T2"]
+    assert max(t2["import_kw"]) <= t2["limit_import_kw"][0] + 1e-6
+    assert not [v for v in plan.violations if v.kind.endswith("limit_exceeded")]
+
+
+def test_plan_csv_format(tmp_path: Path) -> None:
+    out = tmp_path / "plan.csv"
+    result = runner.invoke(app, ["plan", "--site", str(DEMO_SITE), "--hours", "2", "--out", str(out), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["interval", "entity", "type", "quantity", "value"]
+    assert set(frame["interval"].unique()) == set(pd.date_range(frame["interval"].min(), periods=8, freq="15min").map(
+        lambda t: t.isoformat()))
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--site", "nope.yaml"], "nope.yaml: cannot read site file"),
+        (["--site", str(DEMO_SITE), "--format", "xml"], "--format: must be json or csv, got 'xml'"),
+        (["--site", str(DEMO_SITE), "--start", "2026-01-14T00:00:00"], "has no UTC offset"),
+        (["--site", str(DEMO_SITE), "--start", "2026-01-14T00:07:00+00:00"], "not on the 15-minute grid"),
+        (["--site", str(DEMO_SITE), "--hours", "400"], "inputs: do not cover the horizon"),
+    ],
+)
+def test_plan_input_errors_exit_2_with_the_place(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, ["plan", *args])
+    assert result.exit_code == 2
+    assert expected in result.output.replace("\n", " ") or expected in (result.stderr or "")
+
+
+def test_bad_input_file_names_file_and_line(tmp_path: Path) -> None:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    for f in DEMO_SITE.parent.iterdir():
+        (site_dir / f.name).write_bytes(f.read_bytes())
+    prices = site_dir / "prices.csv"
+    lines = prices.read_text().splitlines()
+    head, cells = lines[39].split(",", 1)
+    lines[39] = head + "," + "x" + cells[1:]  # line 40 of the file gets a bad number
+    prices.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["plan", "--site", str(site_dir / "site.yaml")])
+    assert result.exit_code == 2
+    assert "prices.csv line 40 column price_eur_per_kwh: not a finite number" in (result.stderr or result.output)
