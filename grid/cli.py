@@ -18,12 +18,16 @@ from rich.table import Table
 
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
+from grid.ingest import cli as ingest_cli
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index, to_utc
 from models.plan import Plan
 from models.solve import SolveOptions, plan_site
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quartiere: neighbourhood load management.")
+app.command("ingest")(ingest_cli.ingest_command)
+app.command("mqtt-ingest")(ingest_cli.mqtt_ingest_command)
+app.add_typer(ingest_cli.db_app, name="db")
 console = Console()
 err_console = Console(stderr=True)
 

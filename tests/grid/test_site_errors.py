@@ -194,6 +194,9 @@ def test_overlapping_sessions_on_one_charger() -> None:
     raw = {
         **BASE,
         "ev_chargers": [{"id": "wb", "connection": "T1", "max_kw": 11}],
-        "ev_sessions": [session(0), session(1, arrival="2026-01-15T06:00:00+01:00", departure="2026-01-15T09:00:00+01:00")],
+        "ev_sessions": [
+            session(0),
+            session(1, arrival="2026-01-15T06:00:00+01:00", departure="2026-01-15T09:00:00+01:00"),
+        ],
     }
     assert "ev_sessions[1].arrival: overlaps session s0 on charger wb" in messages(raw)

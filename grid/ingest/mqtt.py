@@ -1,0 +1,236 @@
+"""MQTT subscriber: meter messages -> batches -> the one ingestion path, without losing any.
+
+Topic ``quartier/<site>/meters/<meter_id>/<obis>``, payload ``{"ts": ISO 8601, "value": number,
+"unit": str}`` (see :mod:`grid.ingest.payload`).
+
+No acknowledged message is lost:
+
+* MQTT 5 with ``clean_start=False`` and a session expiry interval: the broker keeps the
+  subscription and queues QoS 1 messages while the subscriber is away (and, with broker
+  persistence, across a broker restart).
+* ``manual_ack=True``: a message is acknowledged (PUBACK) only after the batch that holds it has
+  committed. A crash before that means the broker delivers it again on the next connection; the
+  store's idempotency turns the repeat into a duplicate.
+* ``Receive Maximum`` is raised so that a whole batch can be in flight unacknowledged.
+* Packet ids are per connection: messages received before a reconnect are not acknowledged on the
+  new connection (the broker sends them again anyway).
+
+A malformed message becomes a rejected record of its batch; the subscriber keeps running. If a
+batch cannot be stored (database down), it is kept and retried; its messages stay unacknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from grid.ingest.options import IngestOptions
+from grid.ingest.payload import TOPIC_PREFIX, messages_frame
+from grid.ingest.pipeline import ingest
+from grid.ingest.report import IngestReport, Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """Broker, session and batching settings (seconds, counts)."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str | None = None  # default: quartiere-ingest-<site>; must be stable across restarts
+    prefix: str = TOPIC_PREFIX
+    batch_size: int = 5000
+    batch_seconds: float = 0.5
+    session_expiry_s: int = 7 * 24 * 3600
+    keepalive_s: int = 30
+    receive_maximum: int = 65535
+    retry_seconds: float = 2.0
+
+
+@dataclass
+class _Inbox:
+    generation: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class MqttStats:
+    """Running totals of a subscriber."""
+
+    batches: int = 0
+    messages: int = 0
+    acked: int = 0
+    failures: int = 0
+    connects: int = 0
+    total: IngestReport = field(default_factory=lambda: IngestReport(Source("mqtt", "")))
+
+
+class MqttIngestor:
+    """Subscribe to a site's meter topics and ingest the messages in batches.
+
+    Use :meth:`start`, then :meth:`run` (blocking until `stop` is set) or :meth:`step` (one
+    batch), and :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        site_id: str,
+        settings: MqttSettings | None = None,
+        options: IngestOptions | None = None,
+        on_batch: Callable[[IngestReport], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.site_id = site_id
+        self.settings = settings or MqttSettings()
+        self.options = options or IngestOptions()
+        self.on_batch = on_batch
+        self.client_id = self.settings.client_id or f"quartiere-ingest-{site_id}"
+        self.topic = f"{self.settings.prefix}/{site_id}/meters/+/+"
+        self.stats = MqttStats()
+        self.stats.total.source = Source("mqtt", self.topic)
+        self.subscribed = threading.Event()
+        self._inbox: queue.Queue[_Inbox] = queue.Queue()
+        self._generation = 0
+        self._retry: list[_Inbox] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
+
+    # --- network thread ---------------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("MQTT connect refused: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+            self.stats.connects += 1
+        log.info("MQTT connected (session present: %s)", flags.session_present)
+        client.subscribe(self.topic, qos=1)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.subscribed.clear()
+        log.info("MQTT disconnected: %s", reason)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
+        self.subscribed.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            generation = self._generation
+        self._inbox.put(_Inbox(generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (in the background, retrying) and start the network thread."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = self.settings.receive_maximum
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+
+    def close(self) -> None:
+        """Disconnect (the broker keeps the session) and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def run(self, stop: threading.Event) -> None:
+        """Ingest batches until `stop` is set."""
+        while not stop.is_set():
+            self.step(wait_s=0.2)
+
+    # --- batching ---------------------------------------------------------------------------------
+
+    @property
+    def waiting(self) -> int:
+        """Messages received but not yet stored."""
+        return self._inbox.qsize() + len(self._retry)
+
+    def _collect(self, wait_s: float) -> list[_Inbox]:
+        batch = self._retry
+        self._retry = []
+        if not batch:
+            try:
+                batch.append(self._inbox.get(timeout=wait_s))
+            except queue.Empty:
+                return []
+        deadline = time.monotonic() + self.settings.batch_seconds
+        while len(batch) < self.settings.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def step(self, wait_s: float = 0.2) -> IngestReport | None:
+        """Collect one batch (by count or time), store it, then acknowledge its messages.
+
+        Returns the batch report, or None when nothing arrived within `wait_s` or the batch
+        could not be stored (it is retried on the next call).
+        """
+        batch = self._collect(wait_s)
+        if not batch:
+            return None
+        records, rejected = messages_frame([(m.topic, m.payload) for m in batch], self.site_id)
+        try:
+            report = ingest(
+                self.engine,
+                self.site_id,
+                records,
+                Source("mqtt", self.topic),
+                self.options,
+                rejected,
+            )
+        except SQLAlchemyError:
+            log.exception("storing an MQTT batch of %d messages failed; retrying", len(batch))
+            self.stats.failures += 1
+            self._retry = batch
+            time.sleep(self.settings.retry_seconds)  # back off before retrying a failed database
+            return None
+        with self._lock:
+            generation = self._generation
+        for m in batch:
+            if m.generation == generation and m.qos > 0:
+                self.client.ack(m.mid, m.qos)
+                self.stats.acked += 1
+        self.stats.batches += 1
+        self.stats.messages += len(batch)
+        self.stats.total.merge(report)
+        if self.on_batch is not None:
+            self.on_batch(report)
+        return report

@@ -1,0 +1,81 @@
+"""Engines for the store: the URL comes from ``GRID_DATABASE_URL``, else an SQLite file.
+
+SQLite is set up for one writer and many readers: WAL journal, ``synchronous=NORMAL`` (a killed
+process never leaves half a transaction; only an OS crash may lose the last commits), foreign keys
+on, and real ``BEGIN`` statements so that a batch is one transaction (pysqlite would otherwise open
+transactions lazily and commit DDL implicitly). Write transactions use ``BEGIN IMMEDIATE`` so that
+two writers queue on the busy timeout instead of deadlocking on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+DEFAULT_URL = "sqlite:///quartiere.sqlite"
+ENV_VAR = "GRID_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 65_536
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: the argument, else ``$GRID_DATABASE_URL``, else ``./quartiere.sqlite``."""
+    return url or os.environ.get(ENV_VAR) or DEFAULT_URL
+
+
+def make_engine(url: str | None = None, schema: str | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for `url` (see :func:`database_url`).
+
+    `schema` (PostgreSQL only) puts every table in that schema via the connection's search_path;
+    the tests use it for a scratch schema per test.
+    """
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, **kwargs)
+        _setup_sqlite(engine)
+        return engine
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if schema is not None:
+        connect_args["options"] = f"-c search_path={schema}"
+    return sa.create_engine(url, connect_args=connect_args, **kwargs)
+
+
+def _setup_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # bulk inserts thrash the 2 MB default
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One atomic write transaction: everything inside commits together or not at all."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
+
+
+def dbapi_connection(conn: Connection) -> Any:
+    """The driver connection under `conn` (psycopg or sqlite3), in the same transaction."""
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        raise RuntimeError("connection is closed")
+    return raw

@@ -1,0 +1,169 @@
+"""Reading back: one sensor's series or a site's aggregates, for forecasting and the dashboard.
+
+Series are indexed by UTC interval starts (a value stamped t covers [t, t + resolution)) over the
+full grid of [start, end); a missing interval is NaN, never 0. Register sensors hold the interval
+energies derived from them.
+
+A single sensor's series is as metered (an export register gives positive exported energy).
+Aggregates by kind apply the sign convention of :mod:`grid.domain`: positive = drawn from the
+grid, so PV generation comes out negative.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from grid.errors import InputError
+from grid.store import bulk
+from grid.store.schema import Measure, SensorKind
+from grid.store.sites import get_site, sensor_frame
+
+Quantity = Literal["power", "energy"]
+_ENERGY = {Measure.REGISTER.value, Measure.ENERGY.value}
+
+
+def _utc(ts: pd.Timestamp | dt.datetime | str, name: str) -> pd.Timestamp:
+    stamp = pd.Timestamp(ts)
+    if stamp.tzinfo is None:
+        raise InputError(name, "needs a UTC offset", str(ts))
+    return stamp.tz_convert("UTC")
+
+
+def _pick_sensors(sensors: pd.DataFrame, sensor: str | None, kind: str | None) -> pd.DataFrame:
+    if (sensor is None) == (kind is None):
+        raise InputError("sensor/kind", "give exactly one of sensor or kind")
+    if sensor is not None:
+        hit = sensors[sensors["name"] == sensor]
+        if hit.empty and "/" in sensor:
+            meter, obis = sensor.split("/", 1)
+            hit = sensors[(sensors["meter_id"] == meter) & (sensors["obis"] == obis)]
+        if hit.empty:
+            raise InputError("sensor", "unknown sensor (a name or meter_id/obis)", sensor)
+        return hit
+    kinds = {k.value for k in SensorKind}
+    if kind not in kinds:
+        raise InputError("kind", f"must be one of {', '.join(sorted(kinds))}", kind)
+    return sensors[sensors["kind"] == kind]
+
+
+def _values(
+    engine: Engine,
+    sensors: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    resolution_min: int,
+) -> pd.DataFrame:
+    """Values per interval (rows: UTC interval starts of [start, end); columns: sensor ids)."""
+    index = pd.date_range(start, end, freq=f"{resolution_min}min", inclusive="left", tz="UTC")
+    start_s, end_s = int(start.timestamp()), int(end.timestamp())
+    bounds = pd.DataFrame({"sensor_id": sensors["id"].to_numpy(), "lo_s": start_s, "hi_s": end_s - 1})
+    with engine.connect() as conn:
+        rows = bulk.fetch_existing(conn, "readings", bounds)
+    table = rows.pivot(index="ts_s", columns="sensor_id", values="value") if len(rows) else pd.DataFrame()
+    table.index = pd.to_datetime(table.index.to_numpy(dtype=np.int64), unit="s", utc=True)
+    return table.reindex(index=index, columns=sensors["id"].to_numpy())
+
+
+def _as(values: pd.DataFrame, measures: pd.Series, quantity: Quantity, dt_h: float) -> pd.DataFrame:
+    """Convert each column (kWh per interval or kW) to power (kW) or energy (kWh)."""
+    out = values.copy()
+    for sid in out.columns:
+        energy = measures[sid] in _ENERGY
+        if energy and quantity == "power":
+            out[sid] = out[sid] / dt_h
+        elif not energy and quantity == "energy":
+            out[sid] = out[sid] * dt_h
+    return out
+
+
+def load_series(
+    engine: Engine,
+    site_id: str,
+    start: pd.Timestamp | dt.datetime | str,
+    end: pd.Timestamp | dt.datetime | str,
+    sensor: str | None = None,
+    kind: str | None = None,
+    quantity: Quantity = "power",
+) -> pd.Series:
+    """Mean power (kW) or energy (kWh) per interval of one sensor or of all sensors of a kind.
+
+    Parameters
+    ----------
+    sensor : str, optional
+        A sensor name (``hh-001.import``) or ``meter_id/obis``.
+    kind : str, optional
+        A :class:`grid.store.schema.SensorKind`; the series is the signed sum over its sensors
+        (positive = drawn from the grid) and NaN wherever one of them has no value.
+    quantity : {"power", "energy"}
+        ``power_kw`` (mean kW over the interval) or ``energy_kwh``. Temperature and irradiance
+        sensors are returned in their own unit (degC, W/m2).
+
+    Returns
+    -------
+    Series named ``power_kw``, ``energy_kwh``, ``temp_degc`` or ``irradiance_w_per_m2`` with a UTC
+    index of interval starts covering [start, end).
+    """
+    site = get_site(engine, site_id)
+    start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
+    chosen = _pick_sensors(sensor_frame(engine, site_id), sensor, kind)
+    dt_h = site.resolution_min / 60.0
+    values = _values(engine, chosen, start_ts, end_ts, site.resolution_min)
+    measures = chosen["measure"]
+    other = [m for m in measures.unique() if m not in _ENERGY and m != Measure.POWER.value]
+    if other:
+        if sensor is None:
+            raise InputError("kind", "aggregates only sum energy and power sensors", kind)
+        name = "temp_degc" if other[0] == Measure.TEMPERATURE.value else "irradiance_w_per_m2"
+        return values.iloc[:, 0].rename(name)
+    converted = _as(values, measures, quantity, dt_h)
+    name = "power_kw" if quantity == "power" else "energy_kwh"
+    if sensor is not None:
+        return converted.iloc[:, 0].rename(name)
+    signed = converted * chosen["direction"].to_numpy(dtype=float)
+    complete = signed.notna().all(axis=1) & (len(chosen) > 0)
+    return signed.sum(axis=1).where(complete).rename(name)
+
+
+def site_aggregates(
+    engine: Engine,
+    site_id: str,
+    start: pd.Timestamp | dt.datetime | str,
+    end: pd.Timestamp | dt.datetime | str,
+    freq: Literal["15min", "1h"] = "15min",
+    kinds: tuple[str, ...] = (SensorKind.HOUSEHOLD_LOAD.value, SensorKind.PV.value),
+) -> pd.DataFrame:
+    """Signed mean power (kW) per kind, at the site resolution or hourly.
+
+    Columns ``<kind>_kw`` (e.g. ``household_load_kw``, ``pv_kw``; PV generation is negative) and
+    ``<kind>_coverage`` (share of sensor-intervals with a value, 0..1). A period with any missing
+    value is NaN, not a partial sum. Hourly values are the mean of the hour's intervals (NaN
+    unless all are present).
+    """
+    site = get_site(engine, site_id)
+    start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
+    sensors = sensor_frame(engine, site_id)
+    dt_h = site.resolution_min / 60.0
+    columns = {}
+    for kind in kinds:
+        chosen = sensors[sensors["kind"] == kind]
+        chosen = chosen[chosen["measure"].isin([*_ENERGY, Measure.POWER.value])]
+        values = _values(engine, chosen, start_ts, end_ts, site.resolution_min)
+        power = _as(values, chosen["measure"], "power", dt_h) * chosen["direction"].to_numpy(dtype=float)
+        complete = power.notna().all(axis=1) & (len(chosen) > 0)
+        columns[f"{kind}_kw"] = power.sum(axis=1).where(complete)
+        columns[f"{kind}_coverage"] = power.notna().mean(axis=1) if len(chosen) else pd.Series(0.0, power.index)
+    frame = pd.DataFrame(columns)
+    if freq == "15min" and site.resolution_min == 15:
+        return frame
+    steps = pd.Timedelta(freq) / pd.Timedelta(minutes=site.resolution_min)
+    grouped = frame.resample(freq, origin="epoch")
+    out = grouped.mean()
+    counts = frame.notna().resample(freq, origin="epoch").sum()
+    kw_cols = [c for c in out.columns if c.endswith("_kw")]
+    out[kw_cols] = out[kw_cols].where(counts[kw_cols] == steps)
+    return out

@@ -1,0 +1,258 @@
+"""The store's tables (SQLAlchemy Core), shared by the bulk paths, the read-back and Alembic.
+
+Conventions
+-----------
+* Every time column is a tz-aware UTC instant (:class:`UtcTimestamp`): ``TIMESTAMPTZ`` on
+  PostgreSQL, integer seconds since the Unix epoch on SQLite (fast to compare and to difference).
+* ``readings.ts`` is the *start* of the interval the value covers: a value stamped t covers
+  [t, t + resolution). Energy values are kWh per interval, power values mean kW over the interval.
+* ``register_readings`` keeps the raw cumulative meter registers (kWh at the instant ``ts``, i.e.
+  energy up to ``ts``); their interval energies live in ``readings`` (see
+  :mod:`grid.ingest.registers`).
+* A changed value never disappears: the old row is copied to ``revisions`` first.
+* A rejected input record is stored in ``rejected_records`` with where, field, value and reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+UTC = dt.UTC
+
+
+class SensorKind(StrEnum):
+    """What a sensor measures, for aggregation by kind."""
+
+    HOUSEHOLD_LOAD = "household_load"
+    PV = "pv"
+    BATTERY = "battery"
+    EV_CHARGER = "ev_charger"
+    HEAT_PUMP = "heat_pump"
+    TRANSFORMER = "transformer"
+    WEATHER = "weather"
+
+
+class Measure(StrEnum):
+    """How a sensor's values are to be read.
+
+    register:    cumulative energy register, kWh at an instant (differenced on ingest)
+    energy:      energy per interval, kWh
+    power:       mean (or instantaneous) power, kW
+    temperature: degC
+    irradiance:  W/m2
+    """
+
+    REGISTER = "register"
+    ENERGY = "energy"
+    POWER = "power"
+    TEMPERATURE = "temperature"
+    IRRADIANCE = "irradiance"
+
+
+class Quality(StrEnum):
+    """Quality flag of a stored value."""
+
+    MEASURED = "measured"
+    ESTIMATED = "estimated"  # interpolated over a gap, or declared estimated by the source
+    REVISED = "revised"  # replaced an earlier measured value (the old one is in ``revisions``)
+
+
+QUALITY_CODES: dict[Quality, int] = {Quality.MEASURED: 0, Quality.ESTIMATED: 1, Quality.REVISED: 2}
+QUALITY_NAMES: list[str] = [q.value for q in QUALITY_CODES]
+
+
+class UtcTimestamp(TypeDecorator[dt.datetime]):
+    """A tz-aware UTC instant: TIMESTAMPTZ on PostgreSQL, integer epoch seconds on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        stamp = dt.datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else value
+        if stamp.tzinfo is None:
+            raise ValueError(f"naive datetime {stamp!r}: the store keeps tz-aware UTC only")
+        if dialect.name == "sqlite":
+            return int(stamp.timestamp())
+        return stamp.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, int | float):
+            return dt.datetime.fromtimestamp(value, UTC)
+        if isinstance(value, dt.datetime):
+            return value.astimezone(UTC)
+        raise TypeError(f"unexpected stored timestamp {value!r}")
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+#: Autoincrementing 64-bit ids (SQLite only autoincrements INTEGER PRIMARY KEY).
+BIG_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+
+def _site_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("sites.id", ondelete="CASCADE")
+
+
+def _sensor_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("sensors.id", ondelete="CASCADE")
+
+
+def _in(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="Europe/Berlin"),
+    sa.Column("resolution_min", sa.Integer, nullable=False, server_default="15"),
+    sa.Column("created_at", UtcTimestamp, nullable=False, default=_now),
+)
+
+sensors = sa.Table(
+    "sensors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(64), _site_fk(), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("meter_id", sa.String(64)),
+    sa.Column("obis", sa.String(32)),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("measure", sa.String(16), nullable=False),
+    sa.Column("unit", sa.String(8), nullable=False),
+    sa.Column("direction", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("connection", sa.String(64)),
+    sa.Column("asset_id", sa.String(64)),
+    sa.Column("max_power_kw", sa.Float),
+    sa.Column("allow_negative", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UtcTimestamp, nullable=False, default=_now),
+    sa.UniqueConstraint("site_id", "name", name="uq_sensors_site_name"),
+    sa.UniqueConstraint("site_id", "meter_id", "obis", name="uq_sensors_site_meter_obis"),
+    sa.CheckConstraint(_in("kind", [k.value for k in SensorKind]), name="kind"),
+    sa.CheckConstraint(_in("measure", [m.value for m in Measure]), name="measure"),
+    sa.CheckConstraint("direction IN (1, -1)", name="direction"),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(64), _site_fk(), nullable=False),
+    sa.Column("source_kind", sa.String(16), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("checksum", sa.String(64), nullable=False),
+    sa.Column("started_at", UtcTimestamp, nullable=False),
+    sa.Column("committed_at", UtcTimestamp),
+    sa.Column("rows_read", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("accepted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("duplicates", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("revised", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+)
+
+
+def _value_table(name: str) -> sa.Table:
+    # No foreign keys and no CHECK here on purpose: on PostgreSQL the per-row FK triggers cost
+    # more than the rest of a bulk insert together, and on SQLite a CHECK ... IN (...) doubles the
+    # insert time. Only the ingestion path writes these tables, with sensor ids it has just
+    # validated, the batch it has opened in the same transaction and qualities from `Quality`.
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("sensor_id", sa.Integer, primary_key=True),
+        sa.Column("ts", UtcTimestamp, primary_key=True),
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("unit", sa.String(8), nullable=False),
+        sa.Column("quality", sa.String(9), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("batch_id", sa.Integer, nullable=False),
+        sa.Column("ingested_at", UtcTimestamp, nullable=False),
+        sqlite_with_rowid=False,  # clustered on (sensor_id, ts): one B-tree instead of two
+    )
+
+
+#: Interval values: kWh per interval (energy, differenced registers), kW (power), degC, W/m2.
+readings = _value_table("readings")
+
+#: Raw cumulative registers: kWh at the instant ``ts`` (energy up to ``ts``).
+register_readings = _value_table("register_readings")
+
+revisions = sa.Table(
+    "revisions",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("series", sa.String(8), nullable=False),  # 'reading' or 'register'
+    sa.Column("sensor_id", sa.Integer, _sensor_fk(), nullable=False),
+    sa.Column("ts", UtcTimestamp, nullable=False),
+    sa.Column("old_value", sa.Float, nullable=False),
+    sa.Column("old_quality", sa.String(9), nullable=False),
+    sa.Column("old_source", sa.String(16), nullable=False),
+    sa.Column("old_batch_id", sa.Integer, nullable=False),
+    sa.Column("new_value", sa.Float),  # NULL: the value was withdrawn (no longer derivable)
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("batches.id"), nullable=False),
+    sa.Column("revised_at", UtcTimestamp, nullable=False),
+    sa.CheckConstraint("series IN ('reading', 'register')", name="series"),
+    sa.Index("ix_revisions_sensor_ts", "sensor_id", "ts"),
+)
+
+rejected_records = sa.Table(
+    "rejected_records",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("batches.id"), nullable=False),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("location", sa.Text, nullable=False),  # file:line, topic or payload path
+    sa.Column("line", sa.Integer),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("value", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("rejected_at", UtcTimestamp, nullable=False),
+    sa.Index("ix_rejected_records_batch", "batch_id"),
+)
+
+flags = sa.Table(
+    "flags",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("sensor_id", sa.Integer, _sensor_fk(), nullable=False),
+    sa.Column("start_ts", UtcTimestamp, nullable=False),  # the flagged span is [start_ts, end_ts)
+    sa.Column("end_ts", UtcTimestamp, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # gap, reset, implausible
+    sa.Column("energy_kwh", sa.Float),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("batches.id"), nullable=False),
+    sa.CheckConstraint("kind IN ('gap', 'reset', 'implausible')", name="kind"),
+    sa.Index("ix_flags_sensor_start", "sensor_id", "start_ts"),
+)
