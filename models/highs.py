@@ -214,17 +214,18 @@ class PersistentHighs(Highs):
         for j in np.unique(indices).tolist():
             referenced[id(x[j])][0][anchor] = None
         if not numeric:
-            for p in [p for p, c in enumerate(data) if c.__class__ not in native_numeric_types]:
-                con = rows[int(np.searchsorted(indptr, p, side="right")) - 1]
+            positions = [p for p, c in enumerate(data) if c.__class__ not in native_numeric_types]
+            owners = (np.searchsorted(indptr, positions, side="right") - 1).tolist()
+            for p, r in zip(positions, owners, strict=True):
                 helper = _MutableLinearCoefficient(
-                    pyomo_con=con,
+                    pyomo_con=rows[r],
                     pyomo_var_id=id(x[index_list[p]]),
                     con_map=con_map,
                     var_map=var_map,
                     expr=data[p],
                     highs=self._solver_model,
                 )
-                self._mutable_helpers.setdefault(con, []).append(helper)
+                self._mutable_helpers.setdefault(rows[r], []).append(helper)
         lbs = np.array([_bound(b, -highspy.kHighsInf) for b in comp._lower], dtype=np.double)
         ubs = np.array([_bound(b, highspy.kHighsInf) for b in comp._upper], dtype=np.double)
         for i, (lower, upper) in enumerate(zip(comp._lower, comp._upper, strict=True)):
@@ -241,6 +242,22 @@ class PersistentHighs(Highs):
         self._solver_model.addRows(
             len(rows), lbs, ubs, len(values), indptr[:-1].astype(np.int32), cols[indices].astype(np.int32), values
         )
+
+    def update(self, timer: Any = None) -> None:
+        """Before a re-solve of the same model: push changed mutable parameters (bounds, coefficients,
+        objective) and changed variable bounds to HiGHS, which then warm-starts from its last basis.
+
+        The dispatch model's structure is fixed (matrix rows are immutable), so unlike the base
+        class this does not look for added or removed constraints; a changed structure needs a new
+        model and `set_instance`."""
+        changed = []
+        for v_id, (v, lb, ub, fixed, interval, val) in self._vars.items():
+            if v._lb is not lb or v._ub is not ub or v._fixed != fixed or (fixed and v._value != val):
+                self._vars[v_id] = (v, v._lb, v._ub, v._fixed, interval, v._value)
+                changed.append(v)
+        if changed:
+            self._update_variables(changed)
+        self.update_parameters()
 
     def write_model(self, path: str) -> None:
         """Write the LP exactly as HiGHS holds it (e.g. .mps), for a reference solve elsewhere."""

@@ -69,6 +69,7 @@ class BatteryTable:
     soc_max_kwh: np.ndarray
     initial_kwh: np.ndarray
     terminal_kwh: np.ndarray  # NaN: no target (value of stored energy instead)
+    terminal_is_initial: np.ndarray  # the target is "end where you started" (follows initial_kwh)
     value_eur_per_kwh: np.ndarray  # NaN: no value (target instead)
     self_discharge_per_h: np.ndarray
     throughput_eur_per_kwh: np.ndarray
@@ -264,6 +265,9 @@ def _batteries(site: Site, inputs: SiteInputs, at: Placement, dt_h: float) -> Ba
         soc_max_kwh=arr("soc_max") * cap if bats else cap,
         initial_kwh=arr("initial_soc") * cap if bats else cap,
         terminal_kwh=terminal * cap if bats else cap,
+        terminal_is_initial=np.array(
+            [b.terminal_soc is None and b.stored_energy_value_eur_per_kwh is None for b in bats], dtype=bool
+        ),
         value_eur_per_kwh=value,
         self_discharge_per_h=arr("self_discharge_per_h"),
         throughput_eur_per_kwh=arr("throughput_cost_eur_per_kwh"),

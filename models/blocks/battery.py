@@ -63,7 +63,8 @@ def add_batteries(
         )
     targeted = np.flatnonzero(tab.flex & ~np.isnan(tab.terminal_kwh))
     b.shortfall_cols = asm.var(b, "shortfall", len(targeted))
-    term = asm.rows(b, "terminal", tab.terminal_kwh[targeted], [None] * len(targeted))
+    target = [b.initial_kwh[i] if tab.terminal_is_initial[i] else float(tab.terminal_kwh[i]) for i in targeted.tolist()]
+    term = asm.rows(b, "terminal", target, [None] * len(targeted))
     term.add(np.arange(len(targeted)), b.soc_cols[targeted, T], 1.0)
     term.add(np.arange(len(targeted)), b.shortfall_cols, 1.0)
     asm.slack(
