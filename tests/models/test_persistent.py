@@ -7,8 +7,8 @@ import pytest
 from models.dispatch import build_model
 from models.solve import solve_model
 from models.tables import build_tables
-from tests.models.test_reference_highspy import KWP, LOAD, PRICE, PV, pyomo_plan  # noqa: F401 - shared case
 from tests.models.sites import household, make_inputs, make_site
+from tests.models.test_reference_highspy import KWP, LOAD, PRICE, PV
 
 
 def case(price: list[float], load: list[float], initial_soc: float):  # type: ignore[no-untyped-def]
