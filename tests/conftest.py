@@ -1,5 +1,5 @@
-"""Stores for the store tests: every test that takes `store` runs on SQLite and on PostgreSQL
-(its own scratch schema, dropped afterwards)."""
+"""Fixtures shared by the store, ingestion and service tests: every test that takes `store` runs
+on SQLite and on the real PostgreSQL (its own scratch schema, dropped afterwards)."""
 
 from __future__ import annotations
 
