@@ -237,3 +237,30 @@ def test_pv_is_curtailed_only_at_the_export_limit() -> None:
     assert plan.assets["pv1"]["curtailed_kw"][0] == pytest.approx(40.0)
     assert plan.connections["T1"]["export_kw"][0] == pytest.approx(50.0)
     assert plan.objective_eur == pytest.approx(-4.0)
+
+
+def test_v2g_car_shifts_energy_to_the_expensive_hour() -> None:
+    # 10 kW household load for two hours at 0.10 then 0.50 EUR/kWh, no feed-in value. A V2G car (40 kWh,
+    # half full, must leave with what it came with) charges 10 kW in hour 0 and discharges 10 kW into
+    # the house in hour 1: cost (10 + 10) x 0.10 = 2.00 EUR instead of 10 x 0.10 + 10 x 0.50 = 6.00.
+    site = make_site(
+        households=[household()],
+        ev_chargers=[{"id": "wb0", "connection": "T1", "max_kw": 11, "v2g": True}],
+        ev_sessions=[
+            {
+                "id": "s0",
+                "charger": "wb0",
+                "arrival": at(0),
+                "departure": at(2),
+                "energy_needed_kwh": 0.0,
+                "capacity_kwh": 40.0,
+                "initial_soc": 0.5,
+            }
+        ],
+        tariff={"import_price_eur_per_kwh": None, "feed_in_price_eur_per_kwh": 0.0},
+    )
+    plan = run(site, make_inputs(site, 2, load={"h1": [10.0, 10.0]}, price=[0.1, 0.5]))
+    assert plan.status == "optimal"
+    assert list(plan.assets["wb0"]["power_kw"]) == pytest.approx([10.0, -10.0], abs=1e-6)
+    assert plan.objective_eur == pytest.approx(2.0, rel=1e-6)
+    assert list(plan.assets["wb0"]["sessions"]["s0"]["energy_kwh"]) == pytest.approx([20.0, 30.0, 20.0], abs=1e-6)
