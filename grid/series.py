@@ -146,6 +146,58 @@ class SiteInputs:
             sources=dict(self.sources),
         )
 
+    def for_site(self, site: Site, index: pd.DatetimeIndex) -> SiteInputs:
+        """The inputs over `index` with exactly one column per asset of `site`, in the site's order,
+        all finite and loads non-negative. Inputs built in code (forecasts, scenarios) pass through
+        here before the LP sees them, so a missing column or a NaN is an error naming the series,
+        the asset and the interval instead of a silently wrong plan."""
+        window = self.window(index)
+        problems: list[InputError] = []
+        frames = {
+            "base_load_kw": ([h.id for h in site.households], window.base_load_kw, True),
+            "pv_kw_per_kwp": ([p.id for p in site.pv_arrays], window.pv_kw_per_kwp, False),
+            "heat_demand_kw": ([h.id for h in site.heat_pumps], window.heat_demand_kw, True),
+        }
+        picked = {}
+        for name, (ids, frame, non_negative) in frames.items():
+            missing = [i for i in ids if i not in frame.columns]
+            if missing:
+                shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+                problems.append(InputError(f"inputs.{name}", f"has no column for {len(missing)} asset(s): {shown}"))
+                continue
+            picked[name] = frame[ids].astype(float)
+            _check_finite(picked[name], f"inputs.{name}", non_negative, problems)
+        series = {
+            "temp_degc": window.temp_degc,
+            "price_eur_per_kwh": window.price_eur_per_kwh,
+            "co2_g_per_kwh": window.co2_g_per_kwh,
+        }
+        for name, values in series.items():
+            if values is not None:
+                _check_finite(values.to_frame(name), "inputs", False, problems)
+        if problems:
+            raise InputErrors(problems, "inputs")
+        return SiteInputs(
+            base_load_kw=picked["base_load_kw"],
+            pv_kw_per_kwp=picked["pv_kw_per_kwp"],
+            heat_demand_kw=picked["heat_demand_kw"],
+            temp_degc=window.temp_degc.astype(float),
+            price_eur_per_kwh=window.price_eur_per_kwh,
+            co2_g_per_kwh=window.co2_g_per_kwh,
+            sources=dict(self.sources),
+        )
+
+
+def _check_finite(frame: pd.DataFrame, where: str, non_negative: bool, problems: list[InputError]) -> None:
+    """Report (up to MAX_REPORTED) non-finite and, if asked, negative values with column and time."""
+    values = frame.to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | ((values < 0) if non_negative else False)
+    for r, c in list(zip(*np.nonzero(bad), strict=True))[:MAX_REPORTED]:
+        what = "must be a finite number" if not np.isfinite(values[r, c]) else "must be >= 0"
+        problems.append(
+            InputError(f"{where}[{frame.columns[c]}] at {frame.index[r].isoformat()}", what, float(values[r, c]))
+        )
+
 
 def load_inputs(site: Site) -> SiteInputs:
     """Read the site's input files (paths relative to its YAML) and check them against the site:

@@ -161,7 +161,7 @@ class Tables:
 
 def build_tables(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> Tables:
     """All tables for `site` over `index` (UTC interval starts on the site's resolution)."""
-    window = inputs.window(index)
+    window = inputs.for_site(site, index)
     dt_h = site.site.resolution_min / 60.0
     conn_pos = {c.id: i for i, c in enumerate(site.connections)}
     feeder_pos: dict[str, int] = {}

@@ -200,3 +200,38 @@ def test_overlapping_sessions_on_one_charger() -> None:
         ],
     }
     assert "ev_sessions[1].arrival: overlaps session s0 on charger wb" in messages(raw)
+
+
+def test_inputs_built_in_code_are_checked_against_the_site() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from grid.series import SiteInputs
+    from grid.timeindex import horizon_index
+
+    site = site_from_dict(
+        {
+            **BASE,
+            "households": [
+                {"id": f"h{i}", "meter_id": f"m{i}", "annual_kwh": 3000, "connection": "T1"} for i in range(2)
+            ],
+        }
+    )
+    idx = horizon_index(pd.Timestamp("2026-01-14T00:00:00+00:00"), 1)
+    good = SiteInputs(
+        base_load_kw=pd.DataFrame({"h1": [2.0] * 4, "h0": [1.0] * 4}, index=idx),  # other column order
+        pv_kw_per_kwp=pd.DataFrame(index=idx),
+        heat_demand_kw=pd.DataFrame(index=idx),
+        temp_degc=pd.Series(5.0, index=idx),
+    )
+    assert list(good.for_site(site, idx).base_load_kw.columns) == ["h0", "h1"]
+    missing = SiteInputs(good.base_load_kw[["h1"]], good.pv_kw_per_kwp, good.heat_demand_kw, good.temp_degc)
+    with pytest.raises(InputErrors, match=r"inputs.base_load_kw: has no column for 1 asset\(s\): h0"):
+        missing.for_site(site, idx)
+    nan = good.base_load_kw.copy()
+    nan.iloc[2, 0] = np.nan
+    bad = SiteInputs(nan, good.pv_kw_per_kwp, good.heat_demand_kw, good.temp_degc)
+    with pytest.raises(
+        InputErrors, match=r"inputs.base_load_kw\[h1\] at 2026-01-14T00:30:00\+00:00: must be a finite number"
+    ):
+        bad.for_site(site, idx)
