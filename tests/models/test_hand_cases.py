@@ -264,3 +264,15 @@ def test_v2g_car_shifts_energy_to_the_expensive_hour() -> None:
     assert list(plan.assets["wb0"]["power_kw"]) == pytest.approx([10.0, -10.0], abs=1e-6)
     assert plan.objective_eur == pytest.approx(2.0, rel=1e-6)
     assert list(plan.assets["wb0"]["sessions"]["s0"]["energy_kwh"]) == pytest.approx([20.0, 30.0, 20.0], abs=1e-6)
+
+
+def test_a_solver_time_limit_gives_a_failed_plan_not_an_exception() -> None:
+    from models.solve import SolveOptions, plan_site
+
+    site = make_site(households=[household()], batteries=[battery()])
+    inputs = make_inputs(site, 4, load={"h1": [4.0] * 4})
+    plan = plan_site(site, inputs, inputs.index, SolveOptions(time_limit_s=1e-9))
+    assert plan.status == "failed"
+    assert "maxTimeLimit" in plan.message
+    data = plan.to_dict()
+    assert data["assets"] == {} and data["connections"] == {} and data["objective_eur"] is None
