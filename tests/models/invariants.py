@@ -16,6 +16,10 @@ def close(a: np.ndarray, b: np.ndarray, scale: float = 1.0) -> bool:
 
 def check_plan(plan: Plan, tab: Tables) -> None:
     assert plan.status in ("optimal", "optimal_with_violations"), plan.message
+    # the KPIs are computed from the plan's numbers, independently of the LP objective: they must agree
+    if np.isnan(tab.batteries.value_eur_per_kwh).all() and plan.objective_eur is not None:
+        total = plan.kpis["cost_eur"] + plan.kpis["penalty_eur"]
+        assert abs(total - plan.objective_eur) <= 1e-6 * max(1.0, abs(plan.objective_eur)), (total, plan.objective_eur)
     dt = tab.dt_h
     breaches = {(v.asset, v.step): v.amount for v in plan.violations if v.kind == "import_limit_exceeded"}
     # balance per connection and interval
