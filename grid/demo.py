@@ -736,9 +736,17 @@ def _sun_and_clear_sky(index: pd.DatetimeIndex) -> pd.DataFrame:
     return pd.DataFrame({k: v.to_numpy(dtype=float) for k, v in columns.items()}, index=index)
 
 
-def base_load_kw(households: list[dict], index: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
+def base_load_kw(
+    households: list[dict],
+    index: pd.DatetimeIndex,
+    seed: int,
+    noise_stream: str | None = None,
+) -> pd.DataFrame:
     """Household load (kW): BDEW 2025 profile (demandlib, local time, Hesse holidays) x annual
-    kWh / 1e6, shifted by up to +-30 min and times smooth lognormal noise (mean 1) per household."""
+    kWh / 1e6, shifted by up to +-30 min and times smooth lognormal noise (mean 1) per household.
+
+    The shifts always come from `seed`; the noise too, unless `noise_stream` names a stream of its
+    own (the meter history uses one, so that it is not a replay of the plan's noise)."""
     rng = _rng(seed, "base_load")
     step = pd.Timedelta(minutes=RESOLUTION_MIN)
     pad = BASE_MAX_SHIFT_STEPS
@@ -749,8 +757,9 @@ def base_load_kw(households: list[dict], index: pd.DatetimeIndex, seed: int) -> 
     per_gwh = {p: getattr(bdew, p)(local, holidays=days_off).to_numpy(dtype=float) for p in needed}
     n = len(households)
     shifts = rng.integers(-pad, pad + 1, n)
+    noise_rng = rng if noise_stream is None else _rng(seed, noise_stream)
     noise = np.exp(
-        BASE_NOISE_SIGMA * _ar1(rng, len(index), n, BASE_NOISE_PHI) - BASE_NOISE_SIGMA**2 / 2
+        BASE_NOISE_SIGMA * _ar1(noise_rng, len(index), n, BASE_NOISE_PHI) - BASE_NOISE_SIGMA**2 / 2
     )
     columns = {}
     for j, home in enumerate(households):
