@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from grid.demo_job import DemoPaths, prepare_history
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.ingest import cli as ingest_cli
@@ -76,11 +77,18 @@ def plan_command(
 @app.command("demo")
 def demo_command(
     hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
-    out: Annotated[Path, typer.Option(help="Where to write the plan JSON.")] = Path("out/demo-plan.json"),
+    out: Annotated[Path, typer.Option(help="Output folder (history file, plan JSON).")] = Path("out"),
+    db: Annotated[str | None, typer.Option(help="Database URL.", envvar="GRID_DATABASE_URL")] = None,
+    history: Annotated[bool, typer.Option(help="Write and ingest the meter history first.")] = True,
 ) -> None:
-    """The main job on the demo neighbourhood: plan it and print the summary."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plan_command(DEMO_SITE, hours=hours, start=None, out=out, fmt="json", time_limit=None)
+    """The main job on the demo neighbourhood: ingest its meter history, plan it, print the summary."""
+    paths = DemoPaths(out=out)
+    try:
+        if history:
+            prepare_history(paths, db, console)
+    except (InputError, InputErrors) as exc:
+        raise fail_input(exc) from None
+    plan_command(DEMO_SITE, hours=hours, start=None, out=out / "demo-plan.json", fmt="json", time_limit=None)
 
 
 def print_summary(plan: Plan, out: Path | None) -> None:

@@ -1,0 +1,68 @@
+"""The main job on the demo neighbourhood, as `grid demo` runs it.
+
+Steps, each skipped when its result is already there:
+1. write the demo meter history (12 weeks of 15-min registers with realistic faults, cached in out/);
+2. ingest it into the store (SQLite ``./quartiere.sqlite`` unless ``GRID_DATABASE_URL`` says
+   otherwise), unless a committed batch with the same file checksum exists for the site;
+3. plan the next 48 h and write the plan JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from rich.console import Console
+
+from grid.demo_history import ensure_history, ingest_history
+from grid.domain import load_site
+from grid.ingest.csvfile import file_checksum
+from grid.store.engine import make_engine
+from grid.store.migrate import upgrade
+from grid.store.schema import batches
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+
+
+@dataclass
+class DemoPaths:
+    site: Path = DEMO_DIR / "site.yaml"
+    out: Path = Path("out")
+    history_start: str | None = None  # default: >= 8 weeks before the plan, across a DST change
+
+    @property
+    def history(self) -> Path:
+        return self.out / "history.csv.gz"
+
+
+def already_ingested(database_url: str | None, site_id: str, checksum: str) -> bool:
+    """Whether a committed batch of this site has the file's checksum."""
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(batches).where(
+                batches.c.site_id == site_id, batches.c.checksum == checksum, batches.c.committed_at.is_not(None)
+            )
+            return bool(conn.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def prepare_history(paths: DemoPaths, database_url: str | None, console: Console) -> None:
+    """Steps 1 and 2: the history file and its ingestion (both idempotent)."""
+    site = load_site(paths.site)
+    paths.out.mkdir(parents=True, exist_ok=True)
+    with console.status("writing the demo meter history (cached after the first run) ..."):
+        summary = ensure_history(paths.site, paths.history, start=paths.history_start)
+    console.print(f"history: {summary.rows:,} rows, {summary.start} .. {summary.end} -> {paths.history}")
+    if already_ingested(database_url, site.id, file_checksum(paths.history)):
+        console.print("history: already in the store, not ingested again")
+        return
+    with console.status("ingesting the history (about two minutes on the first run) ..."):
+        report = ingest_history(paths.site, paths.history, database_url)
+    console.print(
+        f"history ingested: accepted {report.accepted:,}, duplicates {report.duplicates:,}, "
+        f"revised {report.revised:,}, rejected {len(report.rejected):,}"
+    )
