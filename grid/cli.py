@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api import cli as api_cli
 from grid.demo_job import DemoPaths, prepare_history
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
@@ -29,6 +30,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quartiere: n
 app.command("ingest")(ingest_cli.ingest_command)
 app.command("mqtt-ingest")(ingest_cli.mqtt_ingest_command)
 app.add_typer(ingest_cli.db_app, name="db")
+app.command("serve")(api_cli.serve_command)
+app.add_typer(api_cli.keys_app, name="keys")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -28,6 +28,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def head() -> str:
+    """The newest revision of the migration scripts (there is exactly one head)."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory(str(MIGRATIONS)).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads: {heads}")
+    return heads[0]
+
+
 def current(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     from alembic.runtime.migration import MigrationContext

@@ -256,3 +256,71 @@ flags = sa.Table(
     sa.CheckConstraint("kind IN ('gap', 'reset', 'implausible')", name="kind"),
     sa.Index("ix_flags_sensor_start", "sensor_id", "start_ts"),
 )
+
+
+# --- The service (API keys, plans, scheduler runs); see grid/store/apikeys.py and plans.py ---
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False),  # sha256(salt + secret), hex
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("sites", sa.Text, nullable=False),  # comma-separated site ids, "*" = every site
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UtcTimestamp, nullable=False),
+    sa.Column("revoked_at", UtcTimestamp),
+)
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),  # save order (ties in computed_at)
+    sa.Column("plan_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("computed_at", UtcTimestamp, nullable=False),
+    sa.Column("start", UtcTimestamp, nullable=False),
+    sa.Column("end", UtcTimestamp, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),  # optimal, optimal_with_violations, failed
+    sa.Column("stale", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("stale_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("objective_eur", sa.Float),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("trigger", sa.String(16), nullable=False, server_default="manual"),  # scheduled, manual
+    sa.Column("duration_s", sa.Float),
+    sa.Column("plan_json", sa.Text, nullable=False),  # Plan.to_dict() as JSON
+    sa.Index("ix_plans_site_seq", "site_id", "seq"),
+)
+
+schedule_runs = sa.Table(
+    "schedule_runs",
+    metadata,
+    sa.Column("site_id", sa.String(64), primary_key=True),
+    sa.Column("period_start", UtcTimestamp, primary_key=True),  # the quarter-hour the run planned from
+    sa.Column("started_at", UtcTimestamp, nullable=False),
+    sa.Column("finished_at", UtcTimestamp),
+    sa.Column("status", sa.String(32), nullable=False),  # running, optimal, ..., failed
+    sa.Column("plan_id", sa.String(32)),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+)
+
+#: Forecasts as beliefs: the value of `target` for interval [ts, ts + resolution) at quantile
+#: level `quantile` (0..1), as issued at `issued_at` by `model`. Nothing is overwritten by a
+#: later run, so the forecast "as known at" any past instant can be read back
+#: (:mod:`grid.store.forecasts`). `target` is ``site``, ``connection:<id>``, ``sensor:<id>``,
+#: ``pv:<array id>``, ``heat:<heat pump id>`` ...; `quantity` names the unit (``power_kw``,
+#: ``kw_per_kwp``, ``heat_kw``, ``temp_degc``).
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("site_id", sa.String(64), _site_fk(), primary_key=True),
+    sa.Column("target", sa.String(128), primary_key=True),
+    sa.Column("quantity", sa.String(32), primary_key=True),
+    sa.Column("ts", UtcTimestamp, primary_key=True),
+    sa.Column("issued_at", UtcTimestamp, primary_key=True),
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("quantile", sa.Float, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
+)

@@ -1,0 +1,164 @@
+"""The FastAPI application factory: settings -> store -> planning service -> (scheduler, MQTT) ->
+routes under ``/api/v1``; ``/healthz`` and ``/metrics`` at the root; OpenAPI at ``/docs``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import Histogram
+from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.cache import ResponseCache
+from api.context import Clock, ReplayClock, ServiceContext, wall_clock
+from api.jobs import JobManager
+from api.routes import health, jobs, kpis, plans, readings, setpoints
+from api.settings import Settings
+from grid.domain import load_site
+from grid.schedule.publish import MqttPublisher, Publisher
+from grid.schedule.runner import InputsProvider, Planner, PlanningConfig, PlanningService, file_inputs
+from grid.schedule.scheduler import make_scheduler
+from grid.store.engine import make_engine
+from grid.store.migrate import upgrade
+from grid.store.sites import register_site
+from models.solve import plan_site
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+REQUEST_LATENCY = Histogram(
+    "quartiere_http_request_duration_seconds", "HTTP request latency, seconds.", ["method", "route", "status"]
+)
+
+DESCRIPTION = """
+Neighbourhood load management: dispatch plans, per-asset set-points, meter readings.
+
+**Conventions (everywhere).**
+* Power in **kW**: `power_kw > 0` is drawn from the grid node (consumption, charging),
+  `power_kw < 0` is fed in (generation, discharging). Grid `import_kw` and `export_kw` are both >= 0.
+* Energy in **kWh**, prices in **EUR/kWh**, CO2 in g/kWh, temperatures in degC.
+* Times are ISO 8601; answers are in **UTC with offset**. A value stamped `t` covers the interval
+  **[t, t + resolution_min)** (15 minutes by default). Local days in Europe/Berlin have 92, 96 or 100
+  quarter-hours.
+
+**Auth.** Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`). Roles: `operator`
+(plans, set-points, re-plan), `manager` (readings, KPIs), `planner` (scenarios), `ingest` (write
+readings), `admin` (all). Each key is scoped to sites. 401: missing or wrong key; 403: no right or
+other site; 404: unknown site.
+
+**Errors.** Bad input answers 422 with `detail: [{loc, msg, type, input}]`, `loc` naming the field,
+payload path or file line.
+"""
+
+
+class LatencyMiddleware:
+    """Request latency per method, route template and status into ``REQUEST_LATENCY`` (a plain
+    ASGI middleware: no per-request task as with ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route: Any = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            if route is not None and scope["path"].startswith(API_PREFIX) and not path.startswith(API_PREFIX):
+                path = API_PREFIX + path  # routers report their paths without the mount prefix
+            REQUEST_LATENCY.labels(scope["method"], path, str(status[0])).observe(time.perf_counter() - t0)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = wall_clock,
+    inputs_provider: InputsProvider = file_inputs,
+    planner: Planner = plan_site,
+    publisher: Publisher | None = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """Build the app. `engine`, `clock`, `inputs_provider`, `planner` and `publisher` replace the
+    defaults (tests, forecasting); the scheduler and MQTT start with the app's lifespan when the
+    settings enable them."""
+    settings = settings or Settings()
+    if clock is wall_clock and settings.clock_start is not None:
+        clock = ReplayClock(settings.clock_start)
+    engine = engine or make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    for site_id, path in settings.sites.items():
+        site = load_site(path)
+        if site.id != site_id:
+            raise ValueError(f"GRID_SITES: {path} describes site {site.id!r}, not {site_id!r}")
+        register_site(engine, site)
+    config = PlanningConfig(
+        settings.horizon_hours,
+        settings.solver_time_limit_s,
+        settings.setpoint_intervals,
+        settings.solve_in_subprocess and planner is plan_site,
+    )
+    service = PlanningService(engine, settings.sites, config, inputs_provider, planner, publisher)
+    ctx = ServiceContext(
+        settings=settings,
+        engine=engine,
+        service=service,
+        jobs=JobManager(service, clock),
+        cache=ResponseCache(),
+        clock=clock,
+        publisher=publisher,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if ctx.publisher is None and settings.mqtt_enabled:
+            ctx.publisher = service.publisher = MqttPublisher(
+                settings.mqtt_host, settings.mqtt_port, settings.mqtt_prefix
+            )
+        if settings.scheduler_enabled:
+            ctx.scheduler = make_scheduler(service, settings.replan_every_min, settings.misfire_grace_s, clock=clock)
+            ctx.scheduler.start()
+        try:
+            yield
+        finally:
+            if ctx.scheduler is not None:
+                ctx.scheduler.shutdown(wait=True)
+            ctx.jobs.shutdown()
+            service.close()
+            if isinstance(ctx.publisher, MqttPublisher):
+                ctx.publisher.close()
+
+    service.listeners.append(ctx.cache.invalidate)
+    app = FastAPI(
+        title="Quartiere",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    for module in (plans, jobs, setpoints, readings, kpis):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+
+    app.add_middleware(LatencyMiddleware)
+    return app

@@ -1,0 +1,80 @@
+"""Serialized responses per plan version, so that polling never re-reads or re-encodes a plan."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+
+class ResponseCache:
+    """A small thread-safe LRU of (key -> bytes)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._data: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._bodies: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._latest: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        """The cached bytes of `key`, built (outside the lock) on a miss."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+        value = build()
+        with self._lock:
+            self.misses += 1
+            self._data[key] = value
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+    def body(self, plan_id: str, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The parsed plan body of `plan_id` (a plan never changes once stored; only 8 kept)."""
+        with self._lock:
+            if plan_id in self._bodies:
+                self._bodies.move_to_end(plan_id)
+                return self._bodies[plan_id]
+        value = load()
+        with self._lock:
+            self._bodies[plan_id] = value
+            while len(self._bodies) > 8:
+                self._bodies.popitem(last=False)
+        return value
+
+    def latest(self, site_id: str, load: Callable[[], Any], ttl_s: float) -> Any:
+        """The latest-plan row of a site, re-read at most every `ttl_s` seconds."""
+        now = time.monotonic()
+        hit = self._latest.get(site_id)
+        if hit is not None and now < hit[0]:
+            return hit[1]
+        value = load()
+        self._latest[site_id] = (now + ttl_s, value)
+        return value
+
+    def fresh(self, site_id: str) -> bool:
+        """True when the latest-plan row of `site_id` is cached and not expired."""
+        hit = self._latest.get(site_id)
+        return hit is not None and time.monotonic() < hit[0]
+
+    def has_body(self, plan_id: str) -> bool:
+        return plan_id in self._bodies
+
+    def invalidate(self, site_id: str) -> None:
+        """Forget the latest-plan row of a site (a plan was just saved)."""
+        self._latest.pop(site_id, None)
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """True when an If-None-Match header names `etag` (weak or strong) or is ``*``."""
+    if not if_none_match:
+        return False
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)

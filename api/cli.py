@@ -1,0 +1,99 @@
+"""`grid serve` (API + scheduler in one uvicorn process) and `grid keys create|list|revoke`.
+
+Wire into grid/cli.py with::
+
+    from api import cli as api_cli
+    app.command("serve")(api_cli.serve_command)
+    app.add_typer(api_cli.keys_app, name="keys")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.settings import load_settings
+from grid.errors import InputError
+from grid.store.apikeys import create_key, list_keys, revoke_key
+from grid.store.engine import make_engine
+from grid.store.migrate import upgrade
+
+console = Console()
+err_console = Console(stderr=True)
+keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="API keys (stored hashed).")
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: $GRID_DATABASE_URL).")]
+EnvOption = Annotated[Path | None, typer.Option("--env-file", help="KEY=value file with GRID_* settings.")]
+
+
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Listen address (default GRID_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default GRID_PORT or 8000).")] = None,
+    env_file: EnvOption = None,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Serve only; do not re-plan.")] = False,
+) -> None:
+    """Run the API and the rolling-horizon scheduler in one process (uvicorn)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = load_settings(env_file)
+    if no_scheduler:
+        settings.scheduler_enabled = False
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="operator, manager, planner, ingest or admin.")],
+    site: Annotated[list[str], typer.Option(help="Site id the key may use (repeat; '*' for all).")],
+    label: Annotated[str, typer.Option(help="Who or what holds the key.")] = "",
+    db: DbOption = None,
+) -> None:
+    """Create a key and print it once (only its salted hash is stored)."""
+    engine = make_engine(db)
+    upgrade(engine)
+    try:
+        key, token = create_key(engine, role, site, label)
+    except InputError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    err_console.print(
+        f"key {key.key_id} ({key.role.value}, sites {', '.join(key.sites)}); store it now, it is not shown again:"
+    )
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = None) -> None:
+    """List keys (ids, roles, sites; never the secrets)."""
+    engine = make_engine(db)
+    upgrade(engine)
+    table = Table("key_id", "role", "sites", "label", "created", "revoked")
+    for k in list_keys(engine):
+        table.add_row(
+            k.key_id,
+            k.role.value,
+            ",".join(k.sites),
+            k.label,
+            k.created_at.isoformat(),
+            k.revoked_at.isoformat() if k.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (from `grid keys list`).")], db: DbOption = None
+) -> None:
+    """Revoke a key; requests with it get 401 from then on."""
+    engine = make_engine(db)
+    upgrade(engine)
+    if not revoke_key(engine, key_id):
+        err_console.print(f"[bold red]error:[/] no active key {key_id!r}")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")

@@ -1,0 +1,30 @@
+"""Map the domain's errors to HTTP: InputError(s) -> 422 in FastAPI's validation-error shape
+(``detail: [{loc, msg, type, input}]``, ``loc`` naming the field, row or line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from grid.errors import InputError, InputErrors, _jsonable
+
+
+def error_item(err: InputError) -> dict[str, Any]:
+    item: dict[str, Any] = {"loc": [err.where or "input"], "msg": err.what, "type": "input_error"}
+    if err.has_value:
+        item["input"] = _jsonable(err.value)
+    return item
+
+
+async def _input_error(_request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors if isinstance(exc, InputErrors) else [exc]
+    return JSONResponse(
+        status_code=422, content={"detail": [error_item(e) for e in errors if isinstance(e, InputError)]}
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(InputErrors, _input_error)

@@ -1,0 +1,102 @@
+"""Readings: write (JSON bulk or CSV upload) through the one ingestion path, and read back."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
+
+from api.deps import AUTH_RESPONSES, Ctx, IngestSite, ReadingsSite
+from api.schemas import IngestReportOut, Readings, ReadingsPayload
+from grid.errors import InputError
+from grid.ingest.csvfile import read_csv
+from grid.ingest.options import IngestOptions
+from grid.ingest.payload import parse_payload
+from grid.ingest.pipeline import ingest
+from grid.ingest.report import IngestReport, Source
+from grid.schedule import metrics
+from grid.store.catalog import IMPORT_REGISTER
+from grid.store.readback import load_series
+from grid.timeindex import iso, parse_local
+
+router = APIRouter(tags=["readings"], responses=AUTH_RESPONSES)
+MAX_SPAN = pd.Timedelta(days=400)
+REPORT_422: dict[int | str, dict[str, Any]] = {
+    422: {"description": "Every record was rejected (each error with its location) or bad input."}
+}
+
+
+def _answer(site: str, report: IngestReport) -> JSONResponse:
+    """200 with the report; 422 in the validation-error shape when nothing was usable."""
+    for outcome, n in (("accepted", report.accepted), ("duplicate", report.duplicates), ("revised", report.revised)):
+        metrics.INGESTED.labels(site, report.source.kind, outcome).inc(n)
+    metrics.INGESTED.labels(site, report.source.kind, "rejected").inc(len(report.rejected))
+    body = report.as_dict()
+    del body["source"]
+    if report.rows_read and not (report.accepted or report.duplicates or report.revised):
+        detail = [
+            {"loc": [r.where, r.field], "msg": r.reason, "type": "rejected_reading", "input": r.value}
+            for r in report.rejected
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
+    return JSONResponse(content=body)
+
+
+@router.post("/sites/{site}/readings", response_model=IngestReportOut, responses=REPORT_422)
+def post_readings(payload: ReadingsPayload, site: IngestSite, ctx: Ctx) -> JSONResponse:
+    """Store a bulk JSON payload of meter readings as one batch. Every item is accepted, a
+    duplicate, a revision or rejected with its path (``payload readings[3]``) and reason."""
+    records, rejected = parse_payload(payload.model_dump(), name="payload")
+    report = ingest(ctx.engine, site, records, Source("api", "api payload"), IngestOptions(), rejected)
+    return _answer(site, report)
+
+
+@router.post("/sites/{site}/readings/csv", response_model=IngestReportOut, responses=REPORT_422)
+def post_readings_csv(
+    site: IngestSite,
+    ctx: Ctx,
+    file: Annotated[UploadFile, File(description="CSV (long or wide, see grid.ingest.csvfile).")],
+    layout: Annotated[Literal["long", "wide"], Form(alias="format")] = "long",
+    unit: Annotated[str | None, Form(description="Unit of a wide file's values.")] = None,
+    obis: Annotated[str, Form(description="OBIS code of wide columns named by meter.")] = IMPORT_REGISTER,
+) -> JSONResponse:
+    """Upload a CSV of readings; lines are numbered as in the file (header = line 1)."""
+    name = Path(file.filename or "upload.csv").name
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (name if name.endswith((".csv", ".gz")) else f"{name}.csv")
+        path.write_bytes(file.file.read())
+        records, rejected, source = read_csv(path, layout, unit, obis)
+        report = ingest(ctx.engine, site, records, Source("api", name, source.checksum), IngestOptions(), rejected)
+    return _answer(site, report)
+
+
+@router.get("/sites/{site}/readings", response_model=Readings, responses={422: {"description": "Bad query."}})
+def get_readings(
+    site: ReadingsSite,
+    ctx: Ctx,
+    start: Annotated[str, Query(description="First interval, ISO 8601 with offset.")],
+    end: Annotated[str, Query(description="End (exclusive), ISO 8601 with offset.")],
+    sensor: Annotated[str | None, Query(description="Sensor name or meter_id/obis.")] = None,
+    kind: Annotated[str | None, Query(description="Sum over a sensor kind (household_load, pv, ...).")] = None,
+    quantity: Annotated[Literal["power", "energy"], Query(description="kW (mean) or kWh per interval.")] = "power",
+) -> Readings:
+    """Measured series of one sensor or a kind's signed sum (> 0 drawn from the grid)."""
+    if (sensor is None) == (kind is None):
+        raise InputError("sensor", "give exactly one of sensor or kind")
+    first, last = parse_local(start, "UTC", "start"), parse_local(end, "UTC", "end")
+    if last - first > MAX_SPAN:
+        raise InputError("end", f"the span may be at most {MAX_SPAN.days} days", end)
+    series = load_series(ctx.engine, site, first, last, sensor=sensor, kind=kind, quantity=quantity)
+    values = [None if v != v else float(v) for v in series.to_numpy()]
+    return Readings(
+        site=site,
+        sensor=sensor,
+        kind=kind,
+        quantity=quantity,
+        intervals=[iso(t) for t in series.index],
+        values=values,
+    )

@@ -1,0 +1,79 @@
+"""Set-points for the current and next intervals from the latest good plan; cheap to poll."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.context import ServiceContext
+from api.deps import AUTH_RESPONSES, Ctx, IfNoneMatch, SetpointsSite
+from api.routes.plans import cached_json
+from api.schemas import Setpoints
+from grid.schedule.setpoints import current_step, setpoints
+from grid.store import plans as store
+from grid.store.plans import PlanRow
+
+
+async def latest_row(ctx: ServiceContext, site: str) -> PlanRow:
+    """The latest good plan of `site` (cached for ``latest_cache_s``); 404 if there is none.
+    The database is only touched (in the thread pool) on a cache miss."""
+
+    def load() -> PlanRow | None:
+        return store.latest_good(ctx.engine, site)
+
+    ttl = ctx.settings.latest_cache_s
+    if ctx.cache.fresh(site):
+        row: PlanRow | None = ctx.cache.latest(site, load, ttl)
+    else:
+        row = await run_in_threadpool(ctx.cache.latest, site, load, ttl)
+    if row is None:
+        raise HTTPException(404, f"no good plan for site {site!r} yet")
+    return row
+
+
+async def plan_dict(ctx: ServiceContext, plan_id: str) -> dict[str, Any]:
+    """The parsed body of a plan, from the cache or (in the thread pool) the store."""
+
+    def load() -> dict[str, Any]:
+        return store.plan_body(ctx.engine, plan_id)
+
+    if ctx.cache.has_body(plan_id):
+        return ctx.cache.body(plan_id, load)
+    return await run_in_threadpool(ctx.cache.body, plan_id, load)
+
+
+router = APIRouter(tags=["set-points"], responses=AUTH_RESPONSES)
+
+
+@router.get(
+    "/sites/{site}/setpoints",
+    response_model=Setpoints,
+    responses={304: {"description": "Not modified (If-None-Match)."}, 404: {"description": "No good plan yet."}},
+)
+async def get_setpoints(
+    site: SetpointsSite,
+    ctx: Ctx,
+    horizon: Annotated[int, Query(ge=1, le=96, description="Intervals: the current one and the next ones.")] = 4,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Per-asset set-points (kW; > 0 drawn from the grid, < 0 fed in) for the interval containing
+    now and the next ones, from the latest good plan. Never empty while a good plan exists: when the
+    newest run failed, the last good plan is served with ``stale: true`` and the reason.
+
+    ``ETag`` changes with the plan, its stale state and the current interval; send it back in
+    ``If-None-Match`` to get 304 while nothing changed.
+    """
+    row = await latest_row(ctx, site)
+    now = ctx.clock()
+    body = await plan_dict(ctx, row.plan_id)
+    step = current_step(body, now)
+    ended = int(now >= dt.datetime.fromisoformat(body["end"]))
+
+    def build(r: PlanRow) -> bytes:
+        return json.dumps(setpoints(body, now, horizon, r.stale, r.stale_reason)).encode()
+
+    return cached_json(ctx, row, "setpoints", build, if_none_match, extra=f"-{step}-{horizon}-{ended}")

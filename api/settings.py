@@ -1,0 +1,69 @@
+"""Service settings from ``GRID_*`` environment variables and an optional env file.
+
+``GRID_SITES`` is a JSON object mapping site ids to their YAML files, e.g.
+``GRID_SITES='{"demo": "data/demo/site.yaml"}'``; ``GRID_DATABASE_URL`` is shared with the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from grid.store.engine import DEFAULT_URL
+
+DEMO_SITE = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
+
+
+class Settings(BaseSettings):
+    """Everything the service process needs; see the field descriptions for units."""
+
+    model_config = SettingsConfigDict(env_prefix="GRID_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_URL, description="SQLAlchemy URL of the store (also the scheduler's job store)."
+    )
+    sites: dict[str, Path] = Field(
+        default_factory=lambda: {"demo": DEMO_SITE}, description="Site id -> site YAML file."
+    )
+    horizon_hours: float = Field(default=24.0, gt=0, le=168, description="Planning horizon of each run, hours.")
+    replan_every_min: int = Field(default=15, description="Minutes between scheduled runs; must divide 60.")
+    solver_time_limit_s: float = Field(default=60.0, gt=0, description="HiGHS time limit per run, seconds.")
+    solve_in_subprocess: bool = Field(
+        default=True, description="Solve in a worker process so that polling stays fast during a solve."
+    )
+    misfire_grace_s: int = Field(default=300, ge=1, description="How late a scheduled run may still start, seconds.")
+    scheduler_enabled: bool = Field(default=True, description="Run the rolling-horizon scheduler in this process.")
+    setpoint_intervals: int = Field(default=4, ge=1, le=96, description="Intervals of set-points published per asset.")
+    mqtt_enabled: bool = Field(default=True, description="Publish set-points over MQTT.")
+    mqtt_host: str = Field(default="127.0.0.1", description="MQTT broker host.")
+    mqtt_port: int = Field(default=1883, description="MQTT broker port.")
+    mqtt_prefix: str = Field(default="quartier", description="Topic prefix: <prefix>/<site>/setpoints/<asset_id>.")
+    clock_start: dt.datetime | None = Field(
+        default=None,
+        description="Replay: the service's clock starts at this instant (ISO 8601 with offset) and runs on "
+        "from there; for planning on recorded or demo inputs. Default: the wall clock.",
+    )
+    auth_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a verified key is trusted without the database, seconds "
+        "(a revoked key stops working within this time).",
+    )
+    latest_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long the latest plan of a site is cached, seconds (plans made in "
+        "this process invalidate it at once; other writers show within this time).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `grid serve` listens on.")
+    port: int = Field(default=8000, description="Port `grid serve` listens on.")
+
+
+def load_settings(env_file: Path | None = None) -> Settings:
+    """Settings from the environment, and from `env_file` (KEY=value lines) when given."""
+    if env_file is None:
+        return Settings()
+    return Settings(_env_file=env_file)  # type: ignore[call-arg]

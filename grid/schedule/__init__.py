@@ -1,0 +1,1 @@
+"""The rolling-horizon job: read state -> (forecast) -> plan -> persist -> publish set-points."""

@@ -1,0 +1,224 @@
+"""One planning run for one site: inputs -> plan -> store -> publish, with the clock as a parameter.
+
+:class:`PlanningService` is shared by the scheduler and the API's re-plan trigger. One run per
+site at a time (a per-site lock; a run that finds the site busy is skipped, never queued). A
+scheduled run first claims its period (the quarter-hour it plans from) in the store, so a
+restarted service never plans a period twice. A failed run (input error, solver failure or time
+limit, planner crash) stores a failed plan row with the reason and marks the last good plan stale;
+set-points keep coming from that plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from grid.domain import Site, load_site
+from grid.errors import InputError, InputErrors
+from grid.schedule import metrics
+from grid.schedule.publish import Publisher
+from grid.schedule.setpoints import setpoints
+from grid.series import SiteInputs, load_inputs
+from grid.store import plans as plan_store
+from grid.timeindex import horizon_index, iso
+from models.plan import Plan
+from models.solve import SolveOptions, plan_site
+
+log = logging.getLogger(__name__)
+
+#: inputs_provider(site, start, hours) -> SiteInputs covering [start, start + hours)
+InputsProvider = Callable[[Site, pd.Timestamp, float], SiteInputs]
+#: planner(site, inputs, index, options) -> Plan (models.solve.plan_site)
+Planner = Callable[[Site, SiteInputs, pd.DatetimeIndex, SolveOptions], Plan]
+
+
+def file_inputs(site: Site, start: pd.Timestamp, hours: float) -> SiteInputs:
+    """The site's input CSVs cut to the horizon (until forecasts replace them)."""
+    return load_inputs(site).window(horizon_index(start, hours, site.site.resolution_min))
+
+
+@dataclass(frozen=True)
+class PlanningConfig:
+    """How far ahead to plan (h), the solver's time limit (s) and how many set-point intervals to
+    publish."""
+
+    horizon_hours: float = 24.0
+    time_limit_s: float | None = 60.0
+    publish_intervals: int = 4
+    #: solve in a worker process so that a long solve never holds the API's GIL (only for a
+    #: picklable planner such as the default ``plan_site``)
+    solve_in_subprocess: bool = False
+
+
+@dataclass
+class RunResult:
+    """What a run did: ``status`` is a plan status, ``skipped`` or ``failed``."""
+
+    site_id: str
+    status: str
+    period_start: dt.datetime | None = None
+    plan_id: str | None = None
+    message: str = ""
+    duration_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def floor_period(now: dt.datetime, resolution_min: int) -> pd.Timestamp:
+    """Start of the interval containing `now` (UTC)."""
+    return pd.Timestamp(now).tz_convert("UTC").floor(f"{resolution_min}min")
+
+
+class PlanningService:
+    """Plans sites on demand or on schedule; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sites: Mapping[str, Path],
+        config: PlanningConfig | None = None,
+        inputs_provider: InputsProvider = file_inputs,
+        planner: Planner = plan_site,
+        publisher: Publisher | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sites = dict(sites)
+        self.config = config or PlanningConfig()
+        self.inputs_provider = inputs_provider
+        self.planner = planner
+        self.publisher = publisher
+        self._locks = {sid: threading.Lock() for sid in self.sites}
+        #: called with the site id after each stored plan (the API drops its cached latest plan)
+        self.listeners: list[Callable[[str], None]] = []
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _solve(self, site: Site, inputs: SiteInputs, index: pd.DatetimeIndex, options: SolveOptions) -> Plan:
+        if not self.config.solve_in_subprocess:
+            return self.planner(site, inputs, index, options)
+        with self._pool_lock:
+            if self._pool is None:
+                workers = max(1, min(2, len(self.sites)))
+                self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        plan: Plan = self._pool.submit(self.planner, site, inputs, index, options).result()
+        return plan
+
+    def close(self) -> None:
+        """Stop the solver worker processes (if any)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def busy(self, site_id: str) -> bool:
+        return self._locks[site_id].locked()
+
+    def resolution_min(self, site_id: str) -> int:
+        return load_site(self.sites[site_id]).site.resolution_min
+
+    def run(self, site_id: str, now: dt.datetime, trigger: str = "manual") -> RunResult:
+        """Plan `site_id` from the interval containing `now`. ``trigger="scheduled"`` claims the
+        period first and skips it if it was already planned."""
+        lock = self._locks[site_id]
+        if not lock.acquire(blocking=False):
+            return RunResult(site_id, "skipped", message="a run for this site is in progress")
+        try:
+            return self._run_locked(site_id, now, trigger)
+        finally:
+            lock.release()
+
+    def _run_locked(self, site_id: str, now: dt.datetime, trigger: str) -> RunResult:
+        t0 = time.perf_counter()
+        site: Site | None = None
+        try:
+            site = load_site(self.sites[site_id])
+            res = site.site.resolution_min
+        except (InputError, InputErrors) as exc:
+            res = 15
+            error: str | None = f"site file: {exc}"
+        else:
+            error = None
+        period = floor_period(now, res)
+        if trigger == "scheduled" and not plan_store.claim_period(self.engine, site_id, period.to_pydatetime(), now):
+            return RunResult(site_id, "skipped", period.to_pydatetime(), message="period already planned")
+        body = self._plan(site, site_id, period, error)
+        duration = time.perf_counter() - t0
+        row = plan_store.save_plan(self.engine, body, trigger, duration)
+        for listener in self.listeners:
+            listener(site_id)
+        metrics.PLAN_DURATION.labels(site_id, trigger).observe(duration)
+        metrics.PLAN_STATUS.labels(site_id, trigger, row.status).inc()
+        if trigger == "scheduled":
+            plan_store.finish_period(
+                self.engine, site_id, period.to_pydatetime(), now, row.status, row.plan_id, row.message
+            )
+        if row.status == "failed":
+            log.warning("planning run for %s failed: %s", site_id, row.message)
+        self.publish(site_id, now)
+        return RunResult(site_id, row.status, period.to_pydatetime(), row.plan_id, row.message, duration)
+
+    def _plan(self, site: Site | None, site_id: str, period: pd.Timestamp, error: str | None) -> dict[str, Any]:
+        hours = self.config.horizon_hours
+        if site is not None:
+            try:
+                inputs = self.inputs_provider(site, period, hours)
+                index = horizon_index(period, hours, site.site.resolution_min)
+                plan = self._solve(site, inputs, index, SolveOptions(time_limit_s=self.config.time_limit_s))
+                return plan.to_dict()
+            except (InputError, InputErrors) as exc:
+                error = f"input error: {exc}"
+            except Exception as exc:  # a crashing planner must not stop the service; it is recorded
+                log.exception("planner crashed for site %s", site_id)
+                error = f"planner error: {type(exc).__name__}: {exc}"
+        return failed_body(site_id, period, hours, error or "unknown error")
+
+    def publish(self, site_id: str, now: dt.datetime) -> bool:
+        """Publish the set-points of the latest good plan (with its stale state); False if none."""
+        if self.publisher is None:
+            return False
+        row = plan_store.latest_good(self.engine, site_id)
+        if row is None:
+            return False
+        body = plan_store.plan_body(self.engine, row.plan_id)
+        points = setpoints(body, now, self.config.publish_intervals, row.stale, row.stale_reason)
+        try:
+            self.publisher.publish(site_id, points)
+        except (OSError, RuntimeError) as exc:  # the broker being away must not fail the run
+            log.warning("publishing set-points of %s failed: %s", site_id, exc)
+            return False
+        return True
+
+
+def failed_body(site_id: str, start: pd.Timestamp, hours: float, message: str) -> dict[str, Any]:
+    """A failed plan's JSON when no Plan object exists (input error, crash)."""
+    end = start + pd.Timedelta(hours=hours)
+    return {
+        "plan_id": uuid.uuid4().hex,
+        "site": site_id,
+        "computed_at": iso(pd.Timestamp.now(tz="UTC").floor("s")),
+        "start": iso(start),
+        "end": iso(end),
+        "resolution_min": None,
+        "status": "failed",
+        "message": message,
+        "objective_eur": None,
+        "kpis": {},
+        "violations": [],
+        "dimming": [],
+        "intervals": [],
+        "connections": {},
+        "assets": {},
+        "solver": {},
+        "timings_s": {},
+    }

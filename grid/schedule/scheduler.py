@@ -1,0 +1,88 @@
+"""The APScheduler side: one cron job per site, every `every_min` minutes on the clock's quarter
+hours, persisted in the project database (SQLAlchemyJobStore on the store's engine).
+
+Jobs are stored by reference (``grid.schedule.scheduler:scheduled_run`` with the site id), so the
+function looks the running :class:`PlanningService` up here instead of pickling it. No overlap:
+``max_instances=1`` and ``coalesce=True`` (missed runs collapse into one), plus the per-site lock
+and the period claim of the service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from grid.schedule.runner import PlanningService, RunResult
+
+log = logging.getLogger(__name__)
+JOB_TABLE = "apscheduler_jobs"
+
+_service: PlanningService | None = None
+
+
+def wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+_clock: Callable[[], dt.datetime] = wall_clock
+
+
+def scheduled_run(site_id: str) -> RunResult | None:
+    """The job: plan `site_id` for the current period (by the service's clock, the wall clock
+    unless a replay clock was given to :func:`make_scheduler`)."""
+    if _service is None:
+        log.warning("scheduled run for %s without a running planning service", site_id)
+        return None
+    if site_id not in _service.sites:  # a job left in the job store from an earlier configuration
+        log.warning("scheduled run for site %s, which this service does not plan; skipped", site_id)
+        return None
+    return _service.run(site_id, _clock(), trigger="scheduled")
+
+
+def job_id(site_id: str) -> str:
+    return f"replan:{site_id}"
+
+
+def make_scheduler(
+    service: PlanningService,
+    every_min: int = 15,
+    misfire_grace_s: int = 300,
+    run_now: bool = True,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> BackgroundScheduler:
+    """A (not yet started) scheduler with one re-plan job per site of `service`.
+
+    `every_min` must divide 60 so that runs fall on the same minutes every hour.
+    """
+    if every_min <= 0 or 60 % every_min:
+        raise ValueError(f"every_min must divide 60, got {every_min}")
+    global _service, _clock
+    _service = service
+    _clock = clock or wall_clock
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=service.engine, tablename=JOB_TABLE)},
+        executors={"default": ThreadPoolExecutor(max(2, len(service.sites)))},
+        job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": misfire_grace_s},
+        timezone=dt.UTC,
+    )
+    for site_id in service.sites:
+        kwargs = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
+        scheduler.add_job(
+            "grid.schedule.scheduler:scheduled_run",
+            CronTrigger(minute=f"*/{every_min}", second=0, timezone=dt.UTC),
+            args=[site_id],
+            id=job_id(site_id),
+            name=f"re-plan {site_id}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=misfire_grace_s,
+            **kwargs,
+        )
+    return scheduler

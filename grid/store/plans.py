@@ -1,0 +1,224 @@
+"""Plans in the store: every run's plan (failed ones too), the stale mark of the last good plan,
+and the scheduler's record of which periods it has planned.
+
+A plan row keeps its identity and status in columns and the whole :meth:`models.plan.Plan.to_dict`
+as JSON text. "Good" means status ``optimal`` or ``optimal_with_violations``. When a run fails, the
+latest good plan of the site is marked stale with the reason; the next good plan is fresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from grid.store.engine import write_transaction
+from grid.store.schema import plans, schedule_runs
+
+GOOD = ("optimal", "optimal_with_violations")
+_COLUMNS = [c for c in plans.c if c.name != "plan_json"]
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A stored plan without its JSON body."""
+
+    seq: int
+    plan_id: str
+    site_id: str
+    computed_at: dt.datetime
+    start: dt.datetime
+    end: dt.datetime
+    status: str
+    stale: bool
+    stale_reason: str
+    objective_eur: float | None
+    message: str
+    trigger: str
+    duration_s: float | None
+
+    @property
+    def good(self) -> bool:
+        return self.status in GOOD
+
+
+def _row(r: Any) -> PlanRow:
+    return PlanRow(
+        r.seq,
+        r.plan_id,
+        r.site_id,
+        r.computed_at,
+        r.start,
+        r.end,
+        r.status,
+        bool(r.stale),
+        r.stale_reason,
+        r.objective_eur,
+        r.message,
+        r.trigger,
+        r.duration_s,
+    )
+
+
+def _utc(text: str) -> dt.datetime:
+    return pd.Timestamp(text).tz_convert("UTC").to_pydatetime()
+
+
+def _mark_latest_stale(conn: Connection, site_id: str, reason: str) -> None:
+    latest = conn.execute(
+        sa.select(plans.c.seq)
+        .where(plans.c.site_id == site_id, plans.c.status.in_(GOOD))
+        .order_by(plans.c.seq.desc())
+        .limit(1)
+    ).scalar()
+    if latest is not None:
+        conn.execute(plans.update().where(plans.c.seq == latest).values(stale=True, stale_reason=reason))
+
+
+def save_plan(
+    engine: Engine, plan: dict[str, Any], trigger: str = "manual", duration_s: float | None = None
+) -> PlanRow:
+    """Store `plan` (a :meth:`Plan.to_dict`); a failed plan marks the latest good one stale."""
+    failed = plan["status"] not in GOOD
+    with write_transaction(engine) as conn:
+        if failed:
+            _mark_latest_stale(conn, plan["site"], f"latest run failed: {plan.get('message') or 'no reason given'}")
+        conn.execute(
+            plans.insert().values(
+                plan_id=plan["plan_id"],
+                site_id=plan["site"],
+                computed_at=_utc(plan["computed_at"]),
+                start=_utc(plan["start"]),
+                end=_utc(plan["end"]),
+                status=plan["status"],
+                stale=False,
+                stale_reason="",
+                objective_eur=plan.get("objective_eur"),
+                message=plan.get("message") or "",
+                trigger=trigger,
+                duration_s=duration_s,
+                plan_json=json.dumps(plan, allow_nan=False),
+            )
+        )
+        row = conn.execute(sa.select(*_COLUMNS).where(plans.c.plan_id == plan["plan_id"])).one()
+    return _row(row)
+
+
+def mark_stale(engine: Engine, site_id: str, reason: str) -> None:
+    """Mark the latest good plan of `site_id` stale (a run failed before it produced a plan)."""
+    with write_transaction(engine) as conn:
+        _mark_latest_stale(conn, site_id, reason)
+
+
+def list_plans(engine: Engine, site_id: str, limit: int = 50) -> list[PlanRow]:
+    """The newest `limit` plans of a site, newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(*_COLUMNS).where(plans.c.site_id == site_id).order_by(plans.c.seq.desc()).limit(limit)
+        ).all()
+    return [_row(r) for r in rows]
+
+
+def latest_good(engine: Engine, site_id: str) -> PlanRow | None:
+    """The newest good plan of a site, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(*_COLUMNS)
+            .where(plans.c.site_id == site_id, plans.c.status.in_(GOOD))
+            .order_by(plans.c.seq.desc())
+            .limit(1)
+        ).first()
+    return None if row is None else _row(row)
+
+
+def get_plan(engine: Engine, site_id: str, plan_id: str) -> PlanRow | None:
+    """The plan `plan_id` of `site_id`, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(*_COLUMNS).where(plans.c.plan_id == plan_id, plans.c.site_id == site_id)).first()
+    return None if row is None else _row(row)
+
+
+def plan_body(engine: Engine, plan_id: str) -> dict[str, Any]:
+    """The stored :meth:`Plan.to_dict` of `plan_id` (KeyError if absent)."""
+    with engine.connect() as conn:
+        text = conn.execute(sa.select(plans.c.plan_json).where(plans.c.plan_id == plan_id)).scalar()
+    if text is None:
+        raise KeyError(plan_id)
+    body: dict[str, Any] = json.loads(text)
+    return body
+
+
+# --- scheduler periods --------------------------------------------------------------------------
+
+
+def claim_period(engine: Engine, site_id: str, period_start: dt.datetime, now: dt.datetime) -> bool:
+    """Record that a run for (site, period) starts; False when that period was already run."""
+    try:
+        with write_transaction(engine) as conn:
+            conn.execute(
+                schedule_runs.insert().values(
+                    site_id=site_id, period_start=period_start, started_at=now, status="running"
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def finish_period(
+    engine: Engine,
+    site_id: str,
+    period_start: dt.datetime,
+    now: dt.datetime,
+    status: str,
+    plan_id: str | None,
+    message: str = "",
+) -> None:
+    """Record how the run of (site, period) ended."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            schedule_runs.update()
+            .where(schedule_runs.c.site_id == site_id, schedule_runs.c.period_start == period_start)
+            .values(finished_at=now, status=status, plan_id=plan_id, message=message)
+        )
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One scheduler run."""
+
+    site_id: str
+    period_start: dt.datetime
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    status: str
+    plan_id: str | None
+    message: str
+
+
+def list_runs(engine: Engine, site_id: str | None = None) -> list[RunRow]:
+    """Scheduler runs, newest period first."""
+    query = sa.select(schedule_runs).order_by(schedule_runs.c.period_start.desc())
+    if site_id is not None:
+        query = query.where(schedule_runs.c.site_id == site_id)
+    with engine.connect() as conn:
+        return [RunRow(*r) for r in conn.execute(query).all()]
+
+
+def last_successful_run(engine: Engine) -> RunRow | None:
+    """The most recently finished good scheduler run of any site."""
+    query = (
+        sa.select(schedule_runs)
+        .where(schedule_runs.c.status.in_(GOOD), schedule_runs.c.finished_at.is_not(None))
+        .order_by(schedule_runs.c.finished_at.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else RunRow(*row)

@@ -1,0 +1,61 @@
+"""The APScheduler wiring: jobs persisted in the project database, aligned to quarter-hours, no
+overlap settings, one job per site after a restart, and the job function itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from grid.schedule import scheduler as sched
+from grid.schedule.runner import PlanningConfig, PlanningService
+from grid.store import plans as plan_store
+
+
+def test_jobs_persisted_aligned_and_not_overlapping(store: Engine, sites: dict[str, Path]) -> None:
+    svc = PlanningService(store, sites, PlanningConfig(horizon_hours=3))
+    for _restart in range(2):  # a restart replaces the stored jobs instead of adding more
+        scheduler = sched.make_scheduler(svc, every_min=15, misfire_grace_s=120, run_now=False)
+        scheduler.start(paused=True)
+        try:
+            jobs = scheduler.get_jobs()
+            assert sorted(j.id for j in jobs) == ["replan:demo", "replan:north"]
+            for job in jobs:
+                assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 120)
+                assert job.next_run_time.minute % 15 == 0 and job.next_run_time.second == 0
+                assert job.func_ref == "grid.schedule.scheduler:scheduled_run"
+        finally:
+            scheduler.shutdown(wait=False)
+        with store.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOB_TABLE}")).scalar() == 2
+
+
+def test_interval_must_divide_the_hour(store: Engine, sites: dict[str, Path]) -> None:
+    svc = PlanningService(store, sites)
+    with pytest.raises(ValueError, match="divide 60"):
+        sched.make_scheduler(svc, every_min=7)
+
+
+def test_job_function_records_a_failed_period(store: Engine, sites: dict[str, Path]) -> None:
+    """With the wall clock the demo inputs (January 2026) do not cover the horizon: the run is
+    recorded as failed with the reason, and its period is not run again."""
+    svc = PlanningService(store, sites, PlanningConfig(horizon_hours=3))
+    sched.make_scheduler(svc, run_now=False)  # registers the service for the job function
+    result = sched.scheduled_run("demo")
+    assert result is not None and result.status == "failed"
+    assert "do not cover the horizon" in result.message
+    runs = plan_store.list_runs(store, "demo")
+    assert len(runs) == 1 and runs[0].status == "failed" and runs[0].finished_at is not None
+    again = sched.scheduled_run("demo")
+    same_period = again is not None and again.period_start == runs[0].period_start
+    assert again is not None and (again.status == "skipped" or not same_period)
+    assert runs[0].period_start <= dt.datetime.now(dt.UTC)
+
+
+def test_job_for_a_site_no_longer_configured_is_skipped(store: Engine, sites: dict[str, Path]) -> None:
+    sched.make_scheduler(PlanningService(store, {"demo": sites["demo"]}), run_now=False)
+    assert sched.scheduled_run("north") is None
+    assert plan_store.list_runs(store) == []
