@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api import cli as api_cli
-from grid.demo_job import DemoPaths, prepare_history
+from grid.demo_job import DemoPaths, demo_key, plan_demo, prepare_history, serve_demo
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.ingest import cli as ingest_cli
@@ -83,15 +83,28 @@ def demo_command(
     out: Annotated[Path, typer.Option(help="Output folder (history file, plan JSON).")] = Path("out"),
     db: Annotated[str | None, typer.Option(help="Database URL.", envvar="GRID_DATABASE_URL")] = None,
     history: Annotated[bool, typer.Option(help="Write and ingest the meter history first.")] = True,
+    serve: Annotated[bool, typer.Option(help="Serve the API and scheduler afterwards (Ctrl-C stops).")] = True,
+    port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
 ) -> None:
-    """The main job on the demo neighbourhood: ingest its meter history, plan it, print the summary."""
+    """The main job on the demo neighbourhood: ingest its meter history, plan the next 48 h, store and
+    print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days."""
     paths = DemoPaths(out=out)
     try:
         if history:
             prepare_history(paths, db, console)
+        plan = plan_demo(paths, db, hours)
     except (InputError, InputErrors) as exc:
         raise fail_input(exc) from None
-    plan_command(DEMO_SITE, hours=hours, start=None, out=out / "demo-plan.json", fmt="json", time_limit=None)
+    print_summary(plan, paths.plan_json)
+    if plan.status == "failed":
+        raise typer.Exit(1)
+    key = demo_key(db)
+    console.print(
+        f"operator/manager key for site demo (shown once): [bold]{key}[/]\n"
+        f"try: curl -H 'X-API-Key: {key}' http://127.0.0.1:{port}/api/v1/sites/demo/setpoints"
+    )
+    if serve:
+        serve_demo(plan, db, port)
 
 
 def print_summary(plan: Plan, out: Path | None) -> None:

@@ -4,7 +4,8 @@ Steps, each skipped when its result is already there:
 1. write the demo meter history (12 weeks of 15-min registers with realistic faults, cached in out/);
 2. ingest it into the store (SQLite ``./quartiere.sqlite`` unless ``GRID_DATABASE_URL`` says
    otherwise), unless a committed batch with the same file checksum exists for the site;
-3. plan the next 48 h and write the plan JSON.
+3. plan the next 48 h, write the plan JSON and store the plan;
+4. create an API key and serve the API and the scheduler on a clock that replays the demo days.
 """
 
 from __future__ import annotations
@@ -18,9 +19,15 @@ from rich.console import Console
 from grid.demo_history import ensure_history, ingest_history
 from grid.domain import load_site
 from grid.ingest.csvfile import file_checksum
+from grid.series import load_inputs
+from grid.store.apikeys import create_key
 from grid.store.engine import make_engine
 from grid.store.migrate import upgrade
+from grid.store.plans import save_plan
 from grid.store.schema import batches
+from grid.timeindex import horizon_index
+from models.plan import Plan
+from models.solve import plan_site
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 
@@ -35,6 +42,10 @@ class DemoPaths:
     def history(self) -> Path:
         return self.out / "history.csv.gz"
 
+    @property
+    def plan_json(self) -> Path:
+        return self.out / "demo-plan.json"
+
 
 def already_ingested(database_url: str | None, site_id: str, checksum: str) -> bool:
     """Whether a committed batch of this site has the file's checksum."""
@@ -42,8 +53,12 @@ def already_ingested(database_url: str | None, site_id: str, checksum: str) -> b
     try:
         upgrade(engine)
         with engine.connect() as conn:
-            query = sa.select(sa.func.count()).select_from(batches).where(
-                batches.c.site_id == site_id, batches.c.checksum == checksum, batches.c.committed_at.is_not(None)
+            query = (
+                sa.select(sa.func.count())
+                .select_from(batches)
+                .where(
+                    batches.c.site_id == site_id, batches.c.checksum == checksum, batches.c.committed_at.is_not(None)
+                )
             )
             return bool(conn.execute(query).scalar_one())
     finally:
@@ -66,3 +81,45 @@ def prepare_history(paths: DemoPaths, database_url: str | None, console: Console
         f"history ingested: accepted {report.accepted:,}, duplicates {report.duplicates:,}, "
         f"revised {report.revised:,}, rejected {len(report.rejected):,}"
     )
+
+
+def plan_demo(paths: DemoPaths, database_url: str | None, hours: float) -> Plan:
+    """Step 3: plan from the first interval of the demo inputs, write the JSON, store the plan."""
+    site = load_site(paths.site)
+    inputs = load_inputs(site)
+    plan = plan_site(site, inputs, horizon_index(inputs.index[0], hours, site.site.resolution_min))
+    paths.out.mkdir(parents=True, exist_ok=True)
+    paths.plan_json.write_text(plan.to_json(indent=1), encoding="utf-8")
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        save_plan(engine, plan.to_dict(), trigger="demo", duration_s=sum(plan.timings_s.values()))
+    finally:
+        engine.dispose()
+    return plan
+
+
+def demo_key(database_url: str | None) -> str:
+    """A new admin key for the demo site (printed once; only its hash is stored)."""
+    engine = make_engine(database_url)
+    try:
+        _, token = create_key(engine, "admin", ["demo"], label="grid demo")
+    finally:
+        engine.dispose()
+    return token
+
+
+def serve_demo(plan: Plan, database_url: str | None, port: int) -> None:
+    """Step 4: the API and the scheduler, with the clock starting at the plan's first interval so
+    that re-plans run on the demo's inputs (the demo days lie in the past)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import load_settings
+
+    settings = load_settings()
+    settings.sites = {"demo": DEMO_DIR / "site.yaml"}
+    if database_url:
+        settings.database_url = database_url
+    settings.clock_start = plan.start.to_pydatetime()
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")

@@ -121,3 +121,33 @@ def test_bad_input_file_names_file_and_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["plan", "--site", str(site_dir / "site.yaml")])
     assert result.exit_code == 2
     assert "prices.csv line 40 column price_eur_per_kwh: not a finite number" in (result.stderr or result.output)
+
+
+def test_demo_command_plans_stores_and_the_api_serves_the_plan(tmp_path: Path) -> None:
+    import datetime as dt
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from grid.store.engine import make_engine
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    result = runner.invoke(
+        app, ["demo", "--no-history", "--no-serve", "--hours", "6", "--out", str(tmp_path / "out"), "--db", url]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads((tmp_path / "out" / "demo-plan.json").read_text())
+    key = re.search(r"(qk_\S+)", result.output)
+    assert key is not None, result.output
+    engine = make_engine(url)
+    settings = Settings(database_url=url, sites={"demo": DEMO_SITE}, scheduler_enabled=False, mqtt_enabled=False)
+    clock_now = dt.datetime.fromisoformat(plan["start"]) + dt.timedelta(minutes=20)
+    with TestClient(create_app(settings, engine=engine, clock=lambda: clock_now)) as client:
+        response = client.get("/api/v1/sites/demo/setpoints?horizon=2", headers={"X-API-Key": key.group(1)})
+    engine.dispose()
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["plan_id"] == plan["plan_id"]
+    assert body["stale"] is False
