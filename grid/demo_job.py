@@ -122,4 +122,4 @@ def serve_demo(plan: Plan, database_url: str | None, port: int) -> None:
     if database_url:
         settings.database_url = database_url
     settings.clock_start = plan.start.to_pydatetime()
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info", access_log=False)
