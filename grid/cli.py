@@ -20,6 +20,7 @@ from api import cli as api_cli
 from grid.demo_job import DemoPaths, demo_key, plan_demo, prepare_history, serve_demo
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
+from grid.forecast import cli as forecast_cli
 from grid.ingest import cli as ingest_cli
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index, to_utc
@@ -31,6 +32,7 @@ app.command("ingest")(ingest_cli.ingest_command)
 app.command("mqtt-ingest")(ingest_cli.mqtt_ingest_command)
 app.add_typer(ingest_cli.db_app, name="db")
 app.command("serve")(api_cli.serve_command)
+app.add_typer(forecast_cli.app, name="forecast")
 app.add_typer(api_cli.keys_app, name="keys")
 console = Console()
 err_console = Console(stderr=True)

@@ -1,0 +1,169 @@
+"""``grid forecast``: backtests on any measured series or a site's store, and forecast runs.
+
+Wire into the main CLI with ``app.add_typer(forecast_cli.app, name="forecast")`` where
+``from grid.forecast import cli as forecast_cli``.
+
+Exit status 2 means bad input (the message names the file line or the option), 0 success.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from grid.errors import InputError, InputErrors
+from grid.forecast.backtest import MODELS, BacktestResult, backtest, plot_points, write_points, write_report
+from grid.forecast.inputs import read_load_csv
+from grid.forecast.weather import Weather, read_weather_csv
+
+app = typer.Typer(help="Load, PV and heat forecasts: backtests and forecast runs.", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="GRID_DATABASE_URL", help="Database URL (default ./quartiere.sqlite)."),
+]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(min|h|d)\s*$")
+
+
+def parse_hours(text: str, option: str = "--horizon") -> float:
+    """'24h', '90min', '2d' or a bare number of hours -> hours."""
+    match = _DURATION.match(text)
+    if match is None:
+        try:
+            return float(text)
+        except ValueError:
+            raise InputError(option, "must look like 24h, 90min or 2d", text) from None
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 60 if unit == "min" else value * 24 if unit == "d" else value
+
+
+def _fail(exc: InputError | InputErrors) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(2)
+
+
+def print_metrics(result: BacktestResult, title: str) -> None:
+    """The metrics as a table, then the notes (fallbacks used)."""
+    m = result.metrics
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("model", str(m["model"])),
+        ("origins x horizon", f"{m['n_origins']} x {m['horizon_h']:g} h"),
+        ("points (skipped)", f"{m['n_points']} ({m['n_skipped']})"),
+        ("MAE kW", f"{m['mae']:.4g}"),
+        ("RMSE kW", f"{m['rmse']:.4g}"),
+        ("MAE seasonal naive kW", f"{m['mae_naive']:.4g}"),
+        ("MAE / naive MAE", f"{m['mae_ratio']:.3f}"),
+        ("MASE", f"{m['mase']:.3f}"),
+        *((f"pinball q{q} kW", f"{v:.4g}") for q, v in m["pinball"].items()),
+        (f"coverage {m['band']} (ideal 0.80)", f"{m['coverage_80']:.3f}"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+
+
+@app.command("backtest")
+def backtest_command(
+    series: Annotated[
+        Path | None, typer.Option(help="CSV timestamp,value_kw (ISO 8601 with offset, mean kW per 15 min).")
+    ] = None,
+    site: Annotated[str | None, typer.Option(help="Site id in the store (its measured household load).")] = None,
+    temperature: Annotated[
+        Path | None, typer.Option(help="CSV timestamp,temp_degc[,ghi_w_per_m2] covering the series.")
+    ] = None,
+    days: Annotated[float, typer.Option(help="Days of rolling origins.")] = 28,
+    horizon: Annotated[str, typer.Option(help="Forecast horizon, e.g. 24h or 48h (<= 48h).")] = "24h",
+    step: Annotated[str, typer.Option(help="Time between origins.")] = "24h",
+    model: Annotated[str, typer.Option(help=f"One of {', '.join(MODELS)}.")] = "ridge",
+    report: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the points CSV and the PNG chart.")] = Path("out/forecast"),
+    kind: Annotated[str, typer.Option(help="Site mode: which measured aggregate (sensor kind).")] = "household_load",
+    db: DbOption = None,
+) -> None:
+    """Rolling-origin backtest against seasonal naive: prints metrics, writes CSV + PNG (+ JSON)."""
+    try:
+        if (series is None) == (site is None):
+            raise InputError("--series/--site", "give exactly one of them")
+        horizon_h, step_h = parse_hours(horizon), parse_hours(step, "--step")
+        weather = read_weather_csv(temperature) if temperature is not None else None
+        if series is not None:
+            values, info = read_load_csv(series)
+            if info.n_missing:
+                console.print(f"note: {info.n_missing} missing interval(s) in {series.name} are skipped, not filled")
+            name = series.stem
+        else:
+            assert site is not None
+            from grid.forecast.site import measured_aggregate, open_store
+
+            engine = open_store(db)
+            values = measured_aggregate(engine, site, kind)
+            name = f"{site}-{kind}"
+            if weather is None:
+                from grid.forecast.site import stored_weather
+
+                weather = stored_weather(engine, site, pd.DatetimeIndex(values.index))
+        result = backtest(values, days, horizon_h, step_h, weather, model)
+    except (InputError, InputErrors) as exc:
+        raise _fail(exc) from None
+    print_metrics(result, f"backtest {name}")
+    csv_path, png_path = out / f"backtest-{name}.csv", out / f"backtest-{name}.png"
+    write_points(result, csv_path)
+    plot_points(result, png_path, title=name)
+    console.print(f"wrote {csv_path} and {png_path}")
+    if report is not None:
+        write_report(result, report)
+        console.print(f"wrote {report}")
+
+
+@app.command("run")
+def run_command(
+    site: Annotated[str, typer.Option(help="Site YAML (or a site id in the store: load forecasts only).")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Forecast origin = issue time, ISO 8601 (default: end of the measured data)."),
+    ] = None,
+    hours: Annotated[float, typer.Option(help="Horizon in hours (<= 48).")] = 48,
+    weather_csv: Annotated[
+        Path | None, typer.Option("--weather", help="CSV timestamp,temp_degc[,ghi_w_per_m2] forecast.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Issue and store the forecasts the planner uses (household load per connection and site,
+    PV per array, heat demand per heat pump)."""
+    from grid.forecast.site import open_store, run_site
+
+    try:
+        engine = open_store(db)
+        weather: Weather | None = read_weather_csv(weather_csv) if weather_csv is not None else None
+        summary = run_site(engine, site, as_of=as_of, hours=hours, weather=weather)
+    except (InputError, InputErrors) as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"forecasts issued at {summary.issued_at.isoformat()} for {summary.site_id}")
+    for column in ("target", "quantity", "model", "intervals", "median mean"):
+        table.add_column(column)
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for row in summary.rows:
+        # one line per asset family (pv:*, heat:*) instead of one per array or heat pump
+        family = row.target.split(":")[0] + ":*" if row.target.startswith(("pv:", "heat:")) else row.target
+        groups.setdefault((family, row.quantity, row.model), []).append(row.mean_median)
+    intervals = summary.rows[0].intervals if summary.rows else 0
+    for (target, quantity, model), means in groups.items():
+        label = f"{target} ({len(means)})" if target.endswith("*") else target
+        table.add_row(label, quantity, model, str(intervals), f"{np.mean(means):.3g}")
+    console.print(table)
+    for note in summary.notes:
+        console.print(f"note: {note}", highlight=False)

@@ -1,0 +1,176 @@
+"""PV availability forecast (kW per kWp) per array with pvlib, calibrated on measured PV.
+
+For each array geometry (tilt, azimuth) the plane-of-array irradiance comes from either
+
+* a supplied GHI forecast (``Weather.ghi_w_per_m2``, W/m2), split into DNI/DHI with Erbs; or
+* Ineichen clear-sky irradiance (pvlib's Linke turbidity climatology), optionally times a
+  clear-sky index forecast (0..1, "cloud" forecast);
+
+then Hay-Davies transposition, Faiman cell temperature and a temperature coefficient, times a
+system factor, at the mid-point of each 15-minute interval. Output kW/kWp is >= 0.
+
+Calibration (:meth:`PVForecaster.calibrate`): measured site PV (kW generated, positive) against
+the modelled sum over the arrays (kWp x kW/kWp) over the same past intervals gives one scale
+factor (soiling, shading, inverter limits the model does not know) and the 10/50/90 % band from
+the ratio measured / modelled in daylight. Without measurements the scale is 1 and the band is a
+stated presumption (:data:`CLEAR_SKY_BAND`, :data:`IRRADIANCE_BAND`), which ``notes`` says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pvlib
+
+from grid.domain import PVArray
+from grid.forecast.quantiles import QUANTILES, Forecast, quantile_frame
+from grid.forecast.weather import Weather
+
+SYSTEM_FACTOR = 0.86  # inverter, wiring, soiling, mismatch; temperature separately
+GAMMA_PER_K = -0.004
+WIND_M_PER_S = 2.0
+ALBEDO = 0.2
+STC_W_PER_M2 = 1000.0
+STC_CELL_DEGC = 25.0
+MAX_KW_PER_KWP = 1.1
+DEFAULT_AIR_DEGC = 10.0
+#: Multipliers (10/50/90 %) of a clear-sky forecast without measurements: a clear sky is the
+#: upper end; the median day in Central Europe gets roughly half (presumption).
+CLEAR_SKY_BAND = (0.1, 0.55, 1.0)
+#: Multipliers of a forecast from a supplied irradiance forecast without measurements.
+IRRADIANCE_BAND = (0.6, 1.0, 1.3)
+#: Intervals count as daylight for calibration when the model gives more than this (kW/kWp).
+DAYLIGHT_KW_PER_KWP = 0.05
+SCALE_RANGE = (0.3, 1.5)
+MIN_CALIBRATION_POINTS = 40
+
+
+@dataclass
+class PVForecaster:
+    """pvlib model of a site's arrays (latitude/longitude in degrees, altitude m)."""
+
+    latitude: float
+    longitude: float
+    altitude_m: float = 0.0
+    quantiles: tuple[float, ...] = QUANTILES
+    scale: float = 1.0
+    ratio_quantiles: np.ndarray | None = None
+    calibrated_from_ghi: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def _sun(self, index: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+        mid = index + pd.Timedelta(minutes=7.5)
+        place = pvlib.location.Location(self.latitude, self.longitude, tz="UTC", altitude=self.altitude_m)
+        sun = place.get_solarposition(mid)
+        clear = place.get_clearsky(mid, model="ineichen", solar_position=sun)
+        extra = pvlib.irradiance.get_extra_radiation(mid)
+        return sun, clear, extra
+
+    def kw_per_kwp(
+        self,
+        index: pd.DatetimeIndex,
+        planes: list[tuple[float, float]],
+        weather: Weather | None = None,
+        clear_sky_index: pd.Series | None = None,
+    ) -> dict[tuple[float, float], np.ndarray]:
+        """Modelled availability (kW/kWp, uncalibrated) per plane (tilt_deg, azimuth_deg)."""
+        sun, clear, extra = self._sun(index)
+        zenith = sun["apparent_zenith"].to_numpy()
+        ghi_given = weather is not None and weather.ghi_w_per_m2 is not None
+        if ghi_given:
+            assert weather is not None and weather.ghi_w_per_m2 is not None
+            ghi = weather.on(index).ghi_w_per_m2.to_numpy(dtype=float)  # type: ignore[union-attr]
+            split = pvlib.irradiance.erbs(ghi, zenith, index + pd.Timedelta(minutes=7.5))
+            dni, dhi = np.asarray(split["dni"]), np.asarray(split["dhi"])
+        else:
+            factor = 1.0 if clear_sky_index is None else clear_sky_index.reindex(index).to_numpy(dtype=float)
+            ghi = clear["ghi"].to_numpy() * factor
+            dni = clear["dni"].to_numpy() * factor
+            dhi = clear["dhi"].to_numpy() * factor
+        temp = DEFAULT_AIR_DEGC
+        if weather is not None:
+            temp_series = weather.on(index).temp_degc
+            temp = temp_series.fillna(DEFAULT_AIR_DEGC).to_numpy()  # type: ignore[assignment]
+        out = {}
+        for tilt, azimuth in planes:
+            poa = pvlib.irradiance.get_total_irradiance(
+                tilt,
+                azimuth,
+                zenith,
+                sun["azimuth"].to_numpy(),
+                dni,
+                ghi,
+                dhi,
+                dni_extra=extra.to_numpy(),
+                albedo=ALBEDO,
+                model="haydavies",
+            )["poa_global"]
+            poa = np.nan_to_num(np.asarray(poa, dtype=float), nan=0.0)
+            cell = pvlib.temperature.faiman(poa, temp, WIND_M_PER_S)
+            power = poa / STC_W_PER_M2 * (1 + GAMMA_PER_K * (cell - STC_CELL_DEGC)) * SYSTEM_FACTOR
+            out[(tilt, azimuth)] = np.clip(power, 0.0, MAX_KW_PER_KWP)
+        return out
+
+    def site_kw(self, index: pd.DatetimeIndex, arrays: list[PVArray], weather: Weather | None = None) -> pd.Series:
+        """Modelled generation of all arrays together (kW, positive, uncalibrated)."""
+        planes = sorted({(a.tilt_deg, a.azimuth_deg) for a in arrays})
+        per_plane = self.kw_per_kwp(index, planes, weather)
+        total = np.zeros(len(index))
+        for a in arrays:
+            total += a.kwp * per_plane[(a.tilt_deg, a.azimuth_deg)]
+        return pd.Series(total, index=index, name="pv_kw")
+
+    def calibrate(self, measured_kw: pd.Series, modelled_kw: pd.Series, from_ghi: bool = False) -> PVForecaster:
+        """Scale and band from measured generation (kW, positive) vs the modelled sum (kW).
+
+        `from_ghi` says whether `modelled_kw` came from measured irradiance (then the scale is the
+        system's) or from clear sky (then it also holds the typical cloudiness): a calibration
+        is only applied to forecasts made the same way, else clouds would count twice.
+        """
+        self.calibrated_from_ghi = from_ghi
+        both = pd.DataFrame({"m": measured_kw.abs(), "p": modelled_kw}).dropna()
+        peak = float(both["p"].max()) if len(both) else 0.0
+        day = both[both["p"] > DAYLIGHT_KW_PER_KWP * max(peak, 1e-9)] if peak > 0 else both.iloc[:0]
+        if len(day) < MIN_CALIBRATION_POINTS:
+            self.notes.append(
+                f"PV not calibrated: {len(day)} daylight interval(s) measured (< {MIN_CALIBRATION_POINTS})"
+            )
+            return self
+        raw = float(day["m"].sum() / day["p"].sum())
+        self.scale = float(np.clip(raw, *SCALE_RANGE))
+        ratio = day["m"].to_numpy() / (self.scale * day["p"].to_numpy())
+        self.ratio_quantiles = np.quantile(ratio, self.quantiles)
+        self.notes.append(f"PV calibrated on {len(day)} daylight intervals: scale {self.scale:.3f} (raw {raw:.3f})")
+        return self
+
+    def forecast(
+        self,
+        index: pd.DatetimeIndex,
+        arrays: list[PVArray],
+        weather: Weather | None = None,
+        clear_sky_index: pd.Series | None = None,
+    ) -> dict[str, Forecast]:
+        """Quantile forecasts of availability (kW/kWp) per array id."""
+        planes = sorted({(a.tilt_deg, a.azimuth_deg) for a in arrays})
+        per_plane = self.kw_per_kwp(index, planes, weather, clear_sky_index)
+        ghi_given = weather is not None and weather.ghi_w_per_m2 is not None
+        notes = list(self.notes)
+        scale = self.scale
+        if self.ratio_quantiles is not None and self.calibrated_from_ghi == ghi_given:
+            factors = self.ratio_quantiles
+        else:
+            factors = np.interp(self.quantiles, QUANTILES, IRRADIANCE_BAND if ghi_given else CLEAR_SKY_BAND)
+            if self.ratio_quantiles is not None:
+                scale = 1.0
+                notes.append("PV calibration not applied: it was made from clear sky, the forecast uses GHI")
+            notes.append("PV band: presumed multipliers (no calibration made the same way)")
+        source = "ghi forecast" if ghi_given else ("clear-sky x index" if clear_sky_index is not None else "clear sky")
+        model = "pvlib_ghi" if ghi_given else "pvlib_clearsky"
+        out = {}
+        for a in arrays:
+            base = scale * per_plane[(a.tilt_deg, a.azimuth_deg)]
+            values = np.clip(base[:, None] * factors[None, :], 0.0, MAX_KW_PER_KWP)
+            out[a.id] = Forecast(quantile_frame(values, index, self.quantiles), model, "kW/kWp", [*notes, source])
+        return out

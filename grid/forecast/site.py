@@ -1,0 +1,400 @@
+"""Site mode: forecasts from the store's measurements, stored as beliefs, and the planner's inputs.
+
+Targets and quantities written by :func:`run_site` (table ``forecasts``, :mod:`grid.store.forecasts`):
+
+==========================  ============  ==================================================
+target                      quantity      what
+==========================  ============  ==================================================
+``site``                    ``power_kw``  measured household load of the whole site (kW)
+``connection:<id>``         ``power_kw``  household load behind one connection point (kW)
+``pv:<array id>``           ``kw_per_kwp``  PV availability of one array (kW per kWp)
+``heat:<heat pump id>``     ``heat_kw``   heat demand of one heat pump (kW thermal)
+``weather``                 ``temp_degc``  the temperature forecast used (median only)
+==========================  ============  ==================================================
+
+``issued_at`` is the forecast origin: the instant up to which measurements were used (the end
+of the measured data by default, "now" in live operation).
+
+:func:`forecast_inputs` builds the planner's :class:`grid.series.SiteInputs` from the medians:
+household base load = the forecast of its connection's household load, distributed over the
+connection's households by their share of its annual energy (``annual_kwh``); where nothing is
+stored it forecasts on the spot from the store, and without any history it uses each household's
+own BDEW profile scaled to its annual energy (cold start). ``SiteInputs.sources`` says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from grid.domain import Site, load_site
+from grid.errors import InputError
+from grid.forecast.heat import forecast_heat
+from grid.forecast.load import forecast_load
+from grid.forecast.profiles import standard_profile_kw
+from grid.forecast.pv import PVForecaster
+from grid.forecast.quantiles import Forecast, quantile_frame
+from grid.forecast.weather import Weather
+from grid.series import SiteInputs
+from grid.store.engine import database_url, make_engine
+from grid.store.forecasts import load_forecast, store_forecast
+from grid.store.migrate import upgrade
+from grid.store.readback import load_series, site_aggregates
+from grid.store.schema import Measure, SensorKind, readings, sensors
+from grid.store.sites import get_site, register_site, sensor_frame
+from grid.timeindex import horizon_index, to_utc
+
+#: History read per forecast (days): the learned model's lags and calibration need 5-8 weeks.
+HISTORY_DAYS = 84
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+LOAD_KIND = SensorKind.HOUSEHOLD_LOAD.value
+
+
+def open_store(db: str | None = None) -> Engine:
+    """Engine for `db` (or ``$GRID_DATABASE_URL``), migrated to the newest schema."""
+    engine = make_engine(database_url(db))
+    upgrade(engine, "heads")
+    return engine
+
+
+def resolve_site(engine: Engine, site: str) -> tuple[str, Site | None]:
+    """(site id, Site model or None) for a YAML path or a site id; a YAML is registered first.
+    A bare id also finds ``data/<id>/site.yaml`` when that file describes the same site."""
+    path = Path(site)
+    if path.suffix in (".yaml", ".yml"):
+        model = load_site(path)
+        register_site(engine, model)
+        return model.id, model
+    candidate = DATA_DIR / site / "site.yaml"
+    get_site(engine, site)
+    if candidate.is_file():
+        model = load_site(candidate)
+        if model.id == site:
+            return site, model
+    return site, None
+
+
+def measured_span(engine: Engine, site_id: str, kind: str = LOAD_KIND) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[first, last] interval start with a reading of any sensor of `kind` (UTC)."""
+    query = (
+        sa.select(sa.func.min(readings.c.ts), sa.func.max(readings.c.ts))
+        .select_from(readings.join(sensors, readings.c.sensor_id == sensors.c.id))
+        .where(sensors.c.site_id == site_id, sensors.c.kind == kind)
+    )
+    with engine.connect() as conn:
+        first, last = conn.execute(query).one()
+    if first is None:
+        raise InputError(f"site {site_id}", f"has no measured {kind} in the store")
+    return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC")
+
+
+def measured_aggregate(
+    engine: Engine, site_id: str, kind: str = LOAD_KIND, end: pd.Timestamp | None = None, days: float = HISTORY_DAYS
+) -> pd.Series:
+    """The site's measured aggregate of `kind` (kW, signed) via :func:`readback.site_aggregates`,
+    over the last `days` days before `end` (default: the end of the data). NaN = incomplete."""
+    first, last = measured_span(engine, site_id, kind)
+    stop = end if end is not None else last + pd.Timedelta(minutes=15)
+    start = max(first, stop - pd.Timedelta(days=days))
+    frame = site_aggregates(engine, site_id, start, stop, kinds=(kind,))
+    series = frame[f"{kind}_kw"].rename("power_kw")
+    if series.notna().sum() == 0:
+        raise InputError(f"site {site_id}", f"no interval has all {kind} sensors measured", f"{start} .. {stop}")
+    return series
+
+
+def measured_by_connection(
+    engine: Engine, site_id: str, start: pd.Timestamp, end: pd.Timestamp, kind: str = LOAD_KIND
+) -> pd.DataFrame:
+    """Signed mean power (kW) of `kind` per connection point over [start, end); NaN where any
+    sensor of that connection lacks a value (never a partial sum)."""
+    site = get_site(engine, site_id)
+    frame = sensor_frame(engine, site_id)
+    chosen = frame[
+        (frame["kind"] == kind)
+        & frame["measure"].isin([m.value for m in (Measure.REGISTER, Measure.ENERGY, Measure.POWER)])
+    ]
+    dt_h = site.resolution_min / 60.0
+    kw = sa.case((sensors.c.measure == Measure.POWER.value, readings.c.value), else_=readings.c.value / dt_h)
+    query = (
+        sa.select(readings.c.ts, sensors.c.connection, sa.func.sum(kw * sensors.c.direction), sa.func.count())
+        .select_from(readings.join(sensors, readings.c.sensor_id == sensors.c.id))
+        .where(
+            sensors.c.site_id == site_id,
+            sensors.c.kind == kind,
+            sensors.c.id.in_([int(i) for i in chosen["id"]]),
+            readings.c.ts >= start.to_pydatetime(),
+            readings.c.ts < end.to_pydatetime(),
+        )
+        .group_by(readings.c.ts, sensors.c.connection)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    index = pd.date_range(start, end, freq=f"{site.resolution_min}min", inclusive="left")
+    if not rows:
+        return pd.DataFrame(index=index)
+    data = pd.DataFrame([tuple(r) for r in rows], columns=["ts", "connection", "kw", "n"])
+    data["ts"] = pd.to_datetime(data["ts"], utc=True)
+    expected = chosen.groupby("connection")["id"].count()
+    data.loc[data["n"] < data["connection"].map(expected), "kw"] = np.nan
+    return data.pivot(index="ts", columns="connection", values="kw").reindex(index)
+
+
+def stored_weather(engine: Engine, site_id: str, index: pd.DatetimeIndex) -> Weather | None:
+    """Measured temperature of the site's ``temp_degc`` sensor on `index`, or None if there is none."""
+    names = set(sensor_frame(engine, site_id)["name"])
+    if "temp_degc" not in names or len(index) == 0:
+        return None
+    temp = load_series(engine, site_id, index[0], index[-1] + pd.Timedelta(minutes=15), sensor="temp_degc")
+    return Weather(temp.rename("temp_degc")) if temp.notna().any() else None
+
+
+def _combined_weather(history: Weather | None, forecast: Weather | None, index: pd.DatetimeIndex) -> Weather | None:
+    parts = [w.on(index).temp_degc for w in (history, forecast) if w is not None]
+    if not parts:
+        return None
+    temp = parts[0]
+    for more in parts[1:]:
+        temp = temp.combine_first(more)
+    return Weather(temp)
+
+
+def temperature_forecast(
+    weather: Weather | None, measured: Weather | None, index: pd.DatetimeIndex, notes: list[str]
+) -> pd.Series | None:
+    """Temperature (degC) over `index`: the supplied forecast, else the last measured day repeated
+    (persistence, noted), else None."""
+    if weather is not None and weather.covers(index):
+        return weather.on(index).temp_degc
+    if measured is not None:
+        temp = measured.temp_degc.dropna()
+        if len(temp) >= 96:
+            last_day = temp.iloc[-96:].to_numpy()
+            notes.append("temperature: no forecast given, the last measured day is repeated (persistence)")
+            return pd.Series(np.resize(last_day, len(index)), index=index, name="temp_degc")
+    return None
+
+
+@dataclass
+class RunRow:
+    target: str
+    quantity: str
+    model: str
+    intervals: int
+    mean_median: float
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_site` issued and stored."""
+
+    site_id: str
+    issued_at: pd.Timestamp
+    rows: list[RunRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    forecasts: dict[tuple[str, str], Forecast] = field(default_factory=dict)
+
+
+def _origin(engine: Engine, site_id: str, as_of: str | pd.Timestamp | dt.datetime | None) -> pd.Timestamp:
+    if as_of is not None:
+        return to_utc(as_of).floor("15min")
+    _, last = measured_span(engine, site_id)
+    return last + pd.Timedelta(minutes=15)
+
+
+def run_site(
+    engine: Engine,
+    site: str,
+    as_of: str | pd.Timestamp | dt.datetime | None = None,
+    hours: float = 48,
+    weather: Weather | None = None,
+    store: bool = True,
+    model: Site | None = None,
+) -> RunSummary:
+    """Issue the forecasts the planner uses from the store's measurements up to `as_of` and store
+    them with ``issued_at`` = the origin. `site` is a YAML path or a site id (without a site
+    model only the load targets are forecast). With `model` given, `site` is its id and nothing is
+    registered."""
+    if model is None:
+        site_id, model = resolve_site(engine, site)
+    else:
+        site_id = model.id
+    origin = _origin(engine, site_id, as_of)
+    index = horizon_index(origin, hours)
+    summary = RunSummary(site_id, origin)
+    history_index = pd.date_range(origin - pd.Timedelta(days=HISTORY_DAYS), origin, freq="15min", inclusive="left")
+    measured_weather = stored_weather(engine, site_id, history_index)
+    both = pd.DatetimeIndex(history_index.append(index))
+    load_weather = _combined_weather(measured_weather, weather, both)
+    if load_weather is not None and not load_weather.covers(index):
+        summary.notes.append("load: no temperature forecast for the horizon, calendar and lags only")
+        load_weather = None
+
+    def issue(target: str, quantity: str, forecast: Forecast) -> None:
+        summary.forecasts[(target, quantity)] = forecast
+        if store:
+            store_forecast(engine, site_id, target, forecast.quantiles, origin, forecast.model, quantity)
+        summary.rows.append(
+            RunRow(target, quantity, forecast.model, len(forecast.quantiles), float(forecast.median.mean()))
+        )
+        family = target.split(":")[0] + ":*" if target.startswith(("pv:", "heat:")) else target
+        for note in forecast.notes:
+            text = f"{family}: {note}"
+            if text not in summary.notes:
+                summary.notes.append(text)
+
+    annual = sum(h.annual_kwh for h in model.households) if model is not None else None
+    site_history = measured_aggregate(engine, site_id, end=origin)
+    issue("site", "power_kw", forecast_load(site_history, index, load_weather, annual_kwh=annual))
+    by_conn = measured_by_connection(engine, site_id, history_index[0], origin)
+    for cid in by_conn.columns:
+        conn_annual = sum(h.annual_kwh for h in model.households if h.connection == cid) if model else None
+        issue(f"connection:{cid}", "power_kw", forecast_load(by_conn[cid], index, load_weather, annual_kwh=conn_annual))
+    if model is None:
+        summary.notes.append("no site YAML: PV and heat demand not forecast")
+        return summary
+    temp = temperature_forecast(weather, measured_weather, index, summary.notes)
+    if temp is not None:
+        issue(
+            "weather", "temp_degc", Forecast(quantile_frame(temp.to_numpy()[:, None], index, (0.5,)), "input", "degC")
+        )
+    if model.pv_arrays:
+        pv = PVForecaster(model.site.latitude, model.site.longitude)
+        try:
+            measured_pv = measured_aggregate(engine, site_id, SensorKind.PV.value, end=origin, days=28)
+            pv_index = pd.DatetimeIndex(measured_pv.index)
+            pv_weather = _combined_weather(measured_weather, None, pv_index)
+            if (
+                weather is not None
+                and weather.ghi_w_per_m2 is not None
+                and weather.on(pv_index).ghi_w_per_m2 is not None
+            ):
+                ghi = weather.on(pv_index).ghi_w_per_m2
+                if ghi is not None and ghi.notna().mean() > 0.9:
+                    pv_weather = Weather(weather.on(pv_index).temp_degc, ghi)
+            modelled = pv.site_kw(pd.DatetimeIndex(measured_pv.index), model.pv_arrays, pv_weather)
+            pv.calibrate(
+                -measured_pv, modelled, from_ghi=pv_weather is not None and pv_weather.ghi_w_per_m2 is not None
+            )
+        except InputError as exc:
+            summary.notes.append(f"PV not calibrated ({exc})")
+        pv_input = (
+            weather
+            if weather is not None and weather.ghi_w_per_m2 is not None
+            else (Weather(temp) if temp is not None else None)
+        )
+        for aid, forecast in pv.forecast(index, model.pv_arrays, pv_input).items():
+            issue(f"pv:{aid}", "kw_per_kwp", forecast)
+    if model.heat_pumps:
+        if temp is None:
+            summary.notes.append("heat demand not forecast: no temperature forecast and no measured temperature")
+        else:
+            for hid, forecast in forecast_heat(model.heat_pumps, temp).items():
+                issue(f"heat:{hid}", "heat_kw", forecast)
+    return summary
+
+
+def _median(
+    engine: Engine, site_id: str, target: str, quantity: str, index: pd.DatetimeIndex, as_of: pd.Timestamp
+) -> pd.Series | None:
+    frame = load_forecast(engine, site_id, target, index[0], index[-1] + pd.Timedelta(minutes=15), as_of, quantity)
+    if 0.5 not in frame.columns or frame[0.5].isna().any():
+        return None
+    return frame[0.5]
+
+
+def forecast_inputs(
+    site: Site,
+    engine: Engine,
+    start: str | pd.Timestamp | dt.datetime,
+    hours: float,
+    as_of: str | pd.Timestamp | dt.datetime | None = None,
+    weather: Weather | None = None,
+) -> SiteInputs:
+    """The planner's inputs over `hours` from `start`, from forecasts stored as of `as_of`
+    (default: `start`), made on the spot where none are stored (see the module docstring)."""
+    index = horizon_index(to_utc(start), hours, site.site.resolution_min)
+    known = to_utc(as_of) if as_of is not None else index[0]
+    sources: dict[str, str] = {}
+    try:
+        get_site(engine, site.id)
+        in_store = True
+    except InputError:
+        in_store = False
+    fresh: RunSummary | None = None
+
+    def made() -> RunSummary | None:
+        nonlocal fresh
+        if fresh is None and in_store:
+            try:
+                fresh = run_site_model(engine, site, known, index, weather)
+            except InputError as exc:
+                sources["forecast"] = f"no forecast from the store ({exc})"
+        return fresh
+
+    base = {}
+    for conn in site.connections:
+        homes = [h for h in site.households if h.connection == conn.id]
+        if not homes:
+            continue
+        total = None
+        if in_store:
+            total = _median(engine, site.id, f"connection:{conn.id}", "power_kw", index, known)
+            if total is not None:
+                sources[f"base_load:{conn.id}"] = "stored forecast"
+        if total is None and (run := made()) is not None and (f"connection:{conn.id}", "power_kw") in run.forecasts:
+            total = run.forecasts[(f"connection:{conn.id}", "power_kw")].median.reindex(index)
+            sources[f"base_load:{conn.id}"] = "forecast made now"
+        annual = np.array([h.annual_kwh for h in homes])
+        for h, share in zip(homes, annual / annual.sum(), strict=True):
+            if total is not None:
+                base[h.id] = total.to_numpy() * share
+            else:
+                base[h.id] = standard_profile_kw(index, h.profile, h.annual_kwh, site.site.timezone).to_numpy()
+                sources[f"base_load:{conn.id}"] = "cold start: BDEW profiles x annual kWh"
+    temp = _median(engine, site.id, "weather", "temp_degc", index, known) if in_store else None
+    if temp is None and weather is not None and weather.covers(index):
+        temp = weather.on(index).temp_degc
+    if temp is None and (run := made()) is not None and ("weather", "temp_degc") in run.forecasts:
+        temp = run.forecasts[("weather", "temp_degc")].median.reindex(index)
+    if temp is None:
+        raise InputError("weather", "no temperature forecast: pass weather= or store a temp_degc measurement")
+    sources["temp_degc"] = "forecast"
+    pv = {}
+    for arr in site.pv_arrays:
+        got = _median(engine, site.id, f"pv:{arr.id}", "kw_per_kwp", index, known) if in_store else None
+        if got is None:
+            forecasts = PVForecaster(site.site.latitude, site.site.longitude).forecast(
+                index, [arr], weather if weather is not None else Weather(temp)
+            )
+            got = forecasts[arr.id].median
+        pv[arr.id] = got.to_numpy()
+    heat = {}
+    heat_made = forecast_heat(site.heat_pumps, temp.rename("temp_degc"))
+    for hp in site.heat_pumps:
+        got = _median(engine, site.id, f"heat:{hp.id}", "heat_kw", index, known) if in_store else None
+        heat[hp.id] = (got if got is not None else heat_made[hp.id].median).to_numpy()
+    return SiteInputs(
+        base_load_kw=pd.DataFrame(base, index=index).clip(lower=0.0),
+        pv_kw_per_kwp=pd.DataFrame(pv, index=index),
+        heat_demand_kw=pd.DataFrame(heat, index=index),
+        temp_degc=pd.Series(temp.to_numpy(), index=index, name="temp_degc"),
+        sources=sources,
+    )
+
+
+def run_site_model(
+    engine: Engine, site: Site, as_of: pd.Timestamp, index: pd.DatetimeIndex, weather: Weather | None
+) -> RunSummary:
+    """Like :func:`run_site` for a Site model already in the store, from `as_of` to the end of
+    `index`, without storing anything."""
+    if as_of > index[0]:
+        raise InputError("as_of", "must not lie after the start of the horizon", as_of.isoformat())
+    hours = (index[-1] + pd.Timedelta(minutes=15) - as_of) / pd.Timedelta(hours=1)
+    return run_site(engine, site.id, as_of=as_of, hours=hours, weather=weather, store=False, model=site)

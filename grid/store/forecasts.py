@@ -1,0 +1,170 @@
+"""Forecasts in the store, kept as beliefs: every run is stored with the time it was issued.
+
+Nothing a run stores is overwritten by a later run (only re-storing the same run, same
+``issued_at`` and model, replaces it), so :func:`load_forecast` can answer "the forecast of
+target X for tomorrow as it was known at 06:00 yesterday": per interval, the values of the latest
+run issued at or before ``as_of``, next to the measurements from :mod:`grid.store.readback`.
+
+Times are UTC instants; a value stamped t covers [t, t + resolution). Units are in ``quantity``
+(``power_kw``: mean kW, positive = drawn from the grid; ``kw_per_kwp``; ``heat_kw`` thermal;
+``temp_degc``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from grid.errors import InputError
+from grid.store.engine import write_transaction
+from grid.store.schema import forecasts
+from grid.store.sites import get_site
+from grid.timeindex import to_utc
+
+TimeLike = pd.Timestamp | dt.datetime | str
+
+
+def store_forecast(
+    engine: Engine,
+    site_id: str,
+    target: str,
+    quantiles: pd.DataFrame,
+    issued_at: TimeLike,
+    model: str,
+    quantity: str = "power_kw",
+) -> int:
+    """Store one forecast run; return the number of rows written.
+
+    Parameters
+    ----------
+    quantiles : DataFrame
+        Index: UTC interval starts; columns: quantile levels in 0..1 (e.g. 0.1, 0.5, 0.9); values in
+        the unit of `quantity`. NaN values are not stored.
+    issued_at : when the forecast was made (tz-aware); every interval should lie after it.
+    model : the model's name (``learned_ridge``, ``standard_profile``, ``pvlib_clearsky`` ...).
+    """
+    issued = to_utc(issued_at)
+    get_site(engine, site_id)
+    if not isinstance(quantiles.index, pd.DatetimeIndex) or quantiles.index.tz is None:
+        raise InputError("quantiles", "needs a tz-aware DatetimeIndex")
+    levels = [float(q) for q in quantiles.columns]
+    if any(not 0.0 <= q <= 1.0 for q in levels):
+        raise InputError("quantiles", "column names must be quantile levels in 0..1", list(quantiles.columns))
+    values = quantiles.to_numpy(dtype=float)
+    stamps = pd.DatetimeIndex(quantiles.index).tz_convert("UTC")
+    rows = [
+        {
+            "site_id": site_id,
+            "target": target,
+            "quantity": quantity,
+            "ts": stamps[i].to_pydatetime(),
+            "issued_at": issued.to_pydatetime(),
+            "model": model,
+            "quantile": levels[j],
+            "value": float(values[i, j]),
+        }
+        for i, j in zip(*np.nonzero(np.isfinite(values)), strict=True)
+    ]
+    with write_transaction(engine) as conn:
+        conn.execute(
+            forecasts.delete().where(
+                forecasts.c.site_id == site_id,
+                forecasts.c.target == target,
+                forecasts.c.quantity == quantity,
+                forecasts.c.issued_at == issued.to_pydatetime(),
+                forecasts.c.model == model,
+            )
+        )
+        if rows:
+            conn.execute(forecasts.insert(), rows)
+    return len(rows)
+
+
+def load_forecast(
+    engine: Engine,
+    site_id: str,
+    target: str,
+    start: TimeLike,
+    end: TimeLike,
+    as_of: TimeLike | None = None,
+    quantity: str = "power_kw",
+    model: str | None = None,
+    resolution_min: int | None = None,
+) -> pd.DataFrame:
+    """The forecast of `target` over [start, end) as known at `as_of` (default: everything stored).
+
+    For each interval the values come from the latest run issued at or before `as_of` that covers
+    it (optionally only runs of `model`). Intervals no such run covers are NaN.
+
+    Returns
+    -------
+    DataFrame with one column per quantile level (float), a UTC index over the full grid of
+    [start, end), and ``attrs["issued_at"]`` / ``attrs["model"]``: Series per interval saying which
+    run each row comes from.
+    """
+    site = get_site(engine, site_id)
+    start_ts, end_ts = to_utc(start), to_utc(end)
+    res = resolution_min or site.resolution_min
+    index = pd.date_range(start_ts, end_ts, freq=f"{res}min", inclusive="left")
+    f = forecasts.c
+    where = [
+        f.site_id == site_id,
+        f.target == target,
+        f.quantity == quantity,
+        f.ts >= start_ts.to_pydatetime(),
+        f.ts < end_ts.to_pydatetime(),
+    ]
+    if as_of is not None:
+        where.append(f.issued_at <= to_utc(as_of).to_pydatetime())
+    if model is not None:
+        where.append(f.model == model)
+    latest = (
+        sa.select(f.ts.label("lts"), sa.func.max(f.issued_at).label("lissued")).where(*where).group_by(f.ts).subquery()
+    )
+    query = (
+        sa.select(f.ts, f.issued_at, f.model, f.quantile, f.value)
+        .join(latest, sa.and_(f.ts == latest.c.lts, f.issued_at == latest.c.lissued))
+        .where(*where)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["ts", "issued_at", "model", "quantile", "value"])
+    if frame.empty:
+        out = pd.DataFrame(index=index)
+        out.attrs["issued_at"] = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+        out.attrs["model"] = pd.Series(None, index=index, dtype=object)
+        return out
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame["issued_at"] = pd.to_datetime(frame["issued_at"], utc=True)
+    models = frame.groupby("ts")["model"].nunique()
+    if (models > 1).any():
+        ts = models[models > 1].index[0]
+        raise InputError(
+            "model",
+            f"several models were issued at the same time for {ts.isoformat()}; pass model=",
+            sorted(frame.loc[frame["ts"] == ts, "model"].unique()),
+        )
+    table = frame.pivot(index="ts", columns="quantile", values="value").reindex(index)
+    table = table[sorted(table.columns)]
+    table.columns = pd.Index([float(c) for c in table.columns], name="quantile")
+    meta = frame.drop_duplicates("ts").set_index("ts")
+    table.attrs["issued_at"] = meta["issued_at"].reindex(index)
+    table.attrs["model"] = meta["model"].reindex(index)
+    return table
+
+
+def issue_times(engine: Engine, site_id: str, target: str, quantity: str = "power_kw") -> list[pd.Timestamp]:
+    """The distinct issue times stored for `target`, oldest first."""
+    f = forecasts.c
+    query = (
+        sa.select(f.issued_at)
+        .where(f.site_id == site_id, f.target == target, f.quantity == quantity)
+        .distinct()
+        .order_by(f.issued_at)
+    )
+    with engine.connect() as conn:
+        return [pd.Timestamp(r[0]).tz_convert("UTC") for r in conn.execute(query)]

@@ -1,0 +1,90 @@
+"""PV availability from geometry (pvlib) with calibration; heat demand from heating degrees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grid.domain import PVArray
+from grid.errors import InputError
+from grid.forecast.heat import HEATING_DEGREE_DAYS_K_D, HeatingDegreeModel
+from grid.forecast.pv import PVForecaster
+from grid.forecast.weather import Weather
+
+from .conftest import quarter_hours
+
+
+def _array(aid: str, azimuth: float, tilt: float = 30.0) -> PVArray:
+    return PVArray(id=aid, connection="T1", kwp=10.0, tilt_deg=tilt, azimuth_deg=azimuth)
+
+
+def test_clear_sky_geometry_and_night() -> None:
+    index = quarter_hours("2026-06-21T00:00:00+02:00", 1)
+    pv = PVForecaster(49.87, 8.65)
+    got = pv.forecast(index, [_array("south", 180.0), _array("east", 90.0)])
+    south, east = got["south"].quantiles, got["east"].quantiles
+    local = index.tz_convert("Europe/Berlin")
+    night = (local.hour < 4) | (local.hour >= 22)
+    assert (south[night] == 0).all().all()
+    morning, noon = (local.hour == 8), (local.hour == 13)
+    assert east[0.9][morning].mean() > south[0.9][morning].mean()
+    assert south[0.9][noon].mean() > east[0.9][noon].mean()
+    assert 0.6 < south[0.9].max() < 1.1  # kW per kWp on a clear June day
+    assert (np.diff(south.to_numpy(), axis=1) >= 0).all()
+    assert any("presumed" in n for n in got["south"].notes)
+
+
+def test_calibration_on_measured_pv() -> None:
+    index = quarter_hours("2026-05-01T00:00:00+02:00", 7)
+    arrays = [_array("a", 180.0)]
+    pv = PVForecaster(49.87, 8.65)
+    modelled = pv.site_kw(index, arrays)
+    rng = np.random.default_rng(2)
+    measured = 0.8 * modelled * rng.uniform(0.7, 1.3, len(index))
+    pv.calibrate(measured, modelled)
+    assert pv.scale == pytest.approx(0.8, rel=0.03)
+    target = quarter_hours("2026-05-08T00:00:00+02:00", 1)
+    forecast = pv.forecast(target, arrays)["a"].quantiles
+    plain = PVForecaster(49.87, 8.65).kw_per_kwp(target, [(30.0, 180.0)])[(30.0, 180.0)]
+    np.testing.assert_allclose(forecast[0.5], 0.8 * plain, rtol=0.05, atol=1e-9)
+    ratio = forecast[0.9].max() / forecast[0.1].max()
+    assert 1.5 < ratio < 2.1  # 1.3 / 0.7 would be 1.86 for the 10-90 % of uniform noise: ~1.24/0.76
+
+
+def test_supplied_irradiance_drives_the_forecast() -> None:
+    index = quarter_hours("2026-06-21T00:00:00+02:00", 1)
+    pv = PVForecaster(49.87, 8.65)
+    dull = Weather(
+        pd.Series(15.0, index=index), pd.Series(100.0, index=index).where(index.hour.isin(range(5, 19)), 0.0)
+    )
+    got = pv.forecast(index, [_array("a", 180.0)], dull)["a"]
+    assert got.model == "pvlib_ghi"
+    assert got.quantiles[0.5].max() < 0.15
+
+
+def test_heating_degree_model() -> None:
+    model = HeatingDegreeModel.from_annual(12000.0)
+    # over a typical year, HDD x 24 h of degree-hours give back the space-heat share
+    assert model.slope_kw_per_k * HEATING_DEGREE_DAYS_K_D * 24 + model.dhw_kw * 8760 == pytest.approx(12000.0)
+    index = quarter_hours("2026-01-12T00:00:00+01:00", 2)
+    cold = model.predict(pd.Series(-5.0, index=index)).quantiles
+    mild = model.predict(pd.Series(10.0, index=index)).quantiles
+    assert (cold[0.5] > mild[0.5]).all()
+    summer = model.predict(pd.Series(22.0, index=index)).quantiles
+    np.testing.assert_allclose(summer[0.5], model.dhw_kw)
+    with pytest.raises(InputError, match="gaps"):
+        model.predict(pd.Series(np.nan, index=index))
+
+
+def test_heating_degree_fit_recovers_parameters() -> None:
+    index = quarter_hours("2026-01-12T00:00:00+01:00", 14)
+    rng = np.random.default_rng(4)
+    temp = pd.Series(5 + 6 * np.sin(np.arange(len(index)) / 300), index=index)
+    heat = 0.3 + 0.25 * np.maximum(0, 15 - temp) + rng.normal(0, 0.1, len(index))
+    model = HeatingDegreeModel.fit(heat, temp)
+    assert model.slope_kw_per_k == pytest.approx(0.25, rel=0.03)
+    assert model.dhw_kw == pytest.approx(0.3, abs=0.05)
+    band = model.predict(temp).quantiles
+    inside = ((heat >= band[0.1]) & (heat <= band[0.9])).mean()
+    assert 0.75 < inside < 0.85

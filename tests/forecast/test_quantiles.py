@@ -1,0 +1,48 @@
+"""Quantiles never cross, and the 10-90 % band covers about 80 % on data with known noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from grid.forecast.backtest import backtest
+from grid.forecast.quantiles import ResidualQuantiles
+
+from .conftest import quarter_hours, weekly_pattern_kw
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    point=arrays(float, 96, elements=st.floats(-50, 50)),
+    table=arrays(float, (24, 3), elements=st.floats(-10, 10)),
+    multiplicative=st.booleans(),
+)
+def test_quantiles_never_cross(point: np.ndarray, table: np.ndarray, multiplicative: bool) -> None:
+    index = pd.date_range("2026-03-29T00:00Z", periods=96, freq="15min")
+    frame = ResidualQuantiles(table, (0.1, 0.5, 0.9)).apply(pd.Series(point, index=index), multiplicative)
+    assert (np.diff(frame.to_numpy(), axis=1) >= 0).all()
+
+
+def test_residual_quantiles_by_hour() -> None:
+    index = quarter_hours("2026-01-12T00:00:00+01:00", 14)
+    rng = np.random.default_rng(0)
+    hour = index.tz_convert("Europe/Berlin").hour.to_numpy()
+    residuals = pd.Series(rng.standard_normal(len(index)) * np.where(hour >= 12, 2.0, 0.5), index=index)
+    band = ResidualQuantiles.fit(residuals)
+    assert band.table[18, 2] - band.table[18, 0] > 3 * (band.table[3, 2] - band.table[3, 0])
+
+
+def test_coverage_on_known_noise_is_near_80_percent() -> None:
+    index = quarter_hours("2026-01-12T00:00:00+01:00", 56)
+    rng = np.random.default_rng(20261125)
+    series = weekly_pattern_kw(index) + rng.normal(0.0, 0.15, len(index))
+    result = backtest(series, days=14, horizon_h=24, model="ridge")
+    assert 0.75 <= result.metrics["coverage_80"] <= 0.85
+    q = result.points[["q0.1", "q0.5", "q0.9"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
+    # with white noise the best possible MAE is the noise's: 0.15 x sqrt(2/pi) = 0.12 kW
+    assert result.metrics["mae"] < 0.14
+    assert result.metrics["mae_ratio"] < 0.85

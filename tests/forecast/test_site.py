@@ -1,0 +1,170 @@
+"""Site mode on a small synthetic store: measured aggregate, backtest, stored run, planner inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from grid.domain import Site, site_from_dict
+from grid.forecast.backtest import backtest
+from grid.forecast.cli import app
+from grid.forecast.site import forecast_inputs, measured_aggregate, open_store, run_site
+from grid.forecast.weather import Weather
+from grid.ingest.options import IngestOptions
+from grid.ingest.pipeline import ingest
+from grid.ingest.records import records_frame
+from grid.ingest.report import Source
+from grid.store.forecasts import load_forecast
+from grid.store.sites import register_site
+
+from .conftest import quarter_hours, weekly_pattern_kw
+
+DAYS = 22
+START = "2026-01-12T00:00:00+01:00"
+ANNUAL = {"H1": 3000.0, "H2": 4000.0, "H3": 2000.0}
+
+
+def small_site() -> Site:
+    return site_from_dict(
+        {
+            "site": {"id": "q1", "timezone": "Europe/Berlin"},
+            "connections": [{"id": "T1", "rated_kva": 100}, {"id": "T2", "rated_kva": 100}],
+            "households": [
+                {"id": h, "connection": "T1" if h != "H3" else "T2", "meter_id": f"M-{h}", "annual_kwh": kwh}
+                for h, kwh in ANNUAL.items()
+            ],
+            "pv_arrays": [{"id": "PV-H1", "connection": "T1", "household": "H1", "kwp": 6.0}],
+            "heat_pumps": [{"id": "HP-H3", "connection": "T2", "electric_kw": 4.0, "annual_heat_kwh": 9000}],
+        }
+    )
+
+
+def household_kw(index: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    shape = weekly_pattern_kw(index).to_numpy()
+    return {h: shape * kwh / 8760 / 1.5 * rng.uniform(0.9, 1.1, len(index)) for h, kwh in ANNUAL.items()}
+
+
+def fill(engine: Engine, site: Site) -> pd.DatetimeIndex:
+    """Register `site` and ingest DAYS days of registers (kWh) and temperatures."""
+    register_site(engine, site)
+    index = quarter_hours(START, DAYS)
+    stamps = index.append(pd.DatetimeIndex([index[-1] + pd.Timedelta(minutes=15)]))
+    texts = [t.isoformat() for t in stamps]
+    rows: list[dict[str, object]] = []
+
+    def register(meter: str, obis: str, kw: np.ndarray) -> None:
+        cumulative = 1000.0 + np.concatenate([[0.0], np.cumsum(kw * 0.25)])
+        rows.extend(
+            {"meter_id": meter, "obis": obis, "timestamp": t, "value": v, "unit": "kWh"}
+            for t, v in zip(texts, cumulative, strict=True)
+        )
+
+    for h, kw in household_kw(index).items():
+        register(f"M-{h}", "1-0:1.8.0", kw)
+        register(f"M-{h}", "1-0:2.8.0", np.zeros(len(index)))
+    pv = np.clip(np.sin((index.hour.to_numpy() - 7) / 10 * np.pi), 0, None) * 2.0
+    register("PV-H1", "1-0:2.8.0", pv)
+    temp = 3 + 4 * np.sin(np.arange(len(stamps)) / 96 * 2 * np.pi)
+    rows.extend(
+        {"sensor": "temp_degc", "timestamp": t, "value": v, "unit": "degC"} for t, v in zip(texts, temp, strict=True)
+    )
+    for i, row in enumerate(rows):
+        row["line"] = i + 2
+    report = ingest(
+        engine,
+        "q1",
+        records_frame(rows),
+        Source("test", "synthetic"),
+        IngestOptions(now=pd.Timestamp("2026-06-01T00:00Z")),
+    )
+    assert report.rejected == []
+    return index
+
+
+@pytest.fixture
+def filled(store: Engine) -> tuple[Engine, Site, pd.DatetimeIndex]:
+    site = small_site()
+    return store, site, fill(store, site)
+
+
+def test_measured_aggregate_and_site_backtest(filled: tuple[Engine, Site, pd.DatetimeIndex]) -> None:
+    engine, _, index = filled
+    total = measured_aggregate(engine, "q1")
+    expected = sum(household_kw(index).values())
+    np.testing.assert_allclose(total.reindex(index).to_numpy(), expected, rtol=1e-6, atol=2e-3)
+    result = backtest(total, days=3, horizon_h=24)
+    assert result.metrics["n_points"] == 3 * 96
+    assert result.metrics["n_origins"] == 3 and np.isfinite(result.metrics["mae_ratio"])
+
+
+def test_run_stores_forecasts_and_feeds_the_planner(filled: tuple[Engine, Site, pd.DatetimeIndex]) -> None:
+    engine, site, index = filled
+    origin = index[-1] + pd.Timedelta(minutes=15)
+    summary = run_site(engine, "q1", hours=24, model=site)
+    assert summary.issued_at == origin
+    targets = {(r.target, r.quantity) for r in summary.rows}
+    assert {("site", "power_kw"), ("connection:T1", "power_kw"), ("connection:T2", "power_kw")} <= targets
+    assert {("pv:PV-H1", "kw_per_kwp"), ("heat:HP-H3", "heat_kw"), ("weather", "temp_degc")} <= targets
+    assert any("persistence" in n for n in summary.notes)
+    end = origin + pd.Timedelta(hours=24)
+    stored = load_forecast(engine, "q1", "connection:T1", origin, end, as_of=origin)
+    assert stored.notna().all().all() and (stored.diff(axis=1).iloc[:, 1:] >= 0).all().all()
+
+    inputs = forecast_inputs(site, engine, origin, 24, as_of=origin)
+    assert list(inputs.base_load_kw.columns) == ["H1", "H2", "H3"]
+    assert len(inputs.index) == 96 and str(inputs.index.tz) == "UTC"
+    # households of T1 share its forecast by annual energy: H2 / H1 = 4000 / 3000
+    np.testing.assert_allclose(inputs.base_load_kw["H2"] / inputs.base_load_kw["H1"], 4000 / 3000)
+    np.testing.assert_allclose(inputs.base_load_kw[["H1", "H2"]].sum(axis=1), stored[0.5].to_numpy(), rtol=1e-9)
+    assert inputs.sources["base_load:T1"] == "stored forecast"
+    assert (inputs.heat_demand_kw["HP-H3"] > 0).all()
+    assert inputs.pv_kw_per_kwp["PV-H1"].max() > 0
+    # as of before the run, nothing is stored: made on the spot from the store instead
+    earlier = forecast_inputs(site, engine, origin, 24, as_of=origin - pd.Timedelta(hours=1))
+    assert earlier.sources["base_load:T1"] == "forecast made now"
+
+
+def test_inputs_without_history_use_household_profiles(store: Engine) -> None:
+    site = small_site()
+    index = quarter_hours("2026-02-02T00:00:00+01:00", 1)
+    weather = Weather(pd.Series(0.0, index=index))
+    inputs = forecast_inputs(site, store, index[0], 24, weather=weather)
+    assert inputs.sources["base_load:T1"].startswith("cold start")
+    daily_kwh = inputs.base_load_kw.sum() * 0.25
+    assert 0.5 < daily_kwh["H2"] / (4000 / 365) < 1.5
+
+
+def test_cli_backtest_site_mode(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    engine = open_store(url)
+    fill(engine, small_site())
+    engine.dispose()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--site",
+            "q1",
+            "--db",
+            url,
+            "--days",
+            "3",
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "m.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "backtest-q1-household_load.png").exists()
+    assert (out / "backtest-q1-household_load.csv").exists()
+    run = CliRunner().invoke(app, ["run", "--site", "q1", "--db", url, "--hours", "24"])
+    assert run.exit_code == 0, run.output
+    assert "connection:T2" in run.output

@@ -1,0 +1,82 @@
+"""Forecasts stored as beliefs: read back as known at a past instant (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+
+from grid.errors import InputError
+from grid.store.forecasts import issue_times, load_forecast, store_forecast
+from grid.store.sites import create_site
+
+
+def _run(start: str, n: int, level: float) -> pd.DataFrame:
+    index = pd.date_range(start, periods=n, freq="15min")
+    base = level + np.arange(n, dtype=float)
+    return pd.DataFrame({0.1: base - 1, 0.5: base, 0.9: base + 1}, index=index)
+
+
+def test_as_of_returns_the_run_issued_then_not_a_later_one(store: Engine) -> None:
+    create_site(store, "s1")
+    yesterday_06 = pd.Timestamp("2026-01-14T06:00:00+01:00")
+    store_forecast(store, "s1", "site", _run("2026-01-15T00:00Z", 96, 100.0), yesterday_06, "learned_ridge")
+    store_forecast(
+        store, "s1", "site", _run("2026-01-15T00:00Z", 96, 200.0), "2026-01-14T18:00:00+01:00", "learned_ridge"
+    )
+    start, end = "2026-01-15T00:00:00Z", "2026-01-16T00:00:00Z"
+
+    then = load_forecast(store, "s1", "site", start, end, as_of="2026-01-14T06:00:00+01:00")
+    assert list(then.columns) == [0.1, 0.5, 0.9]
+    assert str(then.index.tz) == "UTC" and len(then) == 96
+    np.testing.assert_allclose(then[0.5], 100.0 + np.arange(96))
+    assert (then.attrs["issued_at"] == yesterday_06.tz_convert("UTC")).all()
+
+    latest = load_forecast(store, "s1", "site", start, end)
+    np.testing.assert_allclose(latest[0.5], 200.0 + np.arange(96))
+    before_any = load_forecast(store, "s1", "site", start, end, as_of="2026-01-14T05:59:00+01:00")
+    assert before_any.empty or before_any.isna().all().all()
+    assert issue_times(store, "s1", "site") == [
+        yesterday_06.tz_convert("UTC"),
+        pd.Timestamp("2026-01-14T17:00:00Z"),
+    ]
+
+
+def test_per_interval_latest_run_and_restore_replaces(store: Engine) -> None:
+    create_site(store, "s1")
+    store_forecast(store, "s1", "T1", _run("2026-01-15T00:00Z", 8, 0.0), "2026-01-14T23:00Z", "m", "power_kw")
+    # a later run covering only the second half
+    store_forecast(store, "s1", "T1", _run("2026-01-15T01:00Z", 4, 50.0), "2026-01-15T00:30Z", "m", "power_kw")
+    got = load_forecast(store, "s1", "T1", "2026-01-15T00:00Z", "2026-01-15T03:00Z")
+    np.testing.assert_allclose(got[0.5].iloc[:4], [0, 1, 2, 3])
+    np.testing.assert_allclose(got[0.5].iloc[4:8], [50, 51, 52, 53])
+    assert got.iloc[8:].isna().all().all()  # nothing issued for those intervals
+    # storing the same run again replaces it (same issue time and model)
+    store_forecast(store, "s1", "T1", _run("2026-01-15T01:00Z", 4, 70.0), "2026-01-15T00:30Z", "m", "power_kw")
+    got = load_forecast(store, "s1", "T1", "2026-01-15T01:00Z", "2026-01-15T02:00Z")
+    np.testing.assert_allclose(got[0.5], [70, 71, 72, 73])
+    # other quantities and targets are separate
+    assert load_forecast(store, "s1", "T1", "2026-01-15T00:00Z", "2026-01-15T01:00Z", quantity="heat_kw").empty
+
+
+def test_two_models_at_one_issue_time_need_a_choice(store: Engine) -> None:
+    create_site(store, "s1")
+    store_forecast(store, "s1", "site", _run("2026-01-15T00:00Z", 4, 1.0), "2026-01-14T12:00Z", "a")
+    store_forecast(store, "s1", "site", _run("2026-01-15T00:00Z", 4, 9.0), "2026-01-14T12:00Z", "b")
+    with pytest.raises(InputError, match="pass model="):
+        load_forecast(store, "s1", "site", "2026-01-15T00:00Z", "2026-01-15T01:00Z")
+    got = load_forecast(store, "s1", "site", "2026-01-15T00:00Z", "2026-01-15T01:00Z", model="b")
+    np.testing.assert_allclose(got[0.5], [9, 10, 11, 12])
+
+
+def test_bad_input(store: Engine) -> None:
+    create_site(store, "s1")
+    with pytest.raises(InputError, match="unknown site"):
+        store_forecast(store, "nope", "site", _run("2026-01-15T00:00Z", 4, 1.0), "2026-01-14T12:00Z", "m")
+    with pytest.raises(InputError, match="UTC offset"):
+        store_forecast(store, "s1", "site", _run("2026-01-15T00:00Z", 4, 1.0), "2026-01-14T12:00", "m")
+    with pytest.raises(InputError, match="quantile levels"):
+        store_forecast(
+            store, "s1", "site", _run("2026-01-15T00:00Z", 4, 1.0).rename(columns={0.9: 90}), "2026-01-14T12:00Z", "m"
+        )
