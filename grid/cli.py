@@ -94,7 +94,7 @@ def demo_command(
     try:
         if history:
             prepare_history(paths, db, console)
-        plan = plan_demo(paths, db, hours)
+        plan = plan_demo(paths, db, hours, console, forecast=history)
     except (InputError, InputErrors) as exc:
         raise fail_input(exc) from None
     print_summary(plan, paths.plan_json)

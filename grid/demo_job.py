@@ -4,8 +4,11 @@ Steps, each skipped when its result is already there:
 1. write the demo meter history (12 weeks of 15-min registers with realistic faults, cached in out/);
 2. ingest it into the store (SQLite ``./quartiere.sqlite`` unless ``GRID_DATABASE_URL`` says
    otherwise), unless a committed batch with the same file checksum exists for the site;
-3. plan the next 48 h, write the plan JSON and store the plan;
-4. create an API key and serve the API and the scheduler on a clock that replays the demo days.
+3. issue and store the load, PV and heat forecasts as known at the first planned interval;
+4. plan the next 48 h on those forecasts (prices and the weather forecast from the site's files),
+   write the plan JSON and store the plan;
+5. create an API key and serve the API and the scheduler, which re-plans every 15 minutes on the
+   stored forecasts, on a clock that replays the demo days.
 """
 
 from __future__ import annotations
@@ -18,13 +21,17 @@ from rich.console import Console
 
 from grid.demo_history import ensure_history, ingest_history
 from grid.domain import load_site
+from grid.forecast.site import run_site
+from grid.forecast.weather import Weather
 from grid.ingest.csvfile import file_checksum
+from grid.schedule.inputs import forecast_provider, planning_inputs
 from grid.series import load_inputs
 from grid.store.apikeys import create_key
 from grid.store.engine import make_engine
 from grid.store.migrate import upgrade
 from grid.store.plans import save_plan
 from grid.store.schema import batches
+from grid.store.sites import register_site
 from grid.timeindex import horizon_index
 from models.plan import Plan
 from models.solve import plan_site
@@ -83,16 +90,31 @@ def prepare_history(paths: DemoPaths, database_url: str | None, console: Console
     )
 
 
-def plan_demo(paths: DemoPaths, database_url: str | None, hours: float) -> Plan:
-    """Step 3: plan from the first interval of the demo inputs, write the JSON, store the plan."""
+def plan_demo(
+    paths: DemoPaths, database_url: str | None, hours: float, console: Console, forecast: bool = True
+) -> Plan:
+    """Steps 3 and 4: forecasts as of the first interval of the demo inputs (skipped without a
+    history: the planner then starts cold from standard profiles, and says so), then the plan on
+    them; the JSON is written and the plan stored."""
     site = load_site(paths.site)
-    inputs = load_inputs(site)
-    plan = plan_site(site, inputs, horizon_index(inputs.index[0], hours, site.site.resolution_min))
-    paths.out.mkdir(parents=True, exist_ok=True)
-    paths.plan_json.write_text(plan.to_json(indent=1), encoding="utf-8")
+    start = load_inputs(site).index[0]
     engine = make_engine(database_url)
     try:
         upgrade(engine)
+        register_site(engine, site)
+        if forecast:
+            with console.status("forecasting load, PV and heat demand ..."):
+                weather = Weather(load_inputs(site).temp_degc)
+                summary = run_site(engine, site.id, as_of=start, hours=hours, weather=weather, model=site)
+            console.print(f"forecasts issued at {summary.issued_at.isoformat()}: {len(summary.rows)} targets")
+            for note in summary.notes:
+                console.print(f"  note: {note}")
+        inputs = planning_inputs(site, engine, start, hours)
+        for key, source in sorted(inputs.sources.items()):
+            console.print(f"  input {key}: {source}")
+        plan = plan_site(site, inputs, horizon_index(start, hours, site.site.resolution_min))
+        paths.out.mkdir(parents=True, exist_ok=True)
+        paths.plan_json.write_text(plan.to_json(indent=1), encoding="utf-8")
         save_plan(engine, plan.to_dict(), trigger="demo", duration_s=sum(plan.timings_s.values()))
     finally:
         engine.dispose()
@@ -122,4 +144,6 @@ def serve_demo(plan: Plan, database_url: str | None, port: int) -> None:
     if database_url:
         settings.database_url = database_url
     settings.clock_start = plan.start.to_pydatetime()
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info", access_log=False)
+    engine = make_engine(settings.database_url)
+    app = create_app(settings, engine=engine, inputs_provider=forecast_provider(engine))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info", access_log=False)
