@@ -22,6 +22,7 @@ from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.forecast import cli as forecast_cli
 from grid.ingest import cli as ingest_cli
+from grid.scenarios import cli as scenario_cli
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index, to_utc
 from models.plan import Plan
@@ -33,6 +34,8 @@ app.command("mqtt-ingest")(ingest_cli.mqtt_ingest_command)
 app.add_typer(ingest_cli.db_app, name="db")
 app.command("serve")(api_cli.serve_command)
 app.add_typer(forecast_cli.app, name="forecast")
+app.add_typer(scenario_cli.app, name="scenario")
+app.add_typer(scenario_cli.sweep_app, name="sweep")
 app.add_typer(api_cli.keys_app, name="keys")
 console = Console()
 err_console = Console(stderr=True)

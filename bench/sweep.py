@@ -1,0 +1,93 @@
+"""Benchmark: a sweep of 8 scenarios of the demo neighbourhood (48 h, 300 households), serially in
+this process and on a 2-worker Dask LocalCluster (processes, 1 thread each, HiGHS 1 thread).
+
+The LocalCluster is configured as ``run_sweep`` configures its own (worker profiler off).
+The 8 scenarios are the baseline plus 7 cases of community battery kWh x added EVs on T2 x PV
+scale. The LocalCluster is started, and its workers have imported the scenario code, before the
+clock starts (start-up is printed apart); every worker still reads the baseline site itself once,
+as the serial run does. Ends with one line:
+
+    sweep_speedup <serial seconds / Dask seconds>
+
+Run by hand: .venv/bin/python bench/sweep.py [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from grid.scenarios.spec import sweep_from_dict
+from grid.scenarios.sweep import LOCAL_CLUSTER_CONFIG, run_sweep
+
+DEMO = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
+SWEEP = {
+    "name": "bench_sweep",
+    "baseline": str(DEMO),
+    "period": {"hours": 48},
+    "solver": {"threads": 1},
+    "edits": [
+        {"kind": "add_battery", "id": "CB2-T2", "connection": "T2", "capacity_kwh": "${battery_kwh}"},
+        {"kind": "add_evs", "count": "${ev_count}", "connection": "T2", "seed": 1},
+        {"kind": "scale_pv", "scale": "${pv_scale}"},
+    ],
+    "cases": [
+        {"battery_kwh": 250, "ev_count": 0, "pv_scale": 1.0},
+        {"battery_kwh": 1000, "ev_count": 0, "pv_scale": 1.0},
+        {"battery_kwh": 250, "ev_count": 30, "pv_scale": 1.0},
+        {"battery_kwh": 1000, "ev_count": 30, "pv_scale": 1.0},
+        {"battery_kwh": 250, "ev_count": 0, "pv_scale": 2.0},
+        {"battery_kwh": 1000, "ev_count": 30, "pv_scale": 2.0},
+        {"battery_kwh": 500, "ev_count": 15, "pv_scale": 1.5},
+    ],
+}
+
+
+def _warm() -> None:
+    import grid.scenarios.sweep  # noqa: F401 - imported for its start-up cost only
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    spec = sweep_from_dict(SWEEP)
+
+    t0 = time.perf_counter()
+    serial = run_sweep(spec, serial=True)
+    serial_s = time.perf_counter() - t0
+    per_case = ", ".join(f"{e.seconds:.1f}" for e in serial.evaluations)
+    print(f"serial: {len(serial.evaluations)} scenarios in {serial_s:.2f} s (each: {per_case})")
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    with (
+        dask.config.set(LOCAL_CLUSTER_CONFIG),
+        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(_warm)
+        start_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        parallel = run_sweep(spec, client=client)
+        dask_s = time.perf_counter() - t0
+    n = len(parallel.evaluations)
+    print(f"dask:   {n} scenarios in {dask_s:.2f} s on {args.workers} workers ({start_s:.2f} s start-up)")
+    same = [a.kpis == b.kpis for a, b in zip(parallel.evaluations, serial.evaluations, strict=True)]
+    print("dask per scenario (s): " + ", ".join(f"{e.seconds:.1f}" for e in parallel.evaluations))
+    # CPU time / wall time of the workers' tasks: about 1 unless other processes took the cores
+    share = sum(e.cpu_seconds for e in parallel.evaluations) / sum(e.seconds for e in parallel.evaluations)
+    serial_share = sum(e.cpu_seconds for e in serial.evaluations) / sum(e.seconds for e in serial.evaluations)
+    print(f"cpu/wall of the tasks: serial {serial_share:.2f}, dask {share:.2f}")
+    serial_cpu = sum(e.cpu_seconds for e in serial.evaluations)
+    dask_cpu = sum(e.cpu_seconds for e in parallel.evaluations)
+    print(f"task CPU seconds: serial {serial_cpu:.1f}, dask {dask_cpu:.1f}")
+    print(f"identical KPIs: {sum(same)}/{len(same)}; statuses: {sorted({e.status for e in parallel.evaluations})}")
+    print(f"sweep_speedup {serial_s / dask_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
