@@ -337,13 +337,14 @@ _StringTimesLoader.yaml_implicit_resolvers = {
 }
 
 
-def load_site(path: str | Path) -> Site:
-    """Read and validate a site YAML; raise :class:`InputErrors` naming every bad path and value."""
+def read_yaml_mapping(path: str | Path, kind: str, keys: str) -> dict[str, Any]:
+    """A YAML mapping from `path` (a `kind` such as "site file" with top-level `keys`), timestamps
+    kept as strings so that pydantic refuses an offset-less one; errors name the file and line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(str(path), f"cannot read site file ({exc.strerror})") from exc
+        raise InputError(str(path), f"cannot read {kind} ({exc.strerror})") from exc
     try:
         raw = yaml.load(text, Loader=_StringTimesLoader)
     except yaml.YAMLError as exc:
@@ -351,8 +352,14 @@ def load_site(path: str | Path) -> Site:
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise InputError(where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
     if not isinstance(raw, dict):
-        raise InputError(str(path), "must be a YAML mapping with site, connections, ...", type(raw).__name__)
-    return site_from_dict(raw, base_dir=path.parent, context=str(path))
+        raise InputError(str(path), f"must be a YAML mapping with {keys}", type(raw).__name__)
+    return raw
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and validate a site YAML; raise :class:`InputErrors` naming every bad path and value."""
+    raw = read_yaml_mapping(path, "site file", "site, connections, ...")
+    return site_from_dict(raw, base_dir=Path(path).parent, context=str(path))
 
 
 def site_from_dict(raw: dict[str, Any], base_dir: Path | None = None, context: str = "site") -> Site:

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import highspy
 import pandas as pd
 from pyomo.common.gc_manager import PauseGC
 from pyomo.contrib.solver.common.results import TerminationCondition
@@ -55,6 +56,7 @@ def solve_model(
     starts from the previous basis.
     """
     options = options or SolveOptions()
+    _use_threads(options.threads)
     opt = solver or PersistentHighs()
     t0 = time.perf_counter()
     results = opt.solve(
@@ -78,6 +80,18 @@ def solve_model(
         handover_s=max(wall_s - highs_s, 0.0),
         solve_s=highs_s,
     )
+
+
+_threads_in_use: list[int] = [0]  # HiGHS's process-wide task scheduler is sized by the first run
+
+
+def _use_threads(threads: int | None) -> None:
+    """HiGHS refuses to run (status unknown) when `threads` differs from the size its global task
+    scheduler was started with in this process; restart the scheduler when the request changes."""
+    wanted = threads or 0
+    if wanted != _threads_in_use[0]:
+        highspy.Highs.resetGlobalScheduler(True)
+        _threads_in_use[0] = wanted
 
 
 def plan_tables(tables: Tables, options: SolveOptions | None = None) -> Plan:

@@ -17,10 +17,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grid.domain import GridFeeWindow, _StringTimesLoader, format_loc, pydantic_errors
+from grid.domain import GridFeeWindow, format_loc, pydantic_errors, read_yaml_mapping
 from grid.errors import InputError, InputErrors
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -425,20 +424,7 @@ def sweep_from_dict(raw: dict[str, Any], base_dir: Path | None = None, context: 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from `path`; timestamps stay strings so that an offset-less one is refused."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read file ({exc.strerror})") from exc
-    try:
-        raw = yaml.load(text, Loader=_StringTimesLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise InputError(where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
-    if not isinstance(raw, dict):
-        raise InputError(str(path), "must be a YAML mapping with name, baseline, edits, ...", type(raw).__name__)
-    return raw
+    return read_yaml_mapping(path, "file", "name, baseline, edits, ...")
 
 
 def load_scenario(path: str | Path) -> ScenarioSpec:

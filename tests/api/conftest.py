@@ -12,17 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from grid.store.apikeys import create_key
-from tests.api.kit import Clock, demo_sites, make_app
+from tests.api.kit import Clock, clock, make_app, sites
 
-
-@pytest.fixture(scope="session")
-def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return demo_sites(tmp_path_factory.mktemp("sites"))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+__all__ = ["clock", "sites"]  # shared with tests/schedule
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
@@ -76,3 +77,14 @@ def reading(
     meter: str = "MTR-H001", ts: str = "2026-01-14T00:15:00+00:00", value: float | str = 100.0
 ) -> dict[str, Any]:
     return {"meter_id": meter, "obis": "1-0:1.8.0", "ts": ts, "value": value, "unit": "kWh"}
+
+
+@pytest.fixture(scope="session")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The two small sites (session-wide; they are only read)."""
+    return demo_sites(tmp_path_factory.mktemp("sites"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
