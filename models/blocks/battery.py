@@ -8,8 +8,9 @@ soc[b, t] is the state at the *start* of step t; soc[b, T] is the terminal state
 soc[b, 0] is fixed to the (mutable) initial state through its bounds. A battery with self-discharge
 has a soft minimum (it may sink below soc_min only if it cannot charge, at a penalty). A terminal
 target is soft (shortfall penalised) unless the battery values its stored energy, in which case the
-objective credits value x soc[T]. Batteries without a flexibility contract are never charged or
-discharged beyond their requested profile; their charging may only be dimmed (see ``par14a``).
+objective credits value x soc[T]; both apply with and without a flexibility contract. Batteries
+without a contract are never charged or discharged beyond their requested profile; their charging
+may only be dimmed (see ``par14a``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def add_batteries(
         asm.slack(
             "soc_below_min", assets[i], b.below_min_cols[j], steps, "kWh", 1.0, penalties.terminal_shortfall_eur_per_kwh
         )
-    targeted = np.flatnonzero(tab.flex & ~np.isnan(tab.terminal_kwh))
+    # every battery, with or without a contract, is valued the same way at the horizon's end: taking
+    # a contract away only restricts the battery (to its requested profile), it never makes stored
+    # energy free
+    targeted = np.flatnonzero(~np.isnan(tab.terminal_kwh))
     b.shortfall_cols = asm.var(b, "shortfall", len(targeted))
     target = [b.initial_kwh[i] if tab.terminal_is_initial[i] else float(tab.terminal_kwh[i]) for i in targeted.tolist()]
     term = asm.rows(b, "terminal", target, [None] * len(targeted))
@@ -76,7 +80,7 @@ def add_batteries(
         1.0,
         penalties.terminal_shortfall_eur_per_kwh,
     )
-    valued = np.flatnonzero(tab.flex & ~np.isnan(tab.value_eur_per_kwh))
+    valued = np.flatnonzero(~np.isnan(tab.value_eur_per_kwh))
     asm.cost(b.soc_cols[valued, T], -tab.value_eur_per_kwh[valued])
     asm.cost(b.charge_cols, (tab.throughput_eur_per_kwh * dt_h)[:, None])
     asm.cost(b.discharge_cols, (tab.throughput_eur_per_kwh * dt_h)[:, None])

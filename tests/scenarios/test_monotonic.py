@@ -4,8 +4,8 @@
   the optimal objective never increases.
 - A higher transformer limit relaxes a bound: the objective never increases.
 - Taking a device's flexibility contract away restricts it to its requested profile (dimmed at a
-  price at most): the objective never decreases. This fails for batteries (an engine bug, see the
-  xfail below), so the property test covers wallboxes and heat pumps.
+  price at most): the objective never decreases (wallboxes and heat pumps by property test,
+  batteries below; batteries without a contract share the same terminal valuation).
 
 On the small demo quarter over the congested evening (17:00-23:00 local, 6 h), solver threads 1.
 The tolerance covers HiGHS's optimality tolerances (1e-7 relative) with room to spare.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -105,14 +104,7 @@ def test_removing_flexibility_never_decreases_the_objective(
     assert rigid >= flexible - tol(flexible)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a battery without a flexibility contract has no terminal SoC target and no value of "
-    "stored energy (models/blocks/battery.py: `targeted`/`valued` keep flex batteries only), so the energy "
-    "it discharges from its initial SoC is free in the objective while a flexible battery pays the terminal "
-    "shortfall penalty for the same discharge",
-)
 def test_removing_battery_flexibility_never_decreases_the_objective(small: tuple[Site, SiteInputs]) -> None:
     flexible = objective(small)
     rigid = objective(small, {"kind": "set_flex_contract", "value": False, "devices": ["battery"]})
-    assert rigid >= flexible - tol(flexible)  # fails: 200.82 < 214.88 EUR on this site
+    assert rigid >= flexible - tol(flexible)
