@@ -1,4 +1,8 @@
-"""The `grid` command line: plan a site, run the demo, and (from other modules) ingest and serve.
+"""The `grid` command line: plan a site, run the demo, and (from other modules) ingest, forecast,
+serve, run scenarios.
+
+This is the composition root: the one module of `grid` that imports `api` (for `grid serve` and
+`grid keys`); everything else imports downward only (api -> grid -> models).
 
 Every command validates its input and exits with status 2 and a message naming the place of the
 problem (YAML path, file and line) instead of a traceback; status 1 means the plan failed.
