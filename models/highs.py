@@ -259,6 +259,10 @@ class PersistentHighs(Highs):
             self._update_variables(changed)
         self.update_parameters()
 
+    def _solution(self) -> Any:
+        """The solution the last solve already copied out of HiGHS (fetched only if it did not)."""
+        return self._sol if self._sol is not None else self._solver_model.getSolution()
+
     def write_model(self, path: str) -> None:
         """Write the LP exactly as HiGHS holds it (e.g. .mps), for a reference solve elsewhere."""
         self._solver_model.writeModel(path)
@@ -336,7 +340,7 @@ class PersistentHighs(Highs):
         """Primal values of the given VarData objects, in order (0 for a variable that is in no
         constraint and thus unknown to HiGHS). Reads HiGHS's solution vector directly."""
         if self._cols is None:
-            self._cols = np.asarray(self._solver_model.getSolution().col_value)
+            self._cols = np.asarray(self._solution().col_value)
         var_map = self._pyomo_var_to_solver_var_map
         idx = np.fromiter((var_map.get(id(v), -1) for v in variables), dtype=np.int64)
         out = np.zeros(len(idx))
@@ -354,7 +358,7 @@ class PersistentHighs(Highs):
 
     def row_duals(self, con: Any) -> np.ndarray:
         """Duals (d objective / d bound) of every member of an indexed Constraint, in order."""
-        duals = np.asarray(self._solver_model.getSolution().row_dual)
+        duals = np.asarray(self._solution().row_dual)
         con_map = self._pyomo_con_to_solver_con_map
         idx = np.fromiter((con_map[c] for c in con.values()), dtype=np.int64, count=len(con))
         return duals[idx]

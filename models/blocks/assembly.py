@@ -99,8 +99,7 @@ class Assembly:
         for setter, bound, scalar in (("setlb", lb, scalar_lb), ("setub", ub, scalar_ub)):
             if bound is None or scalar is not None:
                 continue
-            values = _float_bounds(bound) if isinstance(bound, np.ndarray) and bound.dtype != object else _bounds(bound)
-            for v, b in zip(data, values, strict=True):
+            for v, b in zip(data, _bounds(bound), strict=True):
                 getattr(v, setter)(b)
         start = len(self.columns)
         self.columns.extend(data)
