@@ -290,11 +290,13 @@ def _insert_pg(
 ) -> None:
     if rows.empty:
         return
-    data = _binary_values(rows, units, source, batch_id, now_s)
-    with (
-        dbapi_connection(conn).cursor() as cur,
-        cur.copy(f"COPY {table} ({_VALUE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
-    ):
+    with dbapi_connection(conn).cursor() as cur:
+        _copy_values(cur, table, _binary_values(rows, units, source, batch_id, now_s))
+
+
+def _copy_values(cur: Any, table: str, data: bytes) -> None:
+    """Binary COPY of value rows (see `_binary_values`) into `table`."""
+    with cur.copy(f"COPY {table} ({_VALUE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(data)
 
 
@@ -312,8 +314,7 @@ def _update_pg(
     with dbapi_connection(conn).cursor() as cur:
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS _stage (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
         cur.execute("TRUNCATE _stage")
-        with cur.copy(f"COPY _stage ({_VALUE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(_binary_values(rows, units, source, batch_id, now_s))
+        _copy_values(cur, "_stage", _binary_values(rows, units, source, batch_id, now_s))
         cur.execute(
             f"UPDATE {table} t SET value = s.value, unit = s.unit, quality = s.quality, "
             "source = s.source, batch_id = s.batch_id, ingested_at = s.ingested_at FROM _stage s "
