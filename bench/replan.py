@@ -1,66 +1,88 @@
-"""Benchmark: what the service adds on top of the bare solve for one re-plan.
+"""Benchmark: warm re-plan on the kept model vs a cold build and solve of the same horizon.
 
-On a 300-household site generated like the demo, plan 24 h ahead `--repeat` times directly with
-``models.solve.plan_site`` and `--repeat` times through the service path
-(:meth:`grid.schedule.runner.PlanningService.run`: site YAML and input CSVs read, plan, plan JSON
-stored in SQLite, latest-plan bookkeeping), both with the inputs of the same periods. Medians;
-replan_ratio = service / direct. Ends with one line:
+On the demo neighbourhood (300 households, `data/demo`), plan `--hours` ahead once, then
+`--repeat` times with new forecasts for the same horizon (household load and PV scaled by seeded
+noise of a few percent, as a forecast update moves them): each time through
+``models.warm.WarmPlanner`` (refresh the kept model's parameters, re-solve from HiGHS's last
+basis) and through ``models.solve.plan_site`` (build the model and solve it from scratch). Both
+include the tables and the plan extraction. Medians; replan_ratio = warm / cold. Also reported:
+the rolling case (the horizon moved by one interval), where the kept model is re-used only when
+the structure is unchanged (no EV session entered, left or moved in the horizon).
+
+Ends with one line:
 
     replan_ratio <ratio>
 
-Run by hand: .venv/bin/python bench/replan.py [--households 300] [--hours 24] [--repeat 3]
+Run by hand: .venv/bin/python bench/replan.py [--hours 24] [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from grid.demo import generate_demo
 from grid.domain import load_site
-from grid.schedule.runner import PlanningConfig, PlanningService, file_inputs
-from grid.store.engine import make_engine
-from grid.store.migrate import upgrade
+from grid.series import load_inputs
 from grid.timeindex import horizon_index
-from models.solve import SolveOptions, plan_site
+from models.solve import plan_site
+from models.warm import WarmPlanner
 
-START = pd.Timestamp("2026-01-14T01:00:00Z")
+ROOT = Path(__file__).resolve().parent.parent
+START = pd.Timestamp("2026-01-14T06:00:00Z")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--households", type=int, default=300)
+    parser.add_argument("--site", type=Path, default=ROOT / "data" / "demo" / "site.yaml")
     parser.add_argument("--hours", type=float, default=24.0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        path = generate_demo(tmp / "site", n_households=args.households, hours=int(args.hours) + 12)
-        site = load_site(path)
-        engine = make_engine(f"sqlite:///{tmp / 'bench.sqlite'}")
-        upgrade(engine)
-        direct: list[float] = []
-        served: list[float] = []
-        service = PlanningService(engine, {site.id: path}, PlanningConfig(horizon_hours=args.hours, time_limit_s=None))
-        for i in range(args.repeat):
-            start = START + pd.Timedelta(minutes=15 * i)
-            t0 = time.perf_counter()
-            inputs = file_inputs(site, start, args.hours)
-            plan = plan_site(site, inputs, horizon_index(start, args.hours), SolveOptions())
-            direct.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            result = service.run(site.id, start.to_pydatetime(), trigger="scheduled")
-            served.append(time.perf_counter() - t0)
-            assert plan.status != "failed" and result.status != "failed", result.message
-        d, s = statistics.median(direct), statistics.median(served)
-        print(f"direct plan_site (inputs + plan): median {d:.3f} s over {args.repeat}")
-        print(f"service run (site + inputs + plan + store): median {s:.3f} s over {args.repeat}")
-    print(f"replan_ratio {s / d:.3f}")
+    site = load_site(args.site)
+    inputs = load_inputs(site)
+    index = horizon_index(START, args.hours, site.site.resolution_min)
+    rng = np.random.default_rng(20261125)
+    planner = WarmPlanner()
+    planner(site, inputs, index)  # the first run builds the model it keeps
+    warm: list[float] = []
+    cold: list[float] = []
+    for _ in range(args.repeat):
+        noise = rng.normal(1.0, 0.05, size=inputs.base_load_kw.shape).clip(0.8, 1.2)
+        update = dataclasses.replace(
+            inputs,
+            base_load_kw=inputs.base_load_kw * noise,
+            pv_kw_per_kwp=inputs.pv_kw_per_kwp * float(rng.uniform(0.8, 1.2)),
+        )
+        t0 = time.perf_counter()
+        again = planner(site, update, index)
+        warm.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fresh = plan_site(site, update, index)
+        cold.append(time.perf_counter() - t0)
+        assert again.solver["warm_start"], "the forecast update changed the model's structure"
+        gap = abs((again.objective_eur or 0.0) - (fresh.objective_eur or 0.0))
+        assert gap <= 1e-6 * max(1.0, abs(fresh.objective_eur or 0.0)), (again.objective_eur, fresh.objective_eur)
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in again.timings_s.items())
+        print(f"warm {warm[-1]:.3f} s ({parts}); cold {cold[-1]:.3f} s; objective {fresh.objective_eur:.4f} EUR")
+    w, c = statistics.median(warm), statistics.median(cold)
+    print(f"same horizon, new forecasts: warm median {w:.3f} s, cold median {c:.3f} s over {args.repeat}")
+    rolled: list[tuple[bool, float]] = []
+    for step in range(1, args.repeat + 1):
+        moved = horizon_index(START + pd.Timedelta(minutes=15 * step), args.hours, site.site.resolution_min)
+        t0 = time.perf_counter()
+        plan = planner(site, inputs, moved)
+        rolled.append((bool(plan.solver["warm_start"]), time.perf_counter() - t0))
+    hits = sum(hit for hit, _ in rolled)
+    print(
+        f"rolling by one interval: {hits}/{len(rolled)} runs re-used the model "
+        f"(median {statistics.median(s for _, s in rolled):.3f} s; EV sessions change the structure)"
+    )
+    print(f"replan_ratio {w / c:.3f}")
 
 
 if __name__ == "__main__":

@@ -37,33 +37,27 @@ class DispatchModel:
     ev_required_kwh: np.ndarray
 
 
-def fixed_injections(tables: Tables) -> tuple[np.ndarray, np.ndarray]:
-    """Inflexible net draw per connection (C, T) and per feeder (F, T), in kW: household load
-    minus the generation of PV arrays that cannot be curtailed."""
-    conn, pv = tables.connections, tables.pv
-    node_kw = conn.fixed_load_kw.copy()
-    feeder_kw = conn.feeder_fixed_load_kw.copy()
-    fixed = ~pv.curtailable
-    np.subtract.at(node_kw, pv.at.node[fixed], pv.available_kw[fixed])
-    on_feeder = fixed & (pv.at.feeder >= 0)
-    np.subtract.at(feeder_kw, pv.at.feeder[on_feeder], pv.available_kw[on_feeder])
-    return node_kw, feeder_kw
-
-
 def build_model(tables: Tables) -> DispatchModel:
     """Build the LP for `tables` (no solve)."""
     m = pyo.ConcreteModel(name=f"dispatch_{tables.site_id}")
     ev_required_kwh = required_kwh(tables.ev, tables.dt_h, tables.index[0].timestamp())
-    asm = Assembly()
+    asm = Assembly(tables)
     T, dt_h, pen = tables.T, tables.dt_h, tables.penalties
-    node_kw, feeder_kw = fixed_injections(tables)
-    grid = add_connections(m, tables.connections, tables.prices, node_kw, dt_h, pen, asm)
+    grid = add_connections(m, tables.connections, tables.prices, dt_h, pen, asm)
     add_pv(m, tables.pv, asm)
     add_batteries(m, tables.batteries, T, dt_h, pen, asm)
     add_ev(m, tables.ev, ev_required_kwh, dt_h, pen, asm)
     add_heat_pumps(m, tables.heat_pumps, T, dt_h, pen, asm)
     add_dimming(m, tables, pen, asm)
     add_balance(m, grid, asm)
-    add_feeders(m, tables.connections, feeder_kw, dt_h, pen, asm)
+    add_feeders(m, tables.connections, dt_h, pen, asm)
     asm.finalize(m)
     return DispatchModel(model=m, tables=tables, assembly=asm, ev_required_kwh=ev_required_kwh)
+
+
+def refresh_model(dm: DispatchModel, tables: Tables) -> None:
+    """Point a built model at new tables of the same structure (``models.warm.structure_key``):
+    every mutable parameter is set from `tables`; the persistent solver pushes the changes."""
+    dm.assembly.refresh(tables)
+    dm.tables = tables
+    dm.ev_required_kwh = required_kwh(tables.ev, tables.dt_h, tables.index[0].timestamp())

@@ -43,6 +43,8 @@ class PersistentHighs(Highs):
 
     _cols: np.ndarray | None = None
     _x_cols: tuple[tuple[Any, ...], np.ndarray] | None = None
+    #: HiGHS's run clock after the last solve (it keeps running over the solves of one instance), s
+    highs_time_s: float = 0.0
 
     def add_variables(self, variables: list[Any]) -> None:
         """The base class's bookkeeping, reading VarData's slots directly (the base class reads
@@ -259,6 +261,44 @@ class PersistentHighs(Highs):
             self._update_variables(changed)
         self.update_parameters()
 
+    def update_parameters(self) -> None:
+        """Push every mutable bound, coefficient and cost to HiGHS, in one call per kind where
+        HiGHS has one (the base class calls HiGHS once per row, column and cost)."""
+        state: Any = self  # the base class's attributes, which it leaves unannotated
+        self._sol = None
+        if state._last_results_object is not None:
+            state._last_results_object.solution_loader.invalidate()
+        con_map, var_map = self._pyomo_con_to_solver_con_map, self._pyomo_var_to_solver_var_map
+        rows: list[int] = []
+        row_bounds: list[tuple[float, float]] = []
+        for helpers in state._mutable_helpers.values():
+            for helper in helpers:
+                if helper.__class__ is _MutableConstraintBounds:
+                    rows.append(con_map[helper.con])
+                    row_bounds.append((value(helper.lower_expr), value(helper.upper_expr)))
+                else:  # a mutable matrix coefficient: HiGHS changes those one at a time
+                    helper.update()
+        cols: list[int] = []
+        col_bounds: list[tuple[float, float]] = []
+        for _v, helper in state._mutable_bounds.values():
+            cols.append(var_map[helper.pyomo_var_id])
+            col_bounds.append((value(helper.lower_expr), value(helper.upper_expr)))
+        highs = self._solver_model
+        if rows:
+            lu = np.array(row_bounds, dtype=np.double)
+            highs.changeRowsBounds(len(rows), np.array(rows, dtype=np.int32), lu[:, 0].copy(), lu[:, 1].copy())
+        if cols:
+            lu = np.array(col_bounds, dtype=np.double)
+            highs.changeColsBounds(len(cols), np.array(cols, dtype=np.int32), lu[:, 0].copy(), lu[:, 1].copy())
+        objective = state._mutable_objective
+        if objective is not None:
+            objective.constant.update()
+            costs = objective.linear_coefs
+            if costs:
+                idx = np.fromiter((var_map[c.pyomo_var_id] for c in costs), dtype=np.int32, count=len(costs))
+                val = np.fromiter((value(c.expr) for c in costs), dtype=np.double, count=len(costs))
+                highs.changeColsCost(len(costs), idx, val)
+
     def _solution(self) -> Any:
         """The solution the last solve already copied out of HiGHS (fetched only if it did not)."""
         return self._sol if self._sol is not None else self._solver_model.getSolution()
@@ -351,6 +391,8 @@ class PersistentHighs(Highs):
     def _reinit(self) -> None:
         super()._reinit()
         self._x_cols = None
+        self._cols = None
+        self.highs_time_s = 0.0
 
     def _solve(self) -> Any:
         self._cols = None

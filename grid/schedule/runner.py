@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,15 @@ from grid.series import SiteInputs, load_inputs
 from grid.store import plans as plan_store
 from grid.timeindex import horizon_index, iso
 from models.plan import Plan
-from models.solve import SolveOptions, plan_site
+from models.solve import SolveOptions
+from models.warm import plan_site_warm
 
 log = logging.getLogger(__name__)
 
 #: inputs_provider(site, start, hours) -> SiteInputs covering [start, start + hours)
 InputsProvider = Callable[[Site, pd.Timestamp, float], SiteInputs]
-#: planner(site, inputs, index, options) -> Plan (models.solve.plan_site)
+#: planner(site, inputs, index, options) -> Plan (models.solve.plan_site; by default
+#: models.warm.plan_site_warm, which re-uses the site's model of the previous run where it can)
 Planner = Callable[[Site, SiteInputs, pd.DatetimeIndex, SolveOptions], Plan]
 
 
@@ -89,7 +92,7 @@ class PlanningService:
         sites: Mapping[str, Path],
         config: PlanningConfig | None = None,
         inputs_provider: InputsProvider = file_inputs,
-        planner: Planner = plan_site,
+        planner: Planner = plan_site_warm,
         publisher: Publisher | None = None,
     ) -> None:
         self.engine = engine
@@ -101,25 +104,30 @@ class PlanningService:
         self._locks = {sid: threading.Lock() for sid in self.sites}
         #: called with the site id after each stored plan (the API drops its cached latest plan)
         self.listeners: list[Callable[[str], None]] = []
-        self._pool: ProcessPoolExecutor | None = None
+        self._pools: dict[str, ProcessPoolExecutor] = {}
         self._pool_lock = threading.Lock()
 
     def _solve(self, site: Site, inputs: SiteInputs, index: pd.DatetimeIndex, options: SolveOptions) -> Plan:
         if not self.config.solve_in_subprocess:
             return self.planner(site, inputs, index, options)
-        with self._pool_lock:
-            if self._pool is None:
-                workers = max(1, min(2, len(self.sites)))
-                self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        plan: Plan = self._pool.submit(self.planner, site, inputs, index, options).result()
+        with self._pool_lock:  # one worker per site, so that the site's kept model lives there
+            pool = self._pools.get(site.id)
+            if pool is None:
+                pool = self._pools[site.id] = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            plan: Plan = pool.submit(self.planner, site, inputs, index, options).result()
+        except BrokenProcessPool:  # the worker died (killed, out of memory): the next run starts a new one
+            with self._pool_lock:
+                self._pools.pop(site.id, None)
+            raise
         return plan
 
     def close(self) -> None:
         """Stop the solver worker processes (if any)."""
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
+            for pool in self._pools.values():
+                pool.shutdown(wait=True, cancel_futures=True)
+            self._pools.clear()
 
     def busy(self, site_id: str) -> bool:
         return self._locks[site_id].locked()

@@ -13,16 +13,21 @@ unit of the variable (already multiplied by dt_h for powers); slack amounts are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+if TYPE_CHECKING:
+    from models.tables import Tables
+
 Bound = float | None | Any  # a number, no bound, or a (mutable) Param expression
+#: computes a mutable parameter's values from the tables (the same function builds and refreshes it)
+ParamSource = Callable[["Tables"], np.ndarray]
 
 
 class LinearRows(MatrixConstraint):
@@ -76,7 +81,9 @@ class SlackTable:
 class Assembly:
     """Global variable list, row groups, node injections, objective terms and slacks of one model."""
 
-    def __init__(self) -> None:
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+        self.params: list[tuple[Any, ParamSource]] = []
         self.columns: list[Any] = []
         self.groups: list[RowGroup] = []
         self._inj: list[tuple[np.ndarray, ...]] = []
@@ -104,6 +111,31 @@ class Assembly:
         start = len(self.columns)
         self.columns.extend(data)
         return np.arange(start, start + n)
+
+    # --- mutable parameters ----------------------------------------------------------------------------
+
+    def param(self, block: Any, name: str, source: ParamSource) -> Any:
+        """Add ``block.<name>``, a mutable Param indexed like the array ``source(tables)`` returns
+        (a 0-d array is not allowed), and remember `source` so that :meth:`refresh` can set it anew."""
+        values = np.asarray(source(self.tables), dtype=float)
+        ranges = [range(n) for n in values.shape]
+        flat = values.ravel()
+        param = pyo.Param(*ranges, mutable=True, initialize=dict(zip(_keys(values.shape), flat.tolist(), strict=True)))
+        setattr(block, name, param)
+        self.params.append((param, source))
+        return param
+
+    def refresh(self, tables: Tables) -> None:
+        """Set every mutable parameter from `tables` (same structure as the model was built for);
+        a parameter whose shape changed raises ValueError."""
+        for param, source in self.params:
+            values = np.asarray(source(tables), dtype=float).ravel()
+            data = list(param.values())
+            if len(data) != len(values):
+                raise ValueError(f"{param.name}: {len(values)} values for {len(data)} parameters")
+            for p, v in zip(data, values.tolist(), strict=True):
+                p.set_value(v)
+        self.tables = tables
 
     # --- rows ------------------------------------------------------------------------------------------
 
@@ -184,6 +216,13 @@ class Assembly:
         m.objective = pyo.Objective(
             expr=LinearExpression(constant=0.0, linear_coefs=linear_coefs, linear_vars=linear_vars), sense=pyo.minimize
         )
+
+
+def _keys(shape: tuple[int, ...]) -> list[Any]:
+    """Param index keys in row-major order: ints for 1-d, tuples otherwise."""
+    if len(shape) == 1:
+        return list(range(shape[0]))
+    return [tuple(int(i) for i in k) for k in np.ndindex(*shape)]
 
 
 def _is_number(value: Any) -> bool:

@@ -29,14 +29,27 @@ def add_batteries(
     b = pyo.Block()
     m.batteries = b
     B = len(tab.ids)
-    b.initial_kwh = pyo.Param(range(B), mutable=True, initialize=lambda _, i: float(tab.initial_kwh[i]))
-    flex = tab.flex[:, None]
-    charge_ub = np.where(flex, tab.charge_kw[:, None], np.minimum(tab.charge_kw[:, None], tab.request_charge_kw))
-    discharge_ub = np.where(
-        flex, tab.discharge_kw[:, None], np.minimum(tab.discharge_kw[:, None], tab.request_discharge_kw)
+    b.initial_kwh = asm.param(b, "initial_kwh", lambda t: t.batteries.initial_kwh)
+    # devices without a contract follow their requested profile (mutable: it moves with the forecasts)
+    fixed = np.flatnonzero(~tab.flex)
+    b.request_charge_kw = asm.param(
+        b,
+        "request_charge_kw",
+        lambda t: np.minimum(t.batteries.charge_kw[fixed, None], t.batteries.request_charge_kw[fixed]),
     )
-    b.charge_cols = asm.var(b, "charge", B * T, 0.0, charge_ub.ravel()).reshape(B, T)
-    b.discharge_cols = asm.var(b, "discharge", B * T, 0.0, discharge_ub.ravel()).reshape(B, T)
+    b.request_discharge_kw = asm.param(
+        b,
+        "request_discharge_kw",
+        lambda t: np.minimum(t.batteries.discharge_kw[fixed, None], t.batteries.request_discharge_kw[fixed]),
+    )
+    charge_ub = tab.charge_kw[:, None].repeat(T, axis=1).astype(object)
+    discharge_ub = tab.discharge_kw[:, None].repeat(T, axis=1).astype(object)
+    for j, i in enumerate(fixed.tolist()):
+        for t in range(T):
+            charge_ub[i, t] = b.request_charge_kw[j, t]
+            discharge_ub[i, t] = b.request_discharge_kw[j, t]
+    b.charge_cols = asm.var(b, "charge", B * T, 0.0, charge_ub.ravel().tolist()).reshape(B, T)
+    b.discharge_cols = asm.var(b, "discharge", B * T, 0.0, discharge_ub.ravel().tolist()).reshape(B, T)
     leaky = tab.self_discharge_per_h > 0
     soc_lb = np.where(leaky, 0.0, tab.soc_min_kwh)[:, None].repeat(T + 1, axis=1).astype(object)
     soc_ub = tab.soc_max_kwh[:, None].repeat(T + 1, axis=1).astype(object)

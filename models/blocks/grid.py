@@ -13,33 +13,39 @@ import pyomo.environ as pyo
 
 from grid.domain import Penalties
 from models.blocks.assembly import Assembly
-from models.tables import ConnectionTable, PriceTable
+from models.tables import ConnectionTable, PriceTable, Tables
+
+
+def fixed_injections(tables: Tables) -> tuple[np.ndarray, np.ndarray]:
+    """Inflexible net draw per connection (C, T) and per feeder (F, T), in kW: household load
+    minus the generation of PV arrays that cannot be curtailed."""
+    conn, pv = tables.connections, tables.pv
+    node_kw = conn.fixed_load_kw.copy()
+    feeder_kw = conn.feeder_fixed_load_kw.copy()
+    fixed = ~pv.curtailable
+    np.subtract.at(node_kw, pv.at.node[fixed], pv.available_kw[fixed])
+    on_feeder = fixed & (pv.at.feeder >= 0)
+    np.subtract.at(feeder_kw, pv.at.feeder[on_feeder], pv.available_kw[on_feeder])
+    return node_kw, feeder_kw
 
 
 def add_connections(
-    m: pyo.ConcreteModel,
-    tab: ConnectionTable,
-    prices: PriceTable,
-    fixed_net_kw: np.ndarray,
-    dt_h: float,
-    penalties: Penalties,
-    asm: Assembly,
+    m: pyo.ConcreteModel, tab: ConnectionTable, prices: PriceTable, dt_h: float, penalties: Penalties, asm: Assembly
 ) -> pyo.Block:
     """Import/export variables, limits, costs and the peak for every connection.
 
-    `fixed_net_kw` (C, T) is the inflexible net draw per connection (household load minus PV that
-    cannot be curtailed); it becomes the mutable right-hand side of the balance.
+    The inflexible net draw per connection (household load minus PV that cannot be curtailed, see
+    :func:`fixed_injections`) is the mutable right-hand side of the balance; limits and prices are
+    mutable too.
     """
     b = pyo.Block()
     m.connections = b
-    C, T = fixed_net_kw.shape
-    b.fixed_net_kw = pyo.Param(range(C), range(T), mutable=True, initialize=lambda _, c, t: float(fixed_net_kw[c, t]))
-    b.limit_import_kw = pyo.Param(range(C), mutable=True, initialize=lambda _, c: float(tab.limit_import_kw[c]))
-    b.limit_export_kw = pyo.Param(range(C), mutable=True, initialize=lambda _, c: float(tab.limit_export_kw[c]))
-    b.import_price = pyo.Param(
-        range(T), mutable=True, initialize=lambda _, t: float(prices.import_eur_per_kwh[t] + prices.co2_eur_per_kwh[t])
-    )
-    b.feed_in_price = pyo.Param(range(T), mutable=True, initialize=lambda _, t: float(prices.feed_in_eur_per_kwh[t]))
+    C, T = tab.fixed_load_kw.shape
+    b.fixed_net_kw = asm.param(b, "fixed_net_kw", lambda t: fixed_injections(t)[0])
+    b.limit_import_kw = asm.param(b, "limit_import_kw", lambda t: t.connections.limit_import_kw)
+    b.limit_export_kw = asm.param(b, "limit_export_kw", lambda t: t.connections.limit_export_kw)
+    b.import_price = asm.param(b, "import_price", lambda t: t.prices.import_eur_per_kwh + t.prices.co2_eur_per_kwh)
+    b.feed_in_price = asm.param(b, "feed_in_price", lambda t: t.prices.feed_in_eur_per_kwh)
     cc = np.arange(C * T) // T
     b.imp_cols = asm.var(b, "imp", C * T, 0.0, [b.limit_import_kw[c] for c in cc]).reshape(C, T)
     b.exp_cols = asm.var(b, "exp", C * T, 0.0, [b.limit_export_kw[c] for c in cc]).reshape(C, T)
@@ -98,14 +104,14 @@ def add_balance(m: pyo.ConcreteModel, b: pyo.Block, asm: Assembly) -> None:
 
 
 def add_feeders(
-    m: pyo.ConcreteModel, tab: ConnectionTable, fixed_kw: np.ndarray, dt_h: float, penalties: Penalties, asm: Assembly
+    m: pyo.ConcreteModel, tab: ConnectionTable, dt_h: float, penalties: Penalties, asm: Assembly
 ) -> pyo.Block:
     """Feeder limits: -export_limit <= fixed + sum(injections) <= import_limit, with penalised breaches
-    in both directions (kW). `fixed_kw` (F, T) is the feeder's inflexible net draw (mutable)."""
+    in both directions (kW). The feeder's inflexible net draw (F, T) is mutable."""
     b = pyo.Block()
     m.feeders = b
-    F, T = fixed_kw.shape
-    b.fixed_kw = pyo.Param(range(F), range(T), mutable=True, initialize=lambda _, f, t: float(fixed_kw[f, t]))
+    F, T = tab.feeder_fixed_load_kw.shape
+    b.fixed_kw = asm.param(b, "fixed_kw", lambda t: fixed_injections(t)[1])
     b.over_import_cols = asm.var(b, "over_import", F * T).reshape(F, T)
     b.over_export_cols = asm.var(b, "over_export", F * T).reshape(F, T)
     ff, tt = np.divmod(np.arange(F * T), T)

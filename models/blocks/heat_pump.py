@@ -29,11 +29,9 @@ def add_heat_pumps(
     b = pyo.Block()
     m.heat_pumps = b
     H = len(tab.ids)
-    b.cop = pyo.Param(range(H), range(T), mutable=True, initialize=lambda _, h, t: float(tab.cop[h, t]))
-    b.demand_kw = pyo.Param(
-        range(H), range(T), mutable=True, initialize=lambda _, h, t: float(tab.heat_demand_kw[h, t])
-    )
-    b.initial_kwh = pyo.Param(range(H), mutable=True, initialize=lambda _, h: float(tab.initial_kwh[h]))
+    b.cop = asm.param(b, "cop", lambda t: t.heat_pumps.cop)
+    b.demand_kw = asm.param(b, "demand_kw", lambda t: t.heat_pumps.heat_demand_kw)
+    b.initial_kwh = asm.param(b, "initial_kwh", lambda t: t.heat_pumps.initial_kwh)
     b.power_cols = asm.var(b, "power", H * T, 0.0, np.repeat(tab.electric_kw, T)).reshape(H, T)
     store_lb = np.zeros((H, T + 1), dtype=object)
     store_ub = tab.store_kwh[:, None].repeat(T + 1, axis=1).astype(object)
@@ -88,9 +86,7 @@ def _add_backlog(b: pyo.Block, tab: HeatPumpTable, T: int, dt_h: float, asm: Ass
     without a flexibility contract (requested energy is a mutable Param)."""
     inflexible = np.flatnonzero(~tab.flex)
     n = len(inflexible)
-    b.request_kwh = pyo.Param(
-        range(n), range(T), mutable=True, initialize=lambda _, j, t: float(tab.request_kw[inflexible[j], t] * dt_h)
-    )
+    b.request_kwh = asm.param(b, "request_kwh", lambda t: t.heat_pumps.request_kw[inflexible] * dt_h)
     ub = np.full((n, T + 1), np.nan)
     ub[:, 0] = 0.0
     b.backlog_cols = asm.var(b, "backlog", n * (T + 1), 0.0, ub.ravel()).reshape(n, T + 1)

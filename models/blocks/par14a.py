@@ -14,6 +14,8 @@ dimmed for congestion only, never shifted for profit. For a battery the §14a po
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyomo.environ as pyo
 
@@ -49,39 +51,63 @@ def member_columns(m: pyo.ConcreteModel, tables: Tables, kind: str, i: int) -> t
     return step[mine], m.ev.charge_cols[mine]
 
 
+def member_steps(tables: Tables, kind: str, i: int) -> np.ndarray:
+    """The steps of the variables that make up the device's §14a power (as `member_columns`)."""
+    if kind != "ev":
+        return np.arange(tables.T)
+    sess, step = np.nonzero(tables.ev.availability > 0)
+    return step[tables.ev.session_charger[sess] == i]
+
+
+def dimming_bounds(tables: Tables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The numbers of the §14a rows in build order (kW; 0 where nothing is requested): lower bounds
+    of lone devices' power at each of their steps, group floors at every step, and each member's
+    request at each of its steps. The rows exist at every step whatever is requested, so that a
+    new forecast changes only these numbers, never the model's structure."""
+    lone: list[np.ndarray] = []
+    floor: list[np.ndarray] = []
+    dim: list[np.ndarray] = []
+    for group in tables.dimming_groups:
+        req = np.array([member_request(tables, k, i) for k, i in group.members]).reshape(-1, tables.T)
+        total = req.sum(axis=0)
+        wanted = np.where(total > EPS_KW, np.minimum(total, group.min_kw), 0.0)
+        if len(group.members) == 1:
+            lone.append(wanted[member_steps(tables, *group.members[0])])
+        else:
+            floor.append(wanted)
+        for (kind, i), r in zip(group.members, req, strict=True):
+            dim.append(np.where(r > EPS_KW, r, 0.0)[member_steps(tables, kind, i)])
+    return tuple(np.concatenate(part) if part else np.zeros(0) for part in (lone, floor, dim))  # type: ignore[return-value]
+
+
 def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm: Assembly) -> pyo.Block:
     b = pyo.Block()
     m.par14a = b
     T, dt_h = tables.T, tables.dt_h
+    b.lone_floor_kw = asm.param(b, "lone_floor_kw", lambda t: dimming_bounds(t)[0])
+    b.floor_kw = asm.param(b, "floor_kw", lambda t: dimming_bounds(t)[1])
+    b.requested_kw = asm.param(b, "requested_kw", lambda t: dimming_bounds(t)[2])
+    lone_floor = iter(b.lone_floor_kw.values())
+    floor_lb: list[Any] = []
+    group_floor, requested = list(b.floor_kw.values()), list(b.requested_kw.values())
     floor_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col) pairs per group
-    floor_lb: list[float] = []
     dim_rows: list[tuple[np.ndarray, np.ndarray]] = []
-    dim_lb: list[float] = []
     n_dim = 0
     for group in tables.dimming_groups:
-        req = np.array([member_request(tables, k, i) for k, i in group.members])
-        total = req.sum(axis=0)
-        active = np.flatnonzero(total > EPS_KW)
         if len(group.members) == 1:  # the floor is a lower bound on the device's own variable
-            steps, cols = member_columns(m, tables, *group.members[0])
-            for t, col in zip(steps.tolist(), cols.tolist(), strict=True):
-                if total[t] > EPS_KW:
-                    asm.columns[col].setlb(float(min(total[t], group.min_kw)))
-            active = active[:0]
-        row_of_step = np.full(T, -1)
-        row_of_step[active] = len(floor_lb) + np.arange(len(active))
-        floor_lb += np.minimum(total[active], group.min_kw).tolist()
-        for j, (kind, i) in enumerate(group.members):
-            steps, cols = member_columns(m, tables, kind, i)
-            on = row_of_step[steps] >= 0
-            floor_rows.append((row_of_step[steps[on]], cols[on], np.ones(int(on.sum()))))
-            wanted = np.flatnonzero(req[j] > EPS_KW)
-            dim_row_of_step = np.full(T, -1)
-            dim_row_of_step[wanted] = n_dim + np.arange(len(wanted))
-            dim_lb += req[j][wanted].tolist()
-            on = dim_row_of_step[steps] >= 0
-            dim_rows.append((dim_row_of_step[steps[on]], cols[on]))
-            n_dim += len(wanted)
+            for col in member_columns(m, tables, *group.members[0])[1].tolist():
+                asm.columns[col].setlb(next(lone_floor))
+        else:
+            first = len(floor_lb)
+            floor_lb += group_floor[first : first + T]
+            for kind, i in group.members:
+                steps, cols = member_columns(m, tables, kind, i)
+                floor_rows.append((first + steps, cols, np.ones(len(cols))))
+        for kind, i in group.members:
+            cols = member_columns(m, tables, kind, i)[1]
+            dim_rows.append((n_dim + np.arange(len(cols)), cols))
+            n_dim += len(cols)
+    dim_lb = requested
     floor = asm.rows(b, "floor", floor_lb, [None] * len(floor_lb))
     for rows, cols, coefs in floor_rows:
         floor.add(rows, cols, coefs)

@@ -23,6 +23,12 @@ def curtailable_groups(tab: PVTable) -> list[tuple[int, int, np.ndarray]]:
     return [(n, f, np.array(ix)) for (n, f), ix in sorted(groups.items())]
 
 
+def group_available_kw(tab: PVTable, groups: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    """(G, T) available generation of each curtailable group, kW."""
+    T = tab.available_kw.shape[1]
+    return np.array([tab.available_kw[ix].sum(axis=0) for _, _, ix in groups]).reshape(len(groups), T)
+
+
 def add_pv(m: pyo.ConcreteModel, tab: PVTable, asm: Assembly) -> pyo.Block:
     """Generation gen[g, t] in [0, available_kw[g, t]] (a mutable bound) for each curtailable group."""
     b = pyo.Block()
@@ -30,8 +36,7 @@ def add_pv(m: pyo.ConcreteModel, tab: PVTable, asm: Assembly) -> pyo.Block:
     groups = curtailable_groups(tab)
     T = tab.available_kw.shape[1]
     G = len(groups)
-    avail = np.array([tab.available_kw[ix].sum(axis=0) for _, _, ix in groups]).reshape(G, T)
-    b.available_kw = pyo.Param(range(G), range(T), mutable=True, initialize=lambda _, g, t: float(avail[g, t]))
+    b.available_kw = asm.param(b, "available_kw", lambda t: group_available_kw(t.pv, groups))
     b.gen_cols = asm.var(b, "gen", G * T, 0.0, [b.available_kw[g, t] for g in range(G) for t in range(T)]).reshape(G, T)
     node = np.array([n for n, _, _ in groups], dtype=int).reshape(G, 1)
     feeder = np.array([f for _, f, _ in groups], dtype=int).reshape(G, 1)

@@ -1,0 +1,155 @@
+"""Plan a site again on the model of its previous run when only the numbers changed.
+
+A built dispatch model holds forecasts, prices, limits, initial states and the requested profiles
+of devices without a contract as mutable Params (``Assembly.param``); everything else in it (which
+variables and rows exist, their fixed coefficients) follows from the rest of the tables. The
+structure key hashes exactly that rest, plus what the builders derive from it (EV energy due in the
+horizon, the steps where heat can go unmet). Equal keys: refresh
+the Params from the new tables and re-solve with the same HiGHS instance, which starts from its
+last basis. Different keys (new EV session in the horizon, edited site, other horizon length):
+build anew. Results are the same either way (tests compare warm and cold optima).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grid.domain import Site
+from grid.series import SiteInputs
+from models.blocks.ev import required_kwh
+from models.blocks.heat_pump import needs_unmet_slack
+from models.dispatch import DispatchModel
+from models.highs import PersistentHighs
+from models.plan import Plan
+from models.solve import SolveOptions, solve_tables
+from models.tables import Tables, build_tables
+
+#: table fields the model holds only as mutable Params (or does not use at all): not structure
+PARAM_FIELDS = frozenset(
+    {
+        "index",
+        "connections.fixed_load_kw",
+        "connections.feeder_fixed_load_kw",
+        "connections.limit_import_kw",
+        "connections.limit_export_kw",
+        "pv.available_kw",
+        "batteries.initial_kwh",
+        "batteries.request_charge_kw",
+        "batteries.request_discharge_kw",
+        "heat_pumps.cop",
+        "heat_pumps.heat_demand_kw",
+        "heat_pumps.initial_kwh",
+        "heat_pumps.request_kw",
+        "prices.import_eur_per_kwh",
+        "prices.energy_eur_per_kwh",
+        "prices.grid_fee_eur_per_kwh",
+        "prices.feed_in_eur_per_kwh",
+        "prices.co2_g_per_kwh",
+        "prices.co2_eur_per_kwh",
+    }
+)
+
+
+def structure_key(tables: Tables) -> str:
+    """A digest of everything in `tables` that shapes the model (see the module docstring)."""
+    h = hashlib.sha256()
+    _feed(h, "", tables)
+    derived = [
+        required_kwh(tables.ev, tables.dt_h, tables.index[0].timestamp()) if tables.T else np.zeros(0),
+        needs_unmet_slack(tables.heat_pumps),
+    ]
+    for array in derived:
+        _feed(h, "derived", np.asarray(array))
+    return h.hexdigest()
+
+
+def _feed(h: Any, path: str, value: Any) -> None:
+    if path in PARAM_FIELDS:
+        return
+    h.update(path.encode())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _feed(h, f"{path}.{f.name}" if path else f.name, getattr(value, f.name))
+    elif isinstance(value, np.ndarray) and value.dtype != object:
+        h.update(f"{value.dtype}{value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, list | tuple):
+        h.update(f"[{len(value)}]".encode())
+        for i, item in enumerate(value):
+            _feed(h, f"{path}[{i}]", item)
+    elif hasattr(value, "model_dump"):  # pydantic settings (penalties)
+        h.update(repr(value.model_dump()).encode())
+    else:
+        h.update(repr(value.tolist() if isinstance(value, np.ndarray) else value).encode())
+
+
+@dataclasses.dataclass
+class _Kept:
+    key: str
+    model: DispatchModel
+    solver: PersistentHighs
+
+
+class WarmPlanner:
+    """A planner (``plan_site``'s signature) that keeps each site's last model and re-uses it
+    when the structure key matches. One run per site at a time (the caller's per-site lock)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, _Kept] = {}
+        self._lock = threading.Lock()
+        self.warm_runs = 0
+        self.cold_runs = 0
+
+    def __call__(
+        self, site: Site, inputs: SiteInputs, index: pd.DatetimeIndex, options: SolveOptions | None = None
+    ) -> Plan:
+        t0 = time.perf_counter()
+        tables = build_tables(site, inputs, index)
+        key = structure_key(tables)
+        tables_s = time.perf_counter() - t0
+        with self._lock:
+            kept = self._kept.pop(site.id, None)
+        if kept is not None and kept.key == key:
+            plan, dm, outcome = solve_tables(tables, options, warm=(kept.model, kept.solver))
+            if outcome.ok:
+                self.warm_runs += 1
+                self._keep(site.id, key, dm, outcome.solver)
+                plan.timings_s = {"tables_s": tables_s, **plan.timings_s}
+                return plan
+            # a warm solve that did not finish is repeated from scratch (fresh instance, presolve)
+        plan, dm, outcome = solve_tables(tables, options)
+        self.cold_runs += 1
+        if outcome.ok:
+            self._keep(site.id, key, dm, outcome.solver)
+        plan.timings_s = {"tables_s": tables_s, **plan.timings_s}
+        return plan
+
+    def _keep(self, site_id: str, key: str, dm: DispatchModel, solver: PersistentHighs) -> None:
+        with self._lock:
+            self._kept[site_id] = _Kept(key, dm, solver)
+
+    def forget(self, site_id: str | None = None) -> None:
+        """Drop the kept model of one site (or of all)."""
+        with self._lock:
+            if site_id is None:
+                self._kept.clear()
+            else:
+                self._kept.pop(site_id, None)
+
+
+_PROCESS_PLANNER = WarmPlanner()
+
+
+def plan_site_warm(
+    site: Site, inputs: SiteInputs, index: pd.DatetimeIndex, options: SolveOptions | None = None
+) -> Plan:
+    """:class:`WarmPlanner` of this process (picklable by name, so a solver worker process keeps
+    its own models between runs)."""
+    return _PROCESS_PLANNER(site, inputs, index, options)

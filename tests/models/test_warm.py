@@ -1,0 +1,141 @@
+"""Re-using a built model (models.warm): a refreshed model gives the optimum a fresh build gives,
+for every field the model holds as a mutable parameter; anything else changes the structure key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grid.demo import generate_demo
+from grid.domain import Site, load_site
+from grid.series import SiteInputs, load_inputs
+from grid.timeindex import horizon_index
+from models.dispatch import build_model
+from models.solve import SolveOutcome, plan_site, solve_model, solve_tables
+from models.tables import Tables, build_tables
+from models.warm import PARAM_FIELDS, WarmPlanner, structure_key
+from tests.models.invariants import check_plan
+
+#: a spring day: heat demand, and PV surplus that non-contract batteries request to store
+DAY = "2026-04-15T00:00:00+02:00"
+START = pd.Timestamp("2026-04-15T07:00:00Z")
+HOURS = 12.0
+#: fields that the model does not use at all (read by the plan's KPIs only)
+UNUSED = {"index", "prices.energy_eur_per_kwh", "prices.grid_fee_eur_per_kwh", "prices.co2_g_per_kwh"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, SiteInputs]:
+    path = generate_demo(tmp_path_factory.mktemp("warm"), n_households=40, start=DAY, hours=24)
+    site = load_site(Path(path)).model_copy(deep=True)
+    for battery in site.batteries[:3]:  # home batteries without a contract follow a requested profile
+        battery.flex_contract = False
+    return site, load_inputs(site)
+
+
+def tables_at(demo: tuple[Site, SiteInputs], start: pd.Timestamp = START) -> Tables:
+    site, inputs = demo
+    index = horizon_index(start, HOURS, site.site.resolution_min)
+    return build_tables(site, inputs.window(index), index)
+
+
+def perturbed(tables: Tables, path: str, rng: np.random.Generator) -> Tables:
+    """`tables` with the field at `path` ("part.field") scaled by random factors in [0.7, 1.3]
+    (initial states and requested profiles scaled down only, so that they stay within the
+    device's bounds as ``build_tables`` keeps them)."""
+    part, name = path.split(".")
+    sub = getattr(tables, part)
+    values = np.asarray(getattr(sub, name), dtype=float)
+    low, high = (0.7, 1.0) if name == "initial_kwh" or name.startswith("request") else (0.7, 1.3)
+    changed = values * rng.uniform(low, high, size=values.shape)
+    return dataclasses.replace(tables, **{part: dataclasses.replace(sub, **{name: changed})})
+
+
+def test_the_demo_site_has_every_kind_of_parameter(demo: tuple[Site, SiteInputs]) -> None:
+    """Guards the test below: every parameter field is non-trivial on this site."""
+    tables = tables_at(demo)
+    for path in sorted(PARAM_FIELDS - UNUSED):
+        part, name = path.split(".")
+        assert np.abs(np.asarray(getattr(getattr(tables, part), name), dtype=float)).sum() > 0, path
+    assert (~tables.batteries.flex).any() and (~tables.heat_pumps.flex).any() and tables.dimming_groups
+
+
+def lp_arrays(outcome: SolveOutcome) -> dict[str, np.ndarray]:
+    """The LP exactly as HiGHS holds it: costs, bounds and the column-wise matrix."""
+    lp = outcome.solver._solver_model.getLp()
+    a = lp.a_matrix_
+    names = ("col_cost_", "col_lower_", "col_upper_", "row_lower_", "row_upper_")
+    out = {name: np.asarray(getattr(lp, name)) for name in names}
+    out.update(start=np.asarray(a.start_), index=np.asarray(a.index_), value=np.asarray(a.value_))
+    return out
+
+
+@pytest.mark.parametrize("path", sorted(PARAM_FIELDS - {"index"}))
+def test_refreshed_model_is_the_fresh_model(demo: tuple[Site, SiteInputs], path: str) -> None:
+    """Refreshing a built model from changed tables gives HiGHS exactly the LP a fresh build gives
+    (so the change reached the solver), and the same optimum."""
+    base = tables_at(demo)
+    changed = perturbed(base, path, np.random.default_rng(7))
+    assert structure_key(changed) == structure_key(base), "a scaled parameter must not change the structure"
+    first, dm, outcome = solve_tables(base)
+    assert outcome.ok
+    before = lp_arrays(outcome)
+    warm, _, warm_outcome = solve_tables(changed, warm=(dm, outcome.solver))
+    cold = solve_model(build_model(changed))
+    assert warm_outcome.ok and cold.ok and warm.solver["warm_start"]
+    refreshed, fresh = lp_arrays(warm_outcome), lp_arrays(cold)
+    for name, values in fresh.items():
+        np.testing.assert_allclose(refreshed[name], values, rtol=1e-12, atol=1e-12, err_msg=name)
+    moved = any(not np.array_equal(before[n], v) for n, v in fresh.items())
+    assert moved == (path not in UNUSED), path
+    assert warm.objective_eur == pytest.approx(cold.objective_eur, rel=1e-7, abs=1e-6)
+
+
+def _fields(obj: Any, prefix: str = "") -> list[str]:
+    out = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value) and f.name != "at":
+            out += _fields(value, path + ".")
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "f" and np.isfinite(value).any():
+            out.append(path)
+    return out
+
+
+def test_every_other_numeric_field_is_structure(demo: tuple[Site, SiteInputs]) -> None:
+    base = tables_at(demo)
+    key = structure_key(base)
+    others = [p for p in _fields(base) if p not in PARAM_FIELDS]
+    assert "batteries.capacity_kwh" in others and "ev.availability" in others
+    for path in others:
+        part, name = path.split(".")
+        sub = getattr(base, part)
+        shifted = dataclasses.replace(sub, **{name: getattr(sub, name) + 0.5})
+        assert structure_key(dataclasses.replace(base, **{part: shifted})) != key, path
+
+
+def test_planner_reuses_the_model_when_only_numbers_change(demo: tuple[Site, SiteInputs]) -> None:
+    site, inputs = demo
+    index = horizon_index(START, HOURS, site.site.resolution_min)
+    planner = WarmPlanner()
+    first = planner(site, inputs, index)
+    assert first.status == "optimal" and not first.solver["warm_start"]
+    # new forecasts for the same horizon: household load +10%, PV -20%
+    newer = dataclasses.replace(inputs, base_load_kw=inputs.base_load_kw * 1.1, pv_kw_per_kwp=inputs.pv_kw_per_kwp * 0.8)
+    again = planner(site, newer, index)
+    fresh = plan_site(site, newer, index)
+    assert again.solver["warm_start"] and planner.warm_runs == 1
+    assert again.objective_eur == pytest.approx(fresh.objective_eur, rel=1e-7)
+    assert again.objective_eur != pytest.approx(first.objective_eur, rel=1e-6)
+    check_plan(again, build_tables(site, newer, index))
+    # one step later an EV session's plugged steps differ: the structure changed, built anew
+    later = horizon_index(START + pd.Timedelta(hours=2), HOURS, site.site.resolution_min)
+    assert structure_key(tables_at(demo, later[0])) != structure_key(tables_at(demo))
+    moved = planner(site, inputs, later)
+    assert moved.status == "optimal" and not moved.solver["warm_start"] and planner.cold_runs == 2
