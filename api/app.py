@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors
 from api.cache import ResponseCache
 from api.context import Clock, ReplayClock, ServiceContext, wall_clock
+from api.fastpath import SetpointsFastPath
 from api.jobs import JobManager
 from api.routes import health, jobs, kpis, plans, readings, setpoints
 from api.settings import Settings
@@ -28,6 +29,7 @@ from grid.store.engine import make_engine
 from grid.store.migrate import upgrade
 from grid.store.sites import register_site
 from models.solve import plan_site
+from models.warm import plan_site_warm
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -91,7 +93,7 @@ def create_app(
     engine: Engine | None = None,
     clock: Clock = wall_clock,
     inputs_provider: InputsProvider = file_inputs,
-    planner: Planner = plan_site,
+    planner: Planner = plan_site_warm,
     publisher: Publisher | None = None,
     migrate: bool = True,
 ) -> FastAPI:
@@ -113,7 +115,7 @@ def create_app(
         settings.horizon_hours,
         settings.solver_time_limit_s,
         settings.setpoint_intervals,
-        settings.solve_in_subprocess and planner is plan_site,
+        settings.solve_in_subprocess and planner in (plan_site, plan_site_warm),  # picklable by name
     )
     service = PlanningService(engine, settings.sites, config, inputs_provider, planner, publisher)
     ctx = ServiceContext(
@@ -160,5 +162,6 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
 
+    app.add_middleware(SetpointsFastPath, ctx=ctx)  # inside the latency middleware: measured too
     app.add_middleware(LatencyMiddleware)
     return app

@@ -64,6 +64,15 @@ class ResponseCache:
         hit = self._latest.get(site_id)
         return hit is not None and time.monotonic() < hit[0]
 
+    def peek_latest(self, site_id: str) -> Any:
+        """The cached latest-plan row of a site if it is fresh and not None, else None."""
+        hit = self._latest.get(site_id)
+        return hit[1] if hit is not None and time.monotonic() < hit[0] else None
+
+    def peek_body(self, plan_id: str) -> dict[str, Any] | None:
+        """The cached body of `plan_id`, or None (no LRU bookkeeping: the fast path's read)."""
+        return self._bodies.get(plan_id)
+
     def has_body(self, plan_id: str) -> bool:
         return plan_id in self._bodies
 

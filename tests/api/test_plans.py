@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from grid.errors import InputError
+from grid.store import plans as plan_store
 from grid.store.apikeys import create_key, list_keys, revoke_key
 from models.solve import plan_site
 from tests.api.kit import HOURS, Clock, make_app, service
@@ -142,8 +143,12 @@ def test_solve_in_worker_process(store: Engine, sites: dict[str, Path], clock: C
         assert svc.config.solve_in_subprocess
         result = svc.run("demo", clock())
         assert result.status in ("optimal", "optimal_with_violations"), result.message
-        assert svc._pool is not None
-    assert svc._pool is None  # closed with the app
+        assert set(svc._pools) == {"demo"}  # one worker per site: it keeps the site's model
+        again = svc.run("demo", clock())
+        assert again.status == result.status
+        body = plan_store.plan_body(store, again.plan_id or "")
+        assert body["solver"]["warm_start"]  # the worker re-used the model of the first run
+    assert svc._pools == {}  # closed with the app
 
 
 def test_one_job_per_site(store: Engine, sites: dict[str, Path], clock: Clock, key: dict[str, str]) -> None:
