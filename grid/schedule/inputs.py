@@ -8,7 +8,9 @@ forecasts stored as of the run's start (making them on the spot where none are s
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -18,6 +20,7 @@ from grid.forecast.site import forecast_inputs
 from grid.forecast.weather import Weather
 from grid.schedule.runner import InputsProvider
 from grid.series import SiteInputs, load_inputs
+from grid.store.engine import make_engine
 from grid.timeindex import horizon_index
 
 
@@ -34,10 +37,33 @@ def planning_inputs(site: Site, engine: Engine, start: pd.Timestamp, hours: floa
     )
 
 
+class ForecastProvider:
+    """The scheduler's inputs provider: :func:`planning_inputs` on the store at `engine`. It
+    travels to a solver worker process as its database URL (an in-memory database does not)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, site: Site, start: pd.Timestamp, hours: float) -> SiteInputs:
+        return planning_inputs(site, self.engine, start, hours)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise TypeError("an in-memory database cannot be shared with a worker process")
+        return _provider_at, (url.render_as_string(hide_password=False),)
+
+
+def _provider_at(url: str) -> ForecastProvider:
+    return ForecastProvider(_engine(url))
+
+
+@functools.cache
+def _engine(url: str) -> Engine:
+    """One engine per database URL in a worker process."""
+    return make_engine(url)
+
+
 def forecast_provider(engine: Engine) -> InputsProvider:
     """The scheduler's inputs provider: :func:`planning_inputs` on `engine`."""
-
-    def provide(site: Site, start: pd.Timestamp, hours: float) -> SiteInputs:
-        return planning_inputs(site, engine, start, hours)
-
-    return provide
+    return ForecastProvider(engine)

@@ -11,8 +11,10 @@ set-points keep coming from that plan.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import multiprocessing
+import pickle
 import threading
 import time
 import uuid
@@ -106,21 +108,32 @@ class PlanningService:
         self.listeners: list[Callable[[str], None]] = []
         self._pools: dict[str, ProcessPoolExecutor] = {}
         self._pool_lock = threading.Lock()
+        self._provider_travels: bool | None = None
 
-    def _solve(self, site: Site, inputs: SiteInputs, index: pd.DatetimeIndex, options: SolveOptions) -> Plan:
-        if not self.config.solve_in_subprocess:
-            return self.planner(site, inputs, index, options)
+    def _pool(self, site_id: str) -> ProcessPoolExecutor:
         with self._pool_lock:  # one worker per site, so that the site's kept model lives there
-            pool = self._pools.get(site.id)
+            pool = self._pools.get(site_id)
             if pool is None:
-                pool = self._pools[site.id] = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                pool = self._pools[site_id] = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            return pool
+
+    def _run_job(self, job: PlanJob) -> tuple[dict[str, Any], str]:
+        """Run `job` here, or in the site's worker process (inputs, solve and encoding there, so
+        that the API process only stores the result)."""
+        if not self.config.solve_in_subprocess:
+            return run_plan_job(job, self.inputs_provider, None, self.planner)
+        if self._provider_travels is None:
+            self._provider_travels = _picklable(self.inputs_provider)
+        provider: InputsProvider | None = self.inputs_provider
+        inputs: SiteInputs | None = None
+        if not self._provider_travels:  # e.g. a closure: read the inputs here, ship them
+            provider, inputs = None, self.inputs_provider(job.site, job.start, job.hours)
         try:
-            plan: Plan = pool.submit(self.planner, site, inputs, index, options).result()
+            return self._pool(job.site.id).submit(run_plan_job, job, provider, inputs, self.planner).result()
         except BrokenProcessPool:  # the worker died (killed, out of memory): the next run starts a new one
             with self._pool_lock:
-                self._pools.pop(site.id, None)
+                self._pools.pop(job.site.id, None)
             raise
-        return plan
 
     def close(self) -> None:
         """Stop the solver worker processes (if any)."""
@@ -160,9 +173,9 @@ class PlanningService:
         period = floor_period(now, res)
         if trigger == "scheduled" and not plan_store.claim_period(self.engine, site_id, period.to_pydatetime(), now):
             return RunResult(site_id, "skipped", period.to_pydatetime(), message="period already planned")
-        body = self._plan(site, site_id, period, error)
+        header, body_json = self._plan(site, site_id, period, error)
         duration = time.perf_counter() - t0
-        row = plan_store.save_plan(self.engine, body, trigger, duration)
+        row = plan_store.save_plan(self.engine, header, trigger, duration, plan_json=body_json)
         for listener in self.listeners:
             listener(site_id)
         metrics.PLAN_DURATION.labels(site_id, trigger).observe(duration)
@@ -176,20 +189,20 @@ class PlanningService:
         self.publish(site_id, now)
         return RunResult(site_id, row.status, period.to_pydatetime(), row.plan_id, row.message, duration)
 
-    def _plan(self, site: Site | None, site_id: str, period: pd.Timestamp, error: str | None) -> dict[str, Any]:
+    def _plan(
+        self, site: Site | None, site_id: str, period: pd.Timestamp, error: str | None
+    ) -> tuple[dict[str, Any], str]:
+        """(plan header, plan JSON) of a run; a failed plan's when anything goes wrong."""
         hours = self.config.horizon_hours
         if site is not None:
             try:
-                inputs = self.inputs_provider(site, period, hours)
-                index = horizon_index(period, hours, site.site.resolution_min)
-                plan = self._solve(site, inputs, index, SolveOptions(time_limit_s=self.config.time_limit_s))
-                return plan.to_dict()
+                return self._run_job(PlanJob(site, period, hours, self.config.time_limit_s))
             except (InputError, InputErrors) as exc:
                 error = f"input error: {exc}"
             except Exception as exc:  # a crashing planner must not stop the service; it is recorded
                 log.exception("planner crashed for site %s", site_id)
                 error = f"planner error: {type(exc).__name__}: {exc}"
-        return failed_body(site_id, period, hours, error or "unknown error")
+        return encoded(failed_body(site_id, period, hours, error or "unknown error"))
 
     def publish(self, site_id: str, now: dt.datetime) -> bool:
         """Publish the set-points of the latest good plan (with its stale state); False if none."""
@@ -230,3 +243,45 @@ def failed_body(site_id: str, start: pd.Timestamp, hours: float, message: str) -
         "solver": {},
         "timings_s": {},
     }
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    """What one run plans: `site` from `start` (UTC, on the grid) for `hours`."""
+
+    site: Site
+    start: pd.Timestamp
+    hours: float
+    time_limit_s: float | None
+
+
+HEADER_KEYS = ("plan_id", "site", "computed_at", "start", "end", "status", "objective_eur", "message")
+
+
+def encoded(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the keys the plans table indexes, the whole plan as JSON)."""
+    return {k: body.get(k) for k in HEADER_KEYS}, json.dumps(body, allow_nan=False)
+
+
+def run_plan_job(
+    job: PlanJob, provider: InputsProvider | None, inputs: SiteInputs | None, planner: Planner
+) -> tuple[dict[str, Any], str]:
+    """Inputs (from `provider` unless given), plan, JSON: everything but storing. Runs in the
+    service process or in a site's worker process; input errors come back as a failed plan."""
+    try:
+        if inputs is None:
+            assert provider is not None
+            inputs = provider(job.site, job.start, job.hours)
+        index = horizon_index(job.start, job.hours, job.site.site.resolution_min)
+        plan = planner(job.site, inputs, index, SolveOptions(time_limit_s=job.time_limit_s))
+        return encoded(plan.to_dict())
+    except (InputError, InputErrors) as exc:
+        return encoded(failed_body(job.site.id, job.start, job.hours, f"input error: {exc}"))
+
+
+def _picklable(obj: Any) -> bool:
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True

@@ -82,9 +82,14 @@ def _mark_latest_stale(conn: Connection, site_id: str, reason: str) -> None:
 
 
 def save_plan(
-    engine: Engine, plan: dict[str, Any], trigger: str = "manual", duration_s: float | None = None
+    engine: Engine,
+    plan: dict[str, Any],
+    trigger: str = "manual",
+    duration_s: float | None = None,
+    plan_json: str | None = None,
 ) -> PlanRow:
-    """Store `plan` (a :meth:`Plan.to_dict`); a failed plan marks the latest good one stale."""
+    """Store `plan` (a :meth:`Plan.to_dict`, or with `plan_json` its JSON text and `plan` just the
+    keys the table indexes); a failed plan marks the latest good one stale."""
     failed = plan["status"] not in GOOD
     with write_transaction(engine) as conn:
         if failed:
@@ -103,7 +108,7 @@ def save_plan(
                 message=plan.get("message") or "",
                 trigger=trigger,
                 duration_s=duration_s,
-                plan_json=json.dumps(plan, allow_nan=False),
+                plan_json=plan_json if plan_json is not None else json.dumps(plan, allow_nan=False),
             )
         )
         row = conn.execute(sa.select(*_COLUMNS).where(plans.c.plan_id == plan["plan_id"])).one()

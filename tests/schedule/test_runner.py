@@ -3,18 +3,25 @@ stale plans and ETags. No sleeps: concurrency is driven by events."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from grid.domain import load_site
 from grid.errors import InputError, InputErrors
-from grid.schedule.runner import PlanningConfig, PlanningService
+from grid.schedule.inputs import forecast_provider
+from grid.schedule.runner import PlanningConfig, PlanningService, file_inputs
 from grid.store import plans as plan_store
 from grid.store.apikeys import create_key
+from grid.store.engine import make_engine
+from grid.store.migrate import upgrade
+from grid.store.sites import register_site
 from models.solve import plan_site
 from tests.api.kit import HOURS, Clock, make_app
 
@@ -142,3 +149,36 @@ def test_failures_keep_last_good_plan_stale_and_etag_follows_plan(
     assert "prices.csv line 9" in runs[2].message and "solver process died" in runs[1].message
     failed_rows = [p for p in plan_store.list_plans(store, "demo") if p.status == "failed"]
     assert len(failed_rows) == 3 and all(p.message for p in failed_rows)
+
+
+def test_worker_process_plans_with_inputs_read_here_or_there(
+    tmp_path: Path, sites: dict[str, Path], clock: Clock
+) -> None:
+    """In a worker process: a provider that can travel (module function, forecasts on a database
+    file) reads the inputs there; one that cannot (a closure) reads them here and ships them."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    upgrade(engine)
+    register_site(engine, load_site(sites["demo"]))
+    config = PlanningConfig(horizon_hours=HOURS, time_limit_s=20, solve_in_subprocess=True)
+    read_here: list[str] = []
+
+    def closure(site: Any, start: pd.Timestamp, hours: float) -> Any:
+        read_here.append(site.id)
+        return file_inputs(site, start, hours)
+
+    for provider in (file_inputs, forecast_provider(engine), closure):
+        svc = PlanningService(engine, {"demo": sites["demo"]}, config, inputs_provider=provider)
+        try:
+            result = svc.run("demo", clock())
+        finally:
+            svc.close()
+        assert result.status.startswith("optimal"), (provider, result.message)
+    assert read_here == ["demo"]
+
+
+def test_forecast_provider_travels_as_its_database_url(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'f.sqlite'}")
+    travelled = pickle.loads(pickle.dumps(forecast_provider(engine)))
+    assert str(travelled.engine.url) == str(engine.url)
+    with pytest.raises(TypeError, match="in-memory"):
+        pickle.dumps(forecast_provider(make_engine("sqlite://")))
