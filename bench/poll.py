@@ -1,16 +1,18 @@
-"""Benchmark: set-point polling against the real service (uvicorn on 127.0.0.1, SQLite), from an
-async httpx client in this (second) process.
+"""Benchmark: set-point polling against the real service (`grid serve`: uvicorn on 127.0.0.1,
+SQLite, solves in a worker process), loaded by `wrk` (Debian package ``wrk``) from a second
+process, or by an async httpx client in this process when wrk is not installed (much weaker: the
+figures then measure the client).
 
-Four phases of `--seconds` each with `--concurrency` clients polling
+Four phases of `--seconds` each with `--concurrency` connections polling
 ``GET /api/v1/sites/demo/setpoints``: plain; with If-None-Match (304s); and both again while the
-service re-plans a 300-household site (`big`, 24 h) over and over in its background thread. Ends
-with one line:
+service re-plans a 300-household site (`big`, 24 h) over and over. Ends with one line:
 
     poll_rps <n> p99_ms <ms> poll_rps_solving <n> p99_ms_solving <ms>
 
 (the plain phases; the If-None-Match figures are printed above it).
 
 Run by hand: .venv/bin/python bench/poll.py [--seconds 10] [--concurrency 16] [--port 8771]
+(``apt-get install wrk`` first for the real figures)
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -118,6 +122,50 @@ async def poll(base: str, headers: dict[str, str], seconds: float, concurrency: 
     return len(latencies) / elapsed, float(np.percentile(latencies, 99) * 1000)
 
 
+def wrk(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> tuple[float, float]:
+    """(requests per second, p99 latency ms) measured by wrk with one thread."""
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"\s99%\s+([0-9.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    if "Non-2xx or 3xx responses" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    return rps, float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def measure(base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool) -> tuple[float, float]:
+    """One polling phase, with wrk when installed."""
+    if shutil.which("wrk") is None:
+        return asyncio.run(poll(base, headers, seconds, concurrency, etag))
+    url = f"{base}/api/v1/sites/demo/setpoints?horizon=4"
+    h = dict(headers)
+    if etag:
+        h["If-None-Match"] = httpx.get(url, headers=headers).headers["ETag"]
+    return wrk(url, h, seconds, concurrency)
+
+
+class Replanner(threading.Thread):
+    """Re-plans `site` through the API back to back until stopped; counts finished runs."""
+
+    def __init__(self, base: str, site: str, headers: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.base, self.site, self.headers = base, site, headers
+        self.stop = threading.Event()
+        self.done = 0
+
+    def run(self) -> None:
+        with httpx.Client(timeout=600) as client:
+            while not self.stop.is_set():
+                url = replan(client, self.base, self.site, self.headers)
+                while not self.stop.is_set():
+                    if client.get(self.base + url, headers=self.headers).json()["status"] not in ("queued", "running"):
+                        self.done += 1
+                        break
+                    time.sleep(0.2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -140,39 +188,21 @@ def main() -> None:
                 print(
                     f"one re-plan of the 300-household site (24 h): {time.perf_counter() - t0:.2f} s ({big['status']})"
                 )
-                plain = asyncio.run(poll(base, headers, args.seconds, args.concurrency, etag=False))
-                cond = asyncio.run(poll(base, headers, args.seconds, args.concurrency, etag=True))
+                print(f"load generator: {'wrk' if shutil.which('wrk') else 'httpx (in this process)'}")
+                plain = measure(base, headers, args.seconds, args.concurrency, etag=False)
+                cond = measure(base, headers, args.seconds, args.concurrency, etag=True)
                 print(f"plain:         {plain[0]:8.1f} req/s  p99 {plain[1]:7.1f} ms")
                 print(f"If-None-Match: {cond[0]:8.1f} req/s  p99 {cond[1]:7.1f} ms")
                 solving: list[tuple[float, float]] = []
                 jobs = 0
                 for etag in (False, True):
-                    done = asyncio.Event()
-
-                    async def solver_loop(done: asyncio.Event = done) -> int:
-                        n = 0
-                        async with httpx.AsyncClient(timeout=600) as ac:
-                            while not done.is_set():
-                                r = await ac.post(f"{base}/api/v1/sites/big/plans/trigger", headers=headers)
-                                url = r.json()["job_url"]
-                                while not done.is_set():
-                                    status = (await ac.get(base + url, headers=headers)).json()["status"]
-                                    if status not in ("queued", "running"):
-                                        n += 1
-                                        break
-                                    await asyncio.sleep(0.2)
-                        return n
-
-                    async def phase(etag: bool = etag, done: asyncio.Event = done) -> tuple[tuple[float, float], int]:
-                        task = asyncio.create_task(solver_loop())
-                        await asyncio.sleep(0.5)  # let the first solve start
-                        result = await poll(base, headers, args.seconds, args.concurrency, etag)
-                        done.set()
-                        return result, await task
-
-                    result, n = asyncio.run(phase())
-                    solving.append(result)
-                    jobs += n
+                    replanner = Replanner(base, "big", headers)
+                    replanner.start()
+                    time.sleep(0.5)  # let the first solve start
+                    solving.append(measure(base, headers, args.seconds, args.concurrency, etag))
+                    replanner.stop.set()
+                    replanner.join()
+                    jobs += replanner.done
                 print(f"solving, plain:         {solving[0][0]:8.1f} req/s  p99 {solving[0][1]:7.1f} ms")
                 print(f"solving, If-None-Match: {solving[1][0]:8.1f} req/s  p99 {solving[1][1]:7.1f} ms")
                 print(f"re-plans finished during the solving phases: {jobs}")

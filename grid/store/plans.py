@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -155,7 +156,7 @@ def plan_body(engine: Engine, plan_id: str) -> dict[str, Any]:
         text = conn.execute(sa.select(plans.c.plan_json).where(plans.c.plan_id == plan_id)).scalar()
     if text is None:
         raise KeyError(plan_id)
-    body: dict[str, Any] = json.loads(text)
+    body: dict[str, Any] = orjson.loads(text)  # a few times faster than json: less GIL while serving
     return body
 
 
