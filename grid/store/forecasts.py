@@ -13,6 +13,7 @@ Times are UTC instants; a value stamped t covers [t, t + resolution). Units are 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -168,3 +169,76 @@ def issue_times(engine: Engine, site_id: str, target: str, quantity: str = "powe
     )
     with engine.connect() as conn:
         return [pd.Timestamp(r[0]).tz_convert("UTC") for r in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class StoredForecast:
+    """What is stored for one (target, quantity) of a site: its span, runs and quantile levels."""
+
+    target: str
+    quantity: str
+    first_ts: pd.Timestamp
+    last_ts: pd.Timestamp
+    first_issued_at: pd.Timestamp
+    last_issued_at: pd.Timestamp
+    runs: int
+    models: list[str]
+    quantiles: list[float]
+
+
+def stored_forecasts(engine: Engine, site_id: str) -> list[StoredForecast]:
+    """Every (target, quantity) with stored forecasts for `site_id`, sorted by target and quantity.
+
+    ``first_ts``/``last_ts`` are the first and last interval starts (UTC) any run covers; ``runs``
+    counts distinct (issued_at, model) pairs.
+    """
+    f = forecasts.c
+    keys = (f.target, f.quantity)
+    spans = (
+        sa.select(
+            *keys,
+            sa.func.min(f.ts),
+            sa.func.max(f.ts),
+            sa.func.min(f.issued_at),
+            sa.func.max(f.issued_at),
+        )
+        .where(f.site_id == site_id)
+        .group_by(*keys)
+    )
+    runs = sa.select(*keys, f.issued_at, f.model).where(f.site_id == site_id).distinct()
+    levels = sa.select(*keys, f.quantile).where(f.site_id == site_id).distinct()
+    with engine.connect() as conn:
+        span_rows = conn.execute(spans).all()
+        run_rows = conn.execute(runs).all()
+        level_rows = conn.execute(levels).all()
+    run_count: dict[tuple[str, str], int] = {}
+    models: dict[tuple[str, str], set[str]] = {}
+    for target, quantity, _issued, model in run_rows:
+        run_count[target, quantity] = run_count.get((target, quantity), 0) + 1
+        models.setdefault((target, quantity), set()).add(model)
+    quantiles: dict[tuple[str, str], set[float]] = {}
+    for target, quantity, level in level_rows:
+        quantiles.setdefault((target, quantity), set()).add(float(level))
+    out = [
+        StoredForecast(
+            target=target,
+            quantity=quantity,
+            first_ts=to_utc(first_ts),
+            last_ts=to_utc(last_ts),
+            first_issued_at=to_utc(first_is),
+            last_issued_at=to_utc(last_is),
+            runs=run_count.get((target, quantity), 0),
+            models=sorted(models.get((target, quantity), set())),
+            quantiles=sorted(quantiles.get((target, quantity), set())),
+        )
+        for target, quantity, first_ts, last_ts, first_is, last_is in span_rows
+    ]
+    return sorted(out, key=lambda s: (s.target, s.quantity))
+
+
+def target_quantities(engine: Engine, site_id: str, target: str) -> list[str]:
+    """The quantities stored for `target` of `site_id` (usually one), sorted."""
+    f = forecasts.c
+    query = sa.select(f.quantity).where(f.site_id == site_id, f.target == target).distinct().order_by(f.quantity)
+    with engine.connect() as conn:
+        return [str(r[0]) for r in conn.execute(query)]

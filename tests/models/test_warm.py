@@ -82,7 +82,7 @@ def test_refreshed_model_is_the_fresh_model(demo: tuple[Site, SiteInputs], path:
     base = tables_at(demo)
     changed = perturbed(base, path, np.random.default_rng(7))
     assert structure_key(changed) == structure_key(base), "a scaled parameter must not change the structure"
-    first, dm, outcome = solve_tables(base)
+    _, dm, outcome = solve_tables(base)
     assert outcome.ok
     before = lp_arrays(outcome)
     warm, _, warm_outcome = solve_tables(changed, warm=(dm, outcome.solver))
@@ -127,7 +127,9 @@ def test_planner_reuses_the_model_when_only_numbers_change(demo: tuple[Site, Sit
     first = planner(site, inputs, index)
     assert first.status == "optimal" and not first.solver["warm_start"]
     # new forecasts for the same horizon: household load +10%, PV -20%
-    newer = dataclasses.replace(inputs, base_load_kw=inputs.base_load_kw * 1.1, pv_kw_per_kwp=inputs.pv_kw_per_kwp * 0.8)
+    newer = dataclasses.replace(
+        inputs, base_load_kw=inputs.base_load_kw * 1.1, pv_kw_per_kwp=inputs.pv_kw_per_kwp * 0.8
+    )
     again = planner(site, newer, index)
     fresh = plan_site(site, newer, index)
     assert again.solver["warm_start"] and planner.warm_runs == 1
