@@ -19,7 +19,7 @@ from api.cache import ResponseCache
 from api.context import Clock, ReplayClock, ServiceContext, wall_clock
 from api.fastpath import SetpointsFastPath
 from api.jobs import JobManager
-from api.routes import health, jobs, kpis, plans, readings, setpoints
+from api.routes import dashboard, forecasts, health, jobs, kpis, plans, readings, scenarios, setpoints
 from api.settings import Settings
 from grid.domain import load_site
 from grid.schedule.publish import MqttPublisher, Publisher
@@ -49,7 +49,7 @@ Neighbourhood load management: dispatch plans, per-asset set-points, meter readi
   quarter-hours.
 
 **Auth.** Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`). Roles: `operator`
-(plans, set-points, re-plan), `manager` (readings, KPIs), `planner` (scenarios), `ingest` (write
+(plans, set-points, re-plan), `manager` (readings, forecasts, KPIs), `planner` (scenarios), `ingest` (write
 readings), `admin` (all). Each key is scoped to sites. 401: missing or wrong key; 403: no right or
 other site; 404: unknown site.
 
@@ -158,9 +158,10 @@ def create_app(
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (plans, jobs, setpoints, readings, kpis):
+    for module in (plans, jobs, setpoints, readings, kpis, forecasts, scenarios):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
+    app.include_router(dashboard.router)
 
     app.add_middleware(SetpointsFastPath, ctx=ctx)  # inside the latency middleware: measured too
     app.add_middleware(LatencyMiddleware)

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
         description="How long the latest plan of a site is cached, seconds (plans made in "
         "this process invalidate it at once; other writers show within this time).",
     )
+    scenario_max_hours: float = Field(
+        default=24.0 * 28,
+        gt=0,
+        description="Most hours a scenario run over the API may plan: the sum of its evaluation windows "
+        "(its baseline plans as many again).",
+    )
+    scenario_queue_max: int = Field(
+        default=4, ge=1, description="Most queued or running scenario runs per site; more answer 429."
+    )
     host: str = Field(default="127.0.0.1", description="Address `grid serve` listens on.")
     port: int = Field(default=8000, description="Port `grid serve` listens on.")
 

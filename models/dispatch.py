@@ -46,7 +46,7 @@ def build_model(tables: Tables) -> DispatchModel:
     grid = add_connections(m, tables.connections, tables.prices, dt_h, pen, asm)
     add_pv(m, tables.pv, asm)
     add_batteries(m, tables.batteries, T, dt_h, pen, asm)
-    add_ev(m, tables.ev, ev_required_kwh, dt_h, pen, asm)
+    add_ev(m, tables.ev, dt_h, pen, asm)
     add_heat_pumps(m, tables.heat_pumps, T, dt_h, pen, asm)
     add_dimming(m, tables, pen, asm)
     add_balance(m, grid, asm)

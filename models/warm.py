@@ -1,13 +1,14 @@
 """Plan a site again on the model of its previous run when only the numbers changed.
 
-A built dispatch model holds forecasts, prices, limits, initial states and the requested profiles
-of devices without a contract as mutable Params (``Assembly.param``); everything else in it (which
-variables and rows exist, their fixed coefficients) follows from the rest of the tables. The
-structure key hashes exactly that rest, plus what the builders derive from it (EV energy due in the
-horizon, the steps where heat can go unmet). Equal keys: refresh
-the Params from the new tables and re-solve with the same HiGHS instance, which starts from its
-last basis. Different keys (new EV session in the horizon, edited site, other horizon length):
-build anew. Results are the same either way (tests compare warm and cold optima).
+A built dispatch model holds forecasts, prices, limits, initial states, when EV sessions are plugged
+in and the requested profiles of devices without a contract as mutable Params (``Assembly.param``);
+everything else in it (which variables and rows exist, their fixed coefficients) follows from the
+rest of the tables. The structure key hashes exactly that rest, plus what the builders derive from
+it (the steps where heat can go unmet). Equal keys: refresh the Params from the new tables and
+re-solve with the same HiGHS instance, which starts from its last basis. Different keys (an EV
+session entered or left the horizon, an edited site, another horizon length, heat demand near a
+heat pump's capacity at other steps): build anew. Results are the same either way (tests compare the
+refreshed LP with a fresh build).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import pandas as pd
 
 from grid.domain import Site
 from grid.series import SiteInputs
-from models.blocks.ev import required_kwh
 from models.blocks.heat_pump import needs_unmet_slack
 from models.dispatch import DispatchModel
 from models.highs import PersistentHighs
@@ -47,6 +47,10 @@ PARAM_FIELDS = frozenset(
         "heat_pumps.heat_demand_kw",
         "heat_pumps.initial_kwh",
         "heat_pumps.request_kw",
+        "ev.availability",
+        "ev.departure_step",
+        "ev.departs_in_horizon",
+        "ev.request_kw",
         "prices.import_eur_per_kwh",
         "prices.energy_eur_per_kwh",
         "prices.grid_fee_eur_per_kwh",
@@ -61,12 +65,7 @@ def structure_key(tables: Tables) -> str:
     """A digest of everything in `tables` that shapes the model (see the module docstring)."""
     h = hashlib.sha256()
     _feed(h, "", tables)
-    derived = [
-        required_kwh(tables.ev, tables.dt_h, tables.index[0].timestamp()) if tables.T else np.zeros(0),
-        needs_unmet_slack(tables.heat_pumps),
-    ]
-    for array in derived:
-        _feed(h, "derived", np.asarray(array))
+    _feed(h, "derived", needs_unmet_slack(tables.heat_pumps))
     return h.hexdigest()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -31,7 +31,7 @@ NAME_PATTERN = r"^[A-Za-z0-9_.=,+-]+$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -300,24 +300,29 @@ class SolverSettings(_Model):
     time_limit_s: PositiveFloat | None = None
 
 
-class _Evaluated(_Model):
-    """What scenarios and sweeps share: the baseline and how to evaluate it."""
+class _Windows(_Model):
+    """A name and the evaluation period: what a scenario sent over the API has besides its edits."""
 
-    name: Annotated[str, Field(min_length=1, pattern=NAME_PATTERN)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
     description: str = ""
-    baseline: Path
     period: Period | None = None
     representative_days: list[Window] | None = None
-    solver: SolverSettings = Field(default_factory=SolverSettings)
-    base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
-    def _one_period(self) -> _Evaluated:
+    def _one_period(self) -> Self:
         if self.period is not None and self.representative_days is not None:
             raise ValueError("give period or representative_days, not both")
         if self.representative_days is not None and not self.representative_days:
             raise ValueError("representative_days must not be empty")
         return self
+
+
+class _Evaluated(_Windows):
+    """What scenarios and sweeps share: the baseline and how to evaluate it."""
+
+    baseline: Path
+    solver: SolverSettings = Field(default_factory=SolverSettings)
+    base_dir: Path = Field(default=Path("."), exclude=True)
 
     @property
     def baseline_path(self) -> Path:
@@ -329,6 +334,18 @@ class ScenarioSpec(_Evaluated):
     """A baseline plus edits (applied in order)."""
 
     edits: list[Edit] = Field(default_factory=list)
+
+
+class ScenarioBody(_Windows):
+    """A scenario as the API takes it: the YAML's fields without ``baseline`` (the site of the
+    URL) and ``solver`` (the service's settings)."""
+
+    edits: list[Edit] = Field(default_factory=list)
+
+    def to_spec(self, baseline: Path, solver: SolverSettings) -> ScenarioSpec:
+        """The full scenario on `baseline` (relative files in edits resolve next to it)."""
+        raw = self.model_dump(exclude_unset=True)
+        return ScenarioSpec.model_validate({**raw, "baseline": baseline, "solver": solver, "base_dir": baseline.parent})
 
 
 class SweepSpec(_Evaluated):

@@ -324,3 +324,22 @@ forecasts = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sqlite_with_rowid=False,
 )
+
+#: scenario runs started over the API (grid.store.scenarios): the scenario, progress and result
+scenario_runs = sa.Table(
+    "scenario_runs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),  # submission order
+    sa.Column("run_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued, running, succeeded, failed
+    sa.Column("scenario_status", sa.String(32)),  # optimal, optimal_with_violations, invalid, failed, error
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("submitted_at", UtcTimestamp, nullable=False),
+    sa.Column("started_at", UtcTimestamp),
+    sa.Column("finished_at", UtcTimestamp),
+    sa.Column("spec_json", sa.Text, nullable=False),  # the scenario as submitted
+    sa.Column("result_json", sa.Text),  # grid.scenarios.ScenarioResult.to_dict() as JSON
+    sa.Index("ix_scenario_runs_site_seq", "site_id", "seq"),
+)

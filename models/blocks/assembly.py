@@ -91,6 +91,7 @@ class Assembly:
         self._cost_coefs: list[np.ndarray] = []
         self._param_costs: list[tuple[int, Any]] = []
         self.slacks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str, float, float]] = []
+        self._slack_steps: list[tuple[int, ParamSource]] = []
 
     # --- variables ---------------------------------------------------------------------------------
 
@@ -135,6 +136,9 @@ class Assembly:
                 raise ValueError(f"{param.name}: {len(values)} values for {len(data)} parameters")
             for p, v in zip(data, values.tolist(), strict=True):
                 p.set_value(v)
+        for i, source in self._slack_steps:
+            kind, assets, cols, _, unit, scale, cost = self.slacks[i]
+            self.slacks[i] = (kind, assets, cols, np.asarray(source(tables)).ravel(), unit, scale, cost)
         self.tables = tables
 
     # --- rows ------------------------------------------------------------------------------------------
@@ -176,10 +180,23 @@ class Assembly:
         """Add coef x var EUR with a mutable coefficient (a Param expression)."""
         self._param_costs.append((int(col), coef))
 
-    def slack(self, kind: str, assets: Any, cols: Any, steps: Any, unit: str, scale: float, penalty: float) -> None:
+    def slack(
+        self,
+        kind: str,
+        assets: Any,
+        cols: Any,
+        steps: Any,
+        unit: str,
+        scale: float,
+        penalty: float,
+        steps_source: ParamSource | None = None,
+    ) -> None:
         """Register penalised slacks: each costs penalty x scale EUR per unit of the variable and is
-        reported as a violation of value x scale `unit` at `steps` (-1: not tied to one interval)."""
+        reported as a violation of value x scale `unit` at `steps` (-1: not tied to one interval;
+        `steps_source` computes them anew from refreshed tables when they depend on the data)."""
         a, c, s = np.broadcast_arrays(np.asarray(assets, dtype=object), np.asarray(cols), np.asarray(steps))
+        if steps_source is not None:
+            self._slack_steps.append((len(self.slacks), steps_source))
         self.slacks.append((kind, a.ravel(), c.ravel(), s.ravel(), unit, scale, penalty * scale))
         self.cost(c.ravel(), penalty * scale)
 

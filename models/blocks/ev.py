@@ -1,12 +1,15 @@
 """EV charging sessions.
 
-Variables exist only on the steps where a car is plugged in (availability a[s,t] > 0):
-charge[s,t] in [0, max_kw a[s,t]] kW drawn from the node, and for V2G chargers with a flexibility
-contract discharge[s,t] in the same range fed into it. Energy into the car is efficiency x charge x
-dt; out of it discharge / efficiency x dt. By departure the car must hold its initial energy plus
-the needed energy; a shortfall is the penalised slack ``missed[s]``. A session that departs after
-the horizon must get the share of its need proportional to its plugged time inside the horizon.
-V2G sessions track the car's energy e[s,k] within [0, capacity] at each plugged step boundary.
+Every session in the horizon has a variable at every step: charge[s,t] in [0, max_kw a[s,t]] kW
+drawn from the node, with a[s,t] in [0, 1] the share of step t the car is plugged in (a mutable
+bound: 0 while it is away, so that a horizon moved by one step changes numbers, not the model), and
+for V2G chargers with a flexibility contract discharge[s,t] in the same range fed into it. Energy
+into the car is efficiency x charge x dt; out of it discharge / efficiency x dt. By departure the
+car must hold its initial energy plus the needed energy; a shortfall is the penalised slack
+``missed[s]``. A session that departs after the horizon must get the share of its need proportional
+to its plugged time inside the horizon.
+V2G sessions track the car's energy e[s,k] within [0, capacity] at each step boundary (constant
+while the car is away).
 """
 
 from __future__ import annotations
@@ -27,25 +30,35 @@ def required_kwh(tab: EVTable, dt_h: float, horizon_start_s: float) -> np.ndarra
     return tab.needed_kwh * share
 
 
-def add_ev(
-    m: pyo.ConcreteModel, tab: EVTable, required: np.ndarray, dt_h: float, penalties: Penalties, asm: Assembly
-) -> pyo.Block:
+def plugged_max_kw(tab: EVTable) -> np.ndarray:
+    """(S, T) most charging power of each session at each step, kW (0 while the car is away)."""
+    return tab.max_kw[tab.session_charger][:, None] * tab.availability if len(tab.session_ids) else tab.availability
+
+
+def departure_steps(tab: EVTable) -> np.ndarray:
+    """The step each session's missed energy is reported at (-1: it leaves after the horizon)."""
+    return np.where(tab.departs_in_horizon, tab.departure_step, -1)
+
+
+def add_ev(m: pyo.ConcreteModel, tab: EVTable, dt_h: float, penalties: Penalties, asm: Assembly) -> pyo.Block:
     b = pyo.Block()
     m.ev = b
-    S = len(tab.session_ids)
+    S, T = tab.availability.shape
     ch = tab.session_charger
-    sess, step = np.nonzero(tab.availability > 0)  # plugged (session, step) pairs, sorted by session
+    sess, step = np.repeat(np.arange(S), T), np.tile(np.arange(T), S)  # every (session, step), by session
     v2g = tab.v2g[ch] & tab.flex[ch] if S else np.zeros(0, dtype=bool)  # V2G is a contracted service
     eff = tab.efficiency[ch] if S else np.zeros(0)
-    ub = tab.max_kw[ch[sess]] * tab.availability[sess, step] if S else np.zeros(0)
+    b.max_kw = asm.param(b, "max_kw", lambda t: plugged_max_kw(t.ev))
+    ub = np.array(list(b.max_kw.values()), dtype=object)
     b.steps = (sess, step)
-    b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub)
+    b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub.tolist())
     on2 = v2g[sess] if S else np.zeros(0, dtype=bool)
     b.v2g_steps = (sess[on2], step[on2])
-    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, ub[on2])
+    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, ub[on2].tolist())
     b.missed_cols = asm.var(b, "missed", S)
+    b.required_kwh = asm.param(b, "required_kwh", lambda t: required_kwh(t.ev, t.dt_h, t.index[0].timestamp()))
     delivered = eff[sess] * dt_h
-    need = asm.rows(b, "need", required, [None] * S)
+    need = asm.rows(b, "need", list(b.required_kwh.values()), [None] * S)
     need.add(sess, b.charge_cols, delivered)
     need.add(sess[on2], b.discharge_cols, -dt_h / eff[sess[on2]])
     need.add(np.arange(S), b.missed_cols, 1.0)
@@ -60,15 +73,15 @@ def add_ev(
     asm.inject(tab.at.node[charger], tab.at.feeder[charger], step, 1.0, b.charge_cols)
     charger2 = ch[sess[on2]]
     asm.inject(tab.at.node[charger2], tab.at.feeder[charger2], step[on2], -1.0, b.discharge_cols)
-    dep = np.where(tab.departs_in_horizon, tab.departure_step, -1)
     asm.slack(
         "ev_energy_missed",
         np.array(tab.session_ids, dtype=object),
         b.missed_cols,
-        dep,
+        departure_steps(tab),
         "kWh",
         1.0,
         penalties.ev_energy_missed_eur_per_kwh,
+        steps_source=lambda t: departure_steps(t.ev),
     )
     b.sessions_of = {int(c): [int(s) for s in np.flatnonzero(ch == c)] for c in np.unique(ch)}
     return b

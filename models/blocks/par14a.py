@@ -51,12 +51,16 @@ def member_columns(m: pyo.ConcreteModel, tables: Tables, kind: str, i: int) -> t
     return step[mine], m.ev.charge_cols[mine]
 
 
-def member_steps(tables: Tables, kind: str, i: int) -> np.ndarray:
-    """The steps of the variables that make up the device's §14a power (as `member_columns`)."""
+def member_steps(tables: Tables, kind: str, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """(step, plugged) of each variable that makes up the device's §14a power, in the order of
+    `member_columns`; plugged is False where the variable is held at 0 (an EV session's car away)."""
     if kind != "ev":
-        return np.arange(tables.T)
-    sess, step = np.nonzero(tables.ev.availability > 0)
-    return step[tables.ev.session_charger[sess] == i]
+        return np.arange(tables.T), np.ones(tables.T, dtype=bool)
+    avail = tables.ev.availability
+    S, T = avail.shape
+    sess, step = np.repeat(np.arange(S), T), np.tile(np.arange(T), S)
+    mine = tables.ev.session_charger[sess] == i
+    return step[mine], avail[sess[mine], step[mine]] > 0
 
 
 def dimming_bounds(tables: Tables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,11 +76,13 @@ def dimming_bounds(tables: Tables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         total = req.sum(axis=0)
         wanted = np.where(total > EPS_KW, np.minimum(total, group.min_kw), 0.0)
         if len(group.members) == 1:
-            lone.append(wanted[member_steps(tables, *group.members[0])])
+            steps, plugged = member_steps(tables, *group.members[0])
+            lone.append(np.where(plugged, wanted[steps], 0.0))
         else:
             floor.append(wanted)
         for (kind, i), r in zip(group.members, req, strict=True):
-            dim.append(np.where(r > EPS_KW, r, 0.0)[member_steps(tables, kind, i)])
+            steps, plugged = member_steps(tables, kind, i)
+            dim.append(np.where(plugged & (r[steps] > EPS_KW), r[steps], 0.0))
     return tuple(np.concatenate(part) if part else np.zeros(0) for part in (lone, floor, dim))  # type: ignore[return-value]
 
 
