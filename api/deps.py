@@ -68,18 +68,24 @@ def site_access(right: Right) -> Callable[..., Awaitable[str]]:
         key: Annotated[ApiKey, Depends(current_key)],
         ctx: Annotated[ServiceContext, Depends(context)],
     ) -> str:
-        if not key.covers(site):
-            raise HTTPException(403, f"this key is not scoped to site {site!r}")
-        if not has_right(key.role, right):
-            raise HTTPException(403, f"role {key.role.value!r} may not {right.value.replace('_', ' ')}")
-        if site not in ctx.settings.sites:
-            raise HTTPException(404, f"unknown site {site!r}")
+        authorize(ctx, key, site, right)
         return site
 
     return check
 
 
+def authorize(ctx: ServiceContext, key: ApiKey, site: str, right: Right) -> None:
+    """403 unless `key` may do `right` at `site`; 404 for a site the service does not run."""
+    if not key.covers(site):
+        raise HTTPException(403, f"this key is not scoped to site {site!r}")
+    if not has_right(key.role, right):
+        raise HTTPException(403, f"role {key.role.value!r} may not {right.value.replace('_', ' ')}")
+    if site not in ctx.settings.sites:
+        raise HTTPException(404, f"unknown site {site!r}")
+
+
 Ctx = Annotated[ServiceContext, Depends(context)]
+CurrentKey = Annotated[ApiKey, Depends(current_key)]
 PlansSite = Annotated[str, Depends(site_access(Right.READ_PLANS))]
 SetpointsSite = Annotated[str, Depends(site_access(Right.READ_SETPOINTS))]
 ReplanSite = Annotated[str, Depends(site_access(Right.TRIGGER_REPLAN))]

@@ -19,9 +19,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import Field
 
 from api.context import ServiceContext
-from api.deps import AUTH_RESPONSES, Ctx, site_access
+from api.deps import AUTH_RESPONSES, Ctx, CurrentKey, authorize, site_access
 from api.scenario_schemas import ScenarioResultOut, ScenarioRunList, ScenarioRunOut, ScenarioRunSummary
 from grid.errors import InputError, InputErrors, _jsonable
 from grid.keys import Right
@@ -201,6 +202,30 @@ def submit_scenario(
     response.headers["Location"] = out.run_url
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return out
+
+
+class SiteScenarioBody(ScenarioBody):
+    """A scenario with the site it edits (its baseline) named in the body."""
+
+    site: str = Field(description="Site id whose current description is the baseline.", examples=["demo"])
+
+
+@router.post(
+    "/scenarios",
+    status_code=202,
+    response_model=ScenarioRunOut,
+    responses={
+        **AUTH_RESPONSES,
+        429: {"description": "Too many runs of this site queued or running; retry later."},
+    },
+)
+def submit_site_scenario(
+    body: SiteScenarioBody, key: CurrentKey, request: Request, response: Response, ctx: Ctx, runner: Runner
+) -> ScenarioRunOut:
+    """The same as ``POST /sites/{site}/scenarios`` with the site in the body (``site``)."""
+    authorize(ctx, key, body.site, Right.RUN_SCENARIOS)
+    scenario = ScenarioBody.model_validate(body.model_dump(exclude={"site"}, exclude_unset=True))
+    return submit_scenario(body.site, scenario, request, response, ctx, runner)
 
 
 @router.get("/sites/{site}/scenarios", response_model=ScenarioRunList, responses=NOT_FOUND)

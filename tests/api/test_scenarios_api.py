@@ -172,3 +172,25 @@ def test_other_site_and_unknown_run(client: TestClient, key: dict[str, str]) -> 
     assert submit(client, key["operator"], SCENARIO).status_code == 403
     assert client.get("/api/v1/sites/demo/scenarios/nope", headers=headers).status_code == 404
     assert client.get("/api/v1/sites/demo/scenarios/nope/comparison.csv", headers=headers).status_code == 404
+
+
+def test_submit_with_the_site_in_the_body(app: FastAPI, client: TestClient, key: dict[str, str]) -> None:
+    """``POST /api/v1/scenarios`` (the site named in the body) runs like the site-scoped route and
+    checks the key against that site."""
+    answer = client.post("/api/v1/scenarios", json={**SCENARIO, "site": "demo"}, headers={"X-API-Key": key["planner"]})
+    assert answer.status_code == 202, answer.text
+    run = answer.json()
+    assert run["site"] == "demo" and answer.headers["Location"] == run["run_url"]
+    _runner(app).wait(run["run_id"], 300)
+    done = client.get(run["run_url"], headers={"X-API-Key": key["planner"]}).json()
+    assert done["status"] == "succeeded" and done["scenario"]["edits"][0]["capacity_kwh"] == 200
+    for token, site, status in (
+        (key["planner"], "north", 403),
+        (key["operator"], "demo", 403),
+        (key["admin_all"], "nowhere", 404),
+        ("", "demo", 401),
+    ):
+        got = client.post("/api/v1/scenarios", json={**SCENARIO, "site": site}, headers={"X-API-Key": token})
+        assert got.status_code == status, (site, got.text)
+    bad = client.post("/api/v1/scenarios", json=SCENARIO, headers={"X-API-Key": key["planner"]})
+    assert bad.status_code == 422 and ["body", "site"] in [e["loc"] for e in bad.json()["detail"]]
