@@ -3,6 +3,7 @@ routes under ``/api/v1``; ``/healthz`` and ``/metrics`` at the root; OpenAPI at 
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -137,6 +138,11 @@ def create_app(
         if settings.scheduler_enabled:
             ctx.scheduler = make_scheduler(service, settings.replan_every_min, settings.misfire_grace_s, clock=clock)
             ctx.scheduler.start()
+        # Everything loaded so far (the imported libraries: ~2x10^5 objects) lives as long as the
+        # process. Moved out of the cyclic collector's sight, a full collection no longer stalls
+        # every request for ~0.1 s now and then (objects made later are collected as usual).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -109,6 +109,7 @@ class PlanningService:
         self._pools: dict[str, ProcessPoolExecutor] = {}
         self._pool_lock = threading.Lock()
         self._provider_travels: bool | None = None
+        self._site_cache: dict[str, tuple[tuple[int, int], Site]] = {}
 
     def _pool(self, site_id: str) -> ProcessPoolExecutor:
         with self._pool_lock:  # one worker per site, so that the site's kept model lives there
@@ -146,7 +147,20 @@ class PlanningService:
         return self._locks[site_id].locked()
 
     def resolution_min(self, site_id: str) -> int:
-        return load_site(self.sites[site_id]).site.resolution_min
+        return self.site(site_id).site.resolution_min
+
+    def site(self, site_id: str) -> Site:
+        """The site's description, read again only when its file changed (size or mtime)."""
+        path = self.sites[site_id]
+        try:
+            stat = path.stat()
+        except OSError:
+            return load_site(path)  # says what is wrong with the path
+        version = (stat.st_mtime_ns, stat.st_size)
+        kept = self._site_cache.get(site_id)
+        if kept is None or kept[0] != version:
+            kept = self._site_cache[site_id] = (version, load_site(path))
+        return kept[1]
 
     def run(self, site_id: str, now: dt.datetime, trigger: str = "manual") -> RunResult:
         """Plan `site_id` from the interval containing `now`. ``trigger="scheduled"`` claims the
@@ -163,7 +177,7 @@ class PlanningService:
         t0 = time.perf_counter()
         site: Site | None = None
         try:
-            site = load_site(self.sites[site_id])
+            site = self.site(site_id)
             res = site.site.resolution_min
         except (InputError, InputErrors) as exc:
             res = 15

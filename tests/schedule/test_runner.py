@@ -4,6 +4,7 @@ stale plans and ETags. No sleeps: concurrency is driven by events."""
 from __future__ import annotations
 
 import pickle
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,14 @@ def test_forecast_provider_travels_as_its_database_url(tmp_path: Path) -> None:
     assert str(travelled.engine.url) == str(engine.url)
     with pytest.raises(TypeError, match="in-memory"):
         pickle.dumps(forecast_provider(make_engine("sqlite://")))
+
+
+def test_site_file_is_read_again_only_when_it_changed(tmp_path: Path, sites: dict[str, Path]) -> None:
+    path = tmp_path / "site.yaml"
+    shutil.copytree(sites["demo"].parent, tmp_path, dirs_exist_ok=True)
+    svc = PlanningService(make_engine("sqlite://"), {"demo": path}, CONFIG)
+    first = svc.site("demo")
+    assert svc.site("demo") is first  # unchanged file: the same object, no parse
+    path.write_text(path.read_text(encoding="utf-8").replace("name: ", "name: Renamed ", 1), "utf-8")
+    changed = svc.site("demo")
+    assert changed is not first and changed.site.name.startswith("Renamed")
