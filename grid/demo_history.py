@@ -60,9 +60,7 @@ from sqlalchemy.engine import Engine
 
 from grid import demo
 from grid.domain import Site, load_site
-from grid.ingest.csvfile import read_csv
-from grid.ingest.options import IngestOptions
-from grid.ingest.pipeline import ingest
+from grid.ingest.pipeline import ingest_csv
 from grid.ingest.report import IngestReport
 from grid.series import load_inputs
 from grid.store.catalog import EXPORT_REGISTER, IMPORT_REGISTER
@@ -559,8 +557,7 @@ def ingest_history(
         if own:
             upgrade(eng)
         register_site(eng, site)
-        records, rejected, source = read_csv(Path(history_path))
-        return ingest(eng, site.id, records, source, IngestOptions(), rejected)
+        return ingest_csv(eng, site.id, Path(history_path))  # streamed: bounded memory
     finally:
         if own:
             eng.dispose()

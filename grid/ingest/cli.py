@@ -29,10 +29,9 @@ from sqlalchemy.engine import Engine
 
 from grid.domain import load_site
 from grid.errors import InputError, InputErrors
-from grid.ingest.csvfile import read_csv
 from grid.ingest.mqtt import MqttIngestor, MqttSettings
 from grid.ingest.options import IngestOptions
-from grid.ingest.pipeline import ingest
+from grid.ingest.pipeline import ingest_csv
 from grid.ingest.report import IngestReport
 from grid.store.catalog import IMPORT_REGISTER
 from grid.store.engine import database_url, make_engine
@@ -119,25 +118,17 @@ def ingest_command(
             TimeElapsedColumn(),
         ]
         with Progress(*columns, console=console, transient=True) as bar:
-            reading = bar.add_task(f"read {file.name}", total=None)
-            records, rejected, source = read_csv(file, layout, unit, obis)
-            bar.update(reading, total=1, completed=1)
             tasks: dict[str, TaskID] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done, total=total)
+                label = f"read {file.name} (bytes)" if stage == "read" else stage
+                if label not in tasks:
+                    tasks[label] = bar.add_task(label, total=total)
+                bar.update(tasks[label], completed=done, total=total)
 
-            result = ingest(
-                engine,
-                site_id,
-                records,
-                source,
-                IngestOptions(tz=tz, interpolate=interpolate),
-                rejected,
-                progress,
-            )
+            # streamed chunk by chunk: memory does not grow with the file
+            options = IngestOptions(tz=tz, interpolate=interpolate)
+            result = ingest_csv(engine, site_id, file, layout, unit, obis, options, progress)
     except (InputError, InputErrors) as exc:
         raise _fail(exc) from exc
     Console().print(summary_table(result))

@@ -21,10 +21,11 @@ batch cannot be stored (database down), it is kept and retried; its messages sta
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,7 +106,9 @@ class MqttIngestor:
         self.stats = MqttStats()
         self.stats.total.source = Source("mqtt", self.topic)
         self.subscribed = threading.Event()
-        self._inbox: queue.Queue[_Inbox] = queue.Queue()
+        # appended by the network thread, taken by the ingesting thread (deque: no lock per message)
+        self._inbox: deque[_Inbox] = deque()
+        self._arrived = threading.Event()
         self._generation = 0
         self._retry: list[_Inbox] = []
         self._lock = threading.Lock()
@@ -141,9 +144,10 @@ class MqttIngestor:
         self.subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            generation = self._generation
-        self._inbox.put(_Inbox(generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+        # runs on the network thread, like _on_connect, the only writer of _generation
+        self._inbox.append(_Inbox(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+        if not self._arrived.is_set():
+            self._arrived.set()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -176,25 +180,28 @@ class MqttIngestor:
     @property
     def waiting(self) -> int:
         """Messages received but not yet stored."""
-        return self._inbox.qsize() + len(self._retry)
+        return len(self._inbox) + len(self._retry)
 
     def _collect(self, wait_s: float) -> list[_Inbox]:
         batch = self._retry
         self._retry = []
-        if not batch:
+        size = self.settings.batch_size
+        first_by = time.monotonic() + wait_s
+        deadline: float | None = None
+        while len(batch) < size:
+            if batch and deadline is None:  # the batch collects for batch_seconds from its first message
+                deadline = time.monotonic() + self.settings.batch_seconds
             try:
-                batch.append(self._inbox.get(timeout=wait_s))
-            except queue.Empty:
-                return []
-        deadline = time.monotonic() + self.settings.batch_seconds
-        while len(batch) < self.settings.batch_size:
-            remaining = deadline - time.monotonic()
+                batch.append(self._inbox.popleft())
+                continue
+            except IndexError:
+                pass
+            remaining = (deadline if deadline is not None else first_by) - time.monotonic()
             if remaining <= 0:
                 break
-            try:
-                batch.append(self._inbox.get(timeout=remaining))
-            except queue.Empty:
-                break
+            self._arrived.clear()
+            if not self._inbox:  # nothing arrived between popleft and clear: wait for the next one
+                self._arrived.wait(remaining)
         return batch
 
     def step(self, wait_s: float = 0.2) -> IngestReport | None:
@@ -207,12 +214,16 @@ class MqttIngestor:
         if not batch:
             return None
         records, rejected = messages_frame([(m.topic, m.payload) for m in batch], self.site_id)
+        digest = hashlib.sha256()
+        for m in batch:
+            digest.update(f"{m.topic}\0{len(m.payload)}\0".encode())
+            digest.update(m.payload)
         try:
             report = ingest(
                 self.engine,
                 self.site_id,
                 records,
-                Source("mqtt", self.topic),
+                Source("mqtt", self.topic, digest.hexdigest()),
                 self.options,
                 rejected,
             )

@@ -16,7 +16,9 @@ class IngestOptions:
     future_tolerance_s:  how far beyond `now` a timestamp may lie (clock skew), seconds
     interpolate:         spread a register advance over a gap as ``estimated`` values (the gap is
                          flagged either way)
-    chunk_rows:          rows per bulk write (progress is reported after each chunk)
+    chunk_rows:          rows per bulk write (progress is reported after each chunk), and records
+                         per chunk when a file is streamed (:func:`grid.ingest.pipeline.ingest_csv`):
+                         memory grows with this, not with the file
     """
 
     tz: str | None = None

@@ -42,7 +42,7 @@ def _as_ns(index: pd.DatetimeIndex) -> np.ndarray:
 
 def parse_stamps(texts: pd.Series, tz: str | None) -> ParsedStamps:
     """Parse a column of timestamp texts (see the module docstring)."""
-    codes, uniques = pd.factorize(texts.astype(object), use_na_sentinel=True)
+    codes, uniques = pd.factorize(texts, use_na_sentinel=True)
     text = pd.Series(uniques, dtype=object).map(lambda v: str(v).strip())
     m = len(text)
     ns = np.full(m, _NAT, dtype=np.int64)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from grid.ingest.csvfile import read_csv
 from grid.ingest.options import IngestOptions
-from grid.ingest.pipeline import ingest
+from grid.ingest.pipeline import ingest, ingest_csv
 from grid.store.testing import demo_sensors, engine_location, scratch_store
 
 TABLES = {
@@ -35,12 +35,11 @@ import sys
 import pandas as pd
 from grid.ingest.csvfile import read_csv
 from grid.ingest.options import IngestOptions
-from grid.ingest.pipeline import ingest
+from grid.ingest.pipeline import ingest, ingest_csv
 from grid.store.engine import make_engine
 
-url, schema, path, now = sys.argv[1:5]
+url, schema, path, now, mode = sys.argv[1:6]
 engine = make_engine(url, schema=schema or None)
-records, rejected, source = read_csv(path)
 
 def progress(stage, done, total):
     if stage == "write" and 0 < done < total:
@@ -48,7 +47,11 @@ def progress(stage, done, total):
         sys.stdin.readline()  # wait here, inside the open transaction, to be killed
 
 options = IngestOptions(now=pd.Timestamp(now), chunk_rows=500)
-ingest(engine, "s1", records, source, options, rejected, progress)
+if mode == "stream":  # chunk by chunk, the writes on a worker thread (PostgreSQL)
+    ingest_csv(engine, "s1", path, options=options, progress=progress)
+else:
+    records, rejected, source = read_csv(path)
+    ingest(engine, "s1", records, source, options, rejected, progress)
 print("DONE", flush=True)
 """
 
@@ -80,11 +83,14 @@ def store(kind: str, tmp_path: Path) -> Iterator[Engine]:
         yield engine
 
 
-def test_sigkill_mid_batch_leaves_nothing_and_rerun_is_clean(store: Engine, kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["frame", "stream"])
+def test_sigkill_mid_batch_leaves_nothing_and_rerun_is_clean(
+    store: Engine, kind: str, tmp_path: Path, mode: str
+) -> None:
     path = _csv(tmp_path / "big.csv")
     url, schema = engine_location(store)
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, url, schema or "", str(path), NOW],
+        [sys.executable, "-c", CHILD, url, schema or "", str(path), NOW, mode],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -105,7 +111,10 @@ def test_sigkill_mid_batch_leaves_nothing_and_rerun_is_clean(store: Engine, kind
 
     records, rejected, source = read_csv(path)
     options = IngestOptions(now=pd.Timestamp(NOW))
-    report = ingest(store, "s1", records, source, options, rejected)
+    if mode == "stream":
+        report = ingest_csv(store, "s1", path, options=IngestOptions(now=pd.Timestamp(NOW), chunk_rows=500))
+    else:
+        report = ingest(store, "s1", records, source, options, rejected)
     assert (report.accepted, len(report.rejected)) == (3000, 1)
     with scratch_store(kind, tmp_path) as ref:
         demo_sensors(ref)
