@@ -45,18 +45,7 @@ class ScenarioRunRow:
 
 
 def _row(r: Any) -> ScenarioRunRow:
-    return ScenarioRunRow(
-        r.seq,
-        r.run_id,
-        r.site_id,
-        r.name,
-        r.status,
-        r.scenario_status,
-        r.message,
-        r.submitted_at,
-        r.started_at,
-        r.finished_at,
-    )
+    return ScenarioRunRow(**r._mapping)  # _COLUMNS are the dataclass's fields
 
 
 def create_run(engine: Engine, run_id: str, site_id: str, name: str, spec: dict[str, Any], now: dt.datetime) -> None:
