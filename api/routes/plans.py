@@ -48,16 +48,27 @@ def plan_etag(row: PlanRow, extra: str = "") -> str:
     return f'"{row.plan_id}-{state}{extra}"'
 
 
-def cached_json(
+def cached_answer(
     ctx: ServiceContext, row: PlanRow, kind: str, build: Any, if_none_match: str | None, extra: str = ""
-) -> Response:
-    """The cached serialized `kind` view of `row` (built once per plan version), or 304."""
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, content) of the `kind` JSON view of `row`: 304 when `if_none_match` names
+    the current version, else the bytes ``build(row)`` made once per version (``plan_etag``)."""
     etag = plan_etag(row, extra)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
+        return 304, headers, b""
     content = ctx.cache.get((kind, etag), lambda: build(row))
-    return Response(content=content, media_type="application/json", headers=headers)
+    return 200, {**headers, "Content-Type": "application/json"}, content
+
+
+def cached_json(
+    ctx: ServiceContext, row: PlanRow, kind: str, build: Any, if_none_match: str | None, extra: str = ""
+) -> Response:
+    """:func:`cached_answer` as a response."""
+    status, headers, content = cached_answer(ctx, row, kind, build, if_none_match, extra)
+    if status == 304:
+        return Response(status_code=304, headers=headers)
+    return Response(content=content, headers=headers)
 
 
 def _row(ctx: ServiceContext, site: str, plan_id: str) -> PlanRow:

@@ -9,10 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.cache import etag_matches
 from api.context import ServiceContext
 from api.deps import AUTH_RESPONSES, Ctx, IfNoneMatch, SetpointsSite
-from api.routes.plans import plan_etag
+from api.routes.plans import cached_answer
 from api.schemas import Setpoints
 from grid.schedule.setpoints import current_step, setpoints
 from grid.store import plans as store
@@ -79,18 +78,14 @@ async def get_setpoints(
 def setpoints_answer(
     ctx: ServiceContext, row: PlanRow, body: dict[str, Any], horizon: int, if_none_match: str | None
 ) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, content) of a set-point request: 304 when `if_none_match` names the
-    current version, else the JSON (encoded once per plan version, interval and horizon). Shared
-    by the route and ``api.fastpath``."""
+    """(status, headers, content) of a set-point request (see ``cached_answer``), versioned by
+    plan, current interval, horizon and whether the plan has ended. Shared by the route and
+    ``api.fastpath``."""
     now = ctx.clock()
     step = current_step(body, now)
     ended = int(now >= dt.datetime.fromisoformat(body["end"]))
-    etag = plan_etag(row, f"-{step}-{horizon}-{ended}")
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if etag_matches(if_none_match, etag):
-        return 304, headers, b""
 
-    def build() -> bytes:
-        return json.dumps(setpoints(body, now, horizon, row.stale, row.stale_reason)).encode()
+    def build(r: PlanRow) -> bytes:
+        return json.dumps(setpoints(body, now, horizon, r.stale, r.stale_reason)).encode()
 
-    return 200, {**headers, "Content-Type": "application/json"}, ctx.cache.get(("setpoints", etag), build)
+    return cached_answer(ctx, row, "setpoints", build, if_none_match, extra=f"-{step}-{horizon}-{ended}")

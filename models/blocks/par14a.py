@@ -14,8 +14,6 @@ dimmed for congestion only, never shifted for profit. For a battery the §14a po
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pyomo.environ as pyo
 
@@ -90,30 +88,29 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
     b = pyo.Block()
     m.par14a = b
     T, dt_h = tables.T, tables.dt_h
-    b.lone_floor_kw = asm.param(b, "lone_floor_kw", lambda t: dimming_bounds(t)[0])
-    b.floor_kw = asm.param(b, "floor_kw", lambda t: dimming_bounds(t)[1])
-    b.requested_kw = asm.param(b, "requested_kw", lambda t: dimming_bounds(t)[2])
-    lone_floor = iter(b.lone_floor_kw.values())
-    floor_lb: list[Any] = []
-    group_floor, requested = list(b.floor_kw.values()), list(b.requested_kw.values())
+    # one Param for all three parts (computed once per build or refresh), split in build order
+    lone_n, floor_n, _ = (len(part) for part in dimming_bounds(tables))
+    b.bounds_kw = asm.param(b, "bounds_kw", lambda t: np.concatenate(dimming_bounds(t)))
+    bounds = list(b.bounds_kw.values())
+    lone_floor = iter(bounds[:lone_n])
+    floor_lb = bounds[lone_n : lone_n + floor_n]  # group floors, T per group with several members
+    dim_lb = bounds[lone_n + floor_n :]  # each member's request at each of its steps
     floor_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col) pairs per group
     dim_rows: list[tuple[np.ndarray, np.ndarray]] = []
-    n_dim = 0
+    n_floor = n_dim = 0
     for group in tables.dimming_groups:
         if len(group.members) == 1:  # the floor is a lower bound on the device's own variable
             for col in member_columns(m, tables, *group.members[0])[1].tolist():
                 asm.columns[col].setlb(next(lone_floor))
         else:
-            first = len(floor_lb)
-            floor_lb += group_floor[first : first + T]
             for kind, i in group.members:
                 steps, cols = member_columns(m, tables, kind, i)
-                floor_rows.append((first + steps, cols, np.ones(len(cols))))
+                floor_rows.append((n_floor + steps, cols, np.ones(len(cols))))
+            n_floor += T
         for kind, i in group.members:
             cols = member_columns(m, tables, kind, i)[1]
             dim_rows.append((n_dim + np.arange(len(cols)), cols))
             n_dim += len(cols)
-    dim_lb = requested
     floor = asm.rows(b, "floor", floor_lb, [None] * len(floor_lb))
     for rows, cols, coefs in floor_rows:
         floor.add(rows, cols, coefs)
