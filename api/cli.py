@@ -23,7 +23,7 @@ from grid.store.engine import make_engine
 from grid.store.migrate import upgrade
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="API keys (stored hashed).")
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: $GRID_DATABASE_URL).")]
 EnvOption = Annotated[Path | None, typer.Option("--env-file", help="KEY=value file with GRID_* settings.")]

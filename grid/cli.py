@@ -42,7 +42,7 @@ app.add_typer(scenario_cli.app, name="scenario")
 app.add_typer(scenario_cli.sweep_app, name="sweep")
 app.add_typer(api_cli.keys_app, name="keys")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 
 DEMO_SITE = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
 

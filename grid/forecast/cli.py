@@ -25,7 +25,7 @@ from grid.forecast.weather import Weather, read_weather_csv
 
 app = typer.Typer(help="Load, PV and heat forecasts: backtests and forecast runs.", no_args_is_help=True)
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 
 DbOption = Annotated[
     str | None,

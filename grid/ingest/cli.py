@@ -40,7 +40,7 @@ from grid.store.sites import register_site
 
 app = typer.Typer(help="Ingest meter readings into the store.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 
 DbOption = Annotated[
     str | None,

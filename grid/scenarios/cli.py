@@ -24,7 +24,7 @@ from grid.scenarios.sweep import SweepCancelled, run_sweep
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="What-if scenarios against a baseline.")
 sweep_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Parameter sweeps of scenarios on Dask.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 OUT_ROOT = Path("out/scenarios")
 # the figures a planner looks at first; `--all` shows every KPI
 HEADLINE = (

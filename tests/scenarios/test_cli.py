@@ -62,8 +62,11 @@ def test_bad_input_exits_2_naming_the_field(small_site_path: Path, tmp_path: Pat
     res = runner.invoke(root, ["scenario", "run", str(bad_ref), "--out", str(tmp_path / "t9")])
     assert res.exit_code == 2
     assert "edits[0].connection: unknown connection point 'T9'" in res.output
-    res = runner.invoke(root, ["scenario", "compare", str(tmp_path / "nothing.parquet")])
-    assert res.exit_code == 2 and "no such file" in res.output
+    # a long path: the error (which people copy) is printed on one line, whatever the width
+    missing = tmp_path / ("d" * 90) / "nothing.parquet"
+    res = runner.invoke(root, ["scenario", "compare", str(missing)])
+    assert res.exit_code == 2
+    assert any(f"{missing}: no such file" in line for line in res.output.splitlines()), res.output
 
 
 def test_sweep_run_on_an_existing_scheduler(small_site_path: Path, tmp_path: Path, client: Any) -> None:
