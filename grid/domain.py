@@ -62,7 +62,9 @@ class Penalties(_Model):
 
     Their order matters: a limit breach must cost more than dimming a §14a device, so the plan dims
     before it overloads; dimming must cost more than any price spread, so that a device without a
-    flexibility contract is never shifted for profit.
+    flexibility contract is never shifted for profit. ``below_guaranteed_min`` applies only behind a
+    hard-limit connection, where a §14a device may have to go below its guaranteed minimum (the
+    limit is physical); it is below unmet load, so households are not shed to keep a device's minimum.
     """
 
     unmet_load_eur_per_kwh: PositiveFloat = 10.0
@@ -72,6 +74,7 @@ class Penalties(_Model):
     ev_energy_missed_eur_per_kwh: PositiveFloat = 2.0
     terminal_shortfall_eur_per_kwh: PositiveFloat = 1.5
     dimming_eur_per_kwh: PositiveFloat = 1.0
+    below_guaranteed_min_eur_per_kwh: PositiveFloat = 8.0
 
 
 class GridFeeWindow(_Model):

@@ -114,6 +114,7 @@ class HeatPumpTable:
     heat_demand_kw: np.ndarray  # (H, T) thermal
     flex: np.ndarray
     request_kw: np.ndarray  # (H, T) electric, thermostat-driven
+    on_hard_limit: np.ndarray  # (H,) behind a hard-limit connection: unmet heat possible at every step
 
 
 @dataclass
@@ -138,6 +139,7 @@ class DimmingGroup:
     name: str
     members: list[tuple[str, int]]
     min_kw: float
+    on_hard_limit: bool = False  # a member sits behind a hard-limit connection: the minimum may be missed
 
 
 @dataclass
@@ -354,6 +356,7 @@ def _heat_pumps(site: Site, inputs: SiteInputs, at: Placement) -> HeatPumpTable:
         heat_demand_kw=demand,
         flex=np.array([h.flex_contract for h in hps], dtype=bool),
         request_kw=heat_pump_requests(demand, cop, electric, loss, initial),
+        on_hard_limit=np.array([site.connection(h.connection).hard_limits for h in hps], dtype=bool),
     )
 
 
@@ -425,17 +428,23 @@ def dimming_groups(site: Site, rules: Par14aSettings) -> list[DimmingGroup]:
     devices += [("ev", i, c, c.max_kw) for i, c in enumerate(site.ev_chargers) if not c.flex_contract]
     devices += [("heat_pump", i, h, h.electric_kw) for i, h in enumerate(site.heat_pumps) if not h.flex_contract]
     by_ems: dict[str, list[tuple[str, int, float]]] = {}
+    hard_ems: dict[str, bool] = {}
     groups: list[DimmingGroup] = []
     for kind, i, dev, rating in devices:
         controllable = rating > rules.threshold_kw
+        hard = site.connection(dev.connection).hard_limits
         if dev.ems is not None and controllable:
             by_ems.setdefault(dev.ems, []).append((kind, i, rating))
+            hard_ems[dev.ems] = hard_ems.get(dev.ems, False) or hard
         else:
-            groups.append(DimmingGroup(dev.id, [(kind, i)], device_min_kw(kind, rating, rules)))
+            groups.append(DimmingGroup(dev.id, [(kind, i)], device_min_kw(kind, rating, rules), hard))
     for name, members in by_ems.items():
         groups.append(
             DimmingGroup(
-                f"ems:{name}", [(k, i) for k, i, _ in members], ems_min_kw([(k, r) for k, _, r in members], rules)
+                f"ems:{name}",
+                [(k, i) for k, i, _ in members],
+                ems_min_kw([(k, r) for k, _, r in members], rules),
+                hard_ems[name],
             )
         )
     return groups

@@ -2,8 +2,13 @@
 
 Per connection c and step t (kW): import = imp + over_import, where imp is bounded by the (mutable)
 import limit and over_import is a penalised breach (soft limits only); the same for export. Hard-limit
-connections instead shed load (unmet) or spill generation, both penalised. The node balance rows
-themselves are written by ``models.dispatch`` from every block's injections.
+connections instead shed load (unmet) or spill generation, both penalised, and both bounded by what
+is physically there: unmet[c, t] <= the inflexible household load at c in t, spill[c, t] <= the
+generation of PV that cannot be curtailed (mutable bounds). A flexible device's set-point can
+therefore never be "paid for" by shedding load that does not exist: when a hard limit binds, the
+devices themselves give way (heat pumps report unmet heat, EVs missed energy, §14a devices a missed
+minimum), so the set-points always fit the limit. The node balance rows themselves are written by
+``models.dispatch`` from every block's injections.
 """
 
 from __future__ import annotations
@@ -27,6 +32,15 @@ def fixed_injections(tables: Tables) -> tuple[np.ndarray, np.ndarray]:
     on_feeder = fixed & (pv.at.feeder >= 0)
     np.subtract.at(feeder_kw, pv.at.feeder[on_feeder], pv.available_kw[on_feeder])
     return node_kw, feeder_kw
+
+
+def inflexible_generation_kw(tables: Tables) -> np.ndarray:
+    """(C, T) generation of PV arrays that cannot be curtailed, per connection, kW (>= 0)."""
+    pv = tables.pv
+    gen = np.zeros((len(tables.connections.ids), tables.T))
+    fixed = ~pv.curtailable
+    np.add.at(gen, pv.at.node[fixed], pv.available_kw[fixed])
+    return gen
 
 
 def add_connections(
@@ -53,8 +67,14 @@ def add_connections(
     b.hard = [c for c in range(C) if tab.hard_limits[c]]
     b.over_import_cols = asm.var(b, "over_import", len(b.soft) * T).reshape(len(b.soft), T)
     b.over_export_cols = asm.var(b, "over_export", len(b.soft) * T).reshape(len(b.soft), T)
-    b.unmet_cols = asm.var(b, "unmet", len(b.hard) * T).reshape(len(b.hard), T)
-    b.spill_cols = asm.var(b, "spill", len(b.hard) * T).reshape(len(b.hard), T)
+    hard = np.array(b.hard, dtype=int)
+    b.unmet_max_kw = asm.param(b, "unmet_max_kw", lambda t: t.connections.fixed_load_kw[hard].reshape(len(hard), t.T))
+    b.spill_max_kw = asm.param(b, "spill_max_kw", lambda t: inflexible_generation_kw(t)[hard].reshape(len(hard), t.T))
+    jj, tt = np.divmod(np.arange(len(hard) * T), T)
+    unmet_ub = [b.unmet_max_kw[j, t] for j, t in zip(jj.tolist(), tt.tolist(), strict=True)]
+    spill_ub = [b.spill_max_kw[j, t] for j, t in zip(jj.tolist(), tt.tolist(), strict=True)]
+    b.unmet_cols = asm.var(b, "unmet", len(b.hard) * T, 0.0, unmet_ub).reshape(len(b.hard), T)
+    b.spill_cols = asm.var(b, "spill", len(b.hard) * T, 0.0, spill_ub).reshape(len(b.hard), T)
     import_cols = [b.imp_cols] + ([b.over_import_cols] if b.soft else [])
     export_cols = [b.exp_cols] + ([b.over_export_cols] if b.soft else [])
     for cols in import_cols:

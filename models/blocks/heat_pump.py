@@ -6,8 +6,9 @@ store[h,0] fixed to the (mutable) initial content:
 
     COP[t] power[t] + unmet[t] - (store[t+1] - (1 - loss_per_h dt) store[t]) / dt = demand[t]
 
-``unmet`` (kW thermal) is the penalised slack for heat the plan cannot deliver, present only where
-demand comes near the heat pump's capacity (see `needs_unmet_slack`); COP and demand are mutable.
+``unmet`` (kW thermal) is the penalised slack for heat the plan cannot deliver, present where demand
+comes near the heat pump's capacity and at every step of a heat pump behind a hard-limit connection
+(where the limit, not the rating, can stop it; see `needs_unmet_slack`); COP and demand are mutable.
 The store must end at least where it started (soft, penalised). A heat pump without a flexibility
 contract may only run late, never early: its cumulative energy never exceeds its
 requested (thermostat) profile's, tracked by backlog[h,t] >= 0 (kWh requested but not yet drawn).
@@ -74,11 +75,13 @@ UNMET_HEADROOM = 0.8
 
 
 def needs_unmet_slack(tab: HeatPumpTable) -> np.ndarray:
-    """(H, T) mask of steps where the heat demand plus the full store's losses exceeds
-    UNMET_HEADROOM x COP x rating: the only steps where heat can go unmet. The headroom keeps the
-    model valid when a later forecast raises demand a little (a larger change needs a rebuild)."""
+    """(H, T) mask of steps where heat can go unmet: every step of a heat pump behind a hard-limit
+    connection (the limit may leave it no power at all), elsewhere where the heat demand plus the
+    full store's losses exceeds UNMET_HEADROOM x COP x rating. The headroom keeps the model valid
+    when a later forecast raises demand a little (a larger change needs a rebuild)."""
     losses = (tab.loss_per_h * tab.store_kwh)[:, None]
-    return tab.heat_demand_kw + losses > UNMET_HEADROOM * tab.cop * tab.electric_kw[:, None]
+    near = tab.heat_demand_kw + losses > UNMET_HEADROOM * tab.cop * tab.electric_kw[:, None]
+    return near | tab.on_hard_limit[:, None]
 
 
 def _add_backlog(b: pyo.Block, tab: HeatPumpTable, T: int, dt_h: float, asm: Assembly) -> None:
