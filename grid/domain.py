@@ -120,23 +120,25 @@ class Feeder(_Model):
     """A low-voltage feeder below a transformer with its own thermal limits (kW)."""
 
     id: str
-    import_limit_kw: PositiveFloat
-    export_limit_kw: PositiveFloat
+    import_limit_kw: NonNegFloat
+    export_limit_kw: NonNegFloat
 
 
 class ConnectionPoint(_Model):
     """A transformer (or grid connection) of the site.
 
-    Limits default to rated_kva x power_factor in both directions. ``hard_limits`` forbids breaching
-    them; the plan then sheds load or spills generation instead (both reported as violations).
+    Limits default to rated_kva x power_factor in both directions. Zero is a valid limit: an export
+    limit of 0 kW is a zero-feed-in connection, 0/0 a connection out of service. ``hard_limits``
+    forbids breaching them; the plan then sheds load or spills generation instead (both reported as
+    violations, never more than the inflexible load or generation there).
     ``peak_so_far_kw`` is the highest import already billed in the current peak-charge period.
     """
 
     id: str
-    rated_kva: PositiveFloat
+    rated_kva: NonNegFloat
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    import_limit_kw: PositiveFloat | None = None
-    export_limit_kw: PositiveFloat | None = None
+    import_limit_kw: NonNegFloat | None = None
+    export_limit_kw: NonNegFloat | None = None
     hard_limits: bool = False
     peak_so_far_kw: NonNegFloat = 0.0
     feeders: list[Feeder] = Field(default_factory=list)
@@ -170,7 +172,7 @@ class PVArray(_Placed):
     """Rooftop or community PV. Output = availability (kW per kWp, from the inputs) x kwp."""
 
     household: str | None = None
-    kwp: PositiveFloat
+    kwp: NonNegFloat
     tilt_deg: Annotated[float, Field(ge=0.0, le=90.0)] = 30.0
     azimuth_deg: Annotated[float, Field(ge=0.0, lt=360.0)] = 180.0
     curtailable: bool = True
@@ -193,9 +195,9 @@ class Battery(_Controllable):
     """
 
     household: str | None = None
-    capacity_kwh: PositiveFloat
-    charge_kw: PositiveFloat
-    discharge_kw: PositiveFloat
+    capacity_kwh: NonNegFloat
+    charge_kw: NonNegFloat
+    discharge_kw: NonNegFloat
     charge_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     discharge_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     soc_min: Fraction = 0.05
@@ -211,7 +213,7 @@ class EVCharger(_Controllable):
     """A (non-public) wallbox. ``v2g`` allows discharging into the node (with a flexibility contract)."""
 
     household: str | None = None
-    max_kw: PositiveFloat
+    max_kw: NonNegFloat
     v2g: bool = False
     efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
 
@@ -258,7 +260,7 @@ class HeatPump(_Controllable):
     """
 
     household: str | None = None
-    electric_kw: PositiveFloat
+    electric_kw: NonNegFloat
     cop: COPCurve = Field(default_factory=COPCurve)
     store_kwh: NonNegFloat = 10.0
     store_loss_per_h: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01

@@ -153,7 +153,8 @@ def add_pv(draft: Draft, edit: spec.AddPV, where: str, index: int) -> None:
         same = [a for a in site.pv_arrays if (a.tilt_deg, a.azimuth_deg) == (edit.tilt_deg, edit.azimuth_deg)]
         arrays = same or site.pv_arrays
         kwp = np.array([a.kwp for a in arrays])
-        profile = pv[[a.id for a in arrays]].to_numpy(dtype=float) @ kwp / kwp.sum()
+        weights = kwp / kwp.sum() if kwp.sum() > 0 else np.full(len(arrays), 1.0 / len(arrays))  # 0 kWp is valid
+        profile = pv[[a.id for a in arrays]].to_numpy(dtype=float) @ weights
     else:
         profile = clear_sky_kw_per_kwp(site, draft.inputs.index, edit.tilt_deg, edit.azimuth_deg)
     site.pv_arrays.append(
