@@ -62,7 +62,11 @@ class Penalties(_Model):
 
     Their order matters: a limit breach must cost more than dimming a §14a device, so the plan dims
     before it overloads; dimming must cost more than any price spread, so that a device without a
-    flexibility contract is never shifted for profit. ``below_guaranteed_min`` applies only behind a
+    flexibility contract is never shifted for profit. ``terminal_shortfall`` (batteries) and
+    ``heat_store_shortfall`` are the defaults of the end-of-horizon conditions, which each asset may
+    override (``terminal_penalty_eur_per_kwh``) or make hard (``terminal_hard``: priced at
+    ``hard_terminal``, above every other slack, so it is met whenever it physically can be and
+    reported if not). ``below_guaranteed_min`` applies only behind a
     hard-limit connection, where a §14a device may have to go below its guaranteed minimum (the
     limit is physical); it is below unmet load, so households are not shed to keep a device's minimum.
     """
@@ -73,6 +77,8 @@ class Penalties(_Model):
     unmet_heat_eur_per_kwh: PositiveFloat = 3.0
     ev_energy_missed_eur_per_kwh: PositiveFloat = 2.0
     terminal_shortfall_eur_per_kwh: PositiveFloat = 1.5
+    heat_store_shortfall_eur_per_kwh: PositiveFloat = 1.5
+    hard_terminal_eur_per_kwh: PositiveFloat = 1000.0
     dimming_eur_per_kwh: PositiveFloat = 1.0
     below_guaranteed_min_eur_per_kwh: PositiveFloat = 8.0
 
@@ -192,6 +198,11 @@ class Battery(_Controllable):
 
     Charging draws from the node (positive power), discharging feeds it (negative power).
     SoC[t+1] = SoC[t] (1 - self_discharge_per_h dt) + (eta_c P_ch - P_dis / eta_d) dt.
+
+    End of horizon: either a target ``terminal_soc`` (default: ``initial_soc``), whose shortfall
+    costs ``terminal_penalty_eur_per_kwh`` (default ``penalties.terminal_shortfall_eur_per_kwh``) or,
+    with ``terminal_hard``, ``penalties.hard_terminal_eur_per_kwh``; or a value of the stored energy
+    (``stored_energy_value_eur_per_kwh``, no target).
     """
 
     household: str | None = None
@@ -204,6 +215,8 @@ class Battery(_Controllable):
     soc_max: Fraction = 1.0
     initial_soc: Fraction = 0.5
     terminal_soc: Fraction | None = None
+    terminal_penalty_eur_per_kwh: PositiveFloat | None = None
+    terminal_hard: bool = False
     stored_energy_value_eur_per_kwh: float | None = None
     self_discharge_per_h: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     throughput_cost_eur_per_kwh: NonNegFloat = 0.0
@@ -256,7 +269,10 @@ class HeatPump(_Controllable):
 
     Heat into the store = COP(T_out[t]) x electric power; the store (kWh thermal) loses
     ``store_loss_per_h`` of its content per hour and must cover the heat demand (kW thermal, from
-    the inputs).
+    the inputs). At the horizon's end the store should hold at least ``terminal_store`` (fraction;
+    default: where it started); a shortfall costs ``terminal_penalty_eur_per_kwh`` (default
+    ``penalties.heat_store_shortfall_eur_per_kwh``), or with ``terminal_hard``
+    ``penalties.hard_terminal_eur_per_kwh``.
     """
 
     household: str | None = None
@@ -265,6 +281,9 @@ class HeatPump(_Controllable):
     store_kwh: NonNegFloat = 10.0
     store_loss_per_h: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
     initial_store: Fraction = 0.5
+    terminal_store: Fraction | None = None
+    terminal_penalty_eur_per_kwh: PositiveFloat | None = None
+    terminal_hard: bool = False
     annual_heat_kwh: PositiveFloat | None = None
 
 
@@ -449,6 +468,16 @@ def check_references(site: Site) -> list[InputError]:
                     bat.initial_soc,
                 )
             )
+        valued = bat.stored_energy_value_eur_per_kwh is not None
+        for name in ("terminal_soc", "terminal_penalty_eur_per_kwh", "terminal_hard"):
+            if valued and getattr(bat, name) not in (None, False):
+                problems.append(
+                    InputError(
+                        f"{where}.{name}",
+                        "conflicts with stored_energy_value_eur_per_kwh (a target or a value, not both)",
+                        getattr(bat, name),
+                    )
+                )
         if bat.terminal_soc is not None and not bat.soc_min <= bat.terminal_soc <= bat.soc_max:
             problems.append(
                 InputError(

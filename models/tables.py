@@ -71,6 +71,7 @@ class BatteryTable:
     terminal_kwh: np.ndarray  # NaN: no target (value of stored energy instead)
     terminal_is_initial: np.ndarray  # the target is "end where you started" (follows initial_kwh)
     value_eur_per_kwh: np.ndarray  # NaN: no value (target instead)
+    terminal_penalty_eur_per_kwh: np.ndarray  # price of a kWh short of the target (hard: the hard price)
     self_discharge_per_h: np.ndarray
     throughput_eur_per_kwh: np.ndarray
     flex: np.ndarray
@@ -111,6 +112,9 @@ class HeatPumpTable:
     store_kwh: np.ndarray
     loss_per_h: np.ndarray
     initial_kwh: np.ndarray
+    terminal_kwh: np.ndarray  # end-of-horizon level the store should reach (kWh thermal); NaN: initial_kwh
+    terminal_is_initial: np.ndarray  # the target is "end where you started" (follows initial_kwh)
+    terminal_penalty_eur_per_kwh: np.ndarray  # price of a kWh short of it (hard: the hard price)
     heat_demand_kw: np.ndarray  # (H, T) thermal
     flex: np.ndarray
     request_kw: np.ndarray  # (H, T) electric, thermostat-driven
@@ -271,6 +275,9 @@ def _batteries(site: Site, inputs: SiteInputs, at: Placement, dt_h: float) -> Ba
             [b.terminal_soc is None and b.stored_energy_value_eur_per_kwh is None for b in bats], dtype=bool
         ),
         value_eur_per_kwh=value,
+        terminal_penalty_eur_per_kwh=terminal_penalties(
+            bats, site.penalties, site.penalties.terminal_shortfall_eur_per_kwh
+        ),
         self_discharge_per_h=arr("self_discharge_per_h"),
         throughput_eur_per_kwh=arr("throughput_cost_eur_per_kwh"),
         flex=np.array([b.flex_contract for b in bats], dtype=bool),
@@ -353,6 +360,11 @@ def _heat_pumps(site: Site, inputs: SiteInputs, at: Placement) -> HeatPumpTable:
         store_kwh=store,
         loss_per_h=loss,
         initial_kwh=initial,
+        terminal_kwh=np.array([np.nan if h.terminal_store is None else h.terminal_store for h in hps]) * store,
+        terminal_is_initial=np.array([h.terminal_store is None for h in hps], dtype=bool),
+        terminal_penalty_eur_per_kwh=terminal_penalties(
+            hps, site.penalties, site.penalties.heat_store_shortfall_eur_per_kwh
+        ),
         heat_demand_kw=demand,
         flex=np.array([h.flex_contract for h in hps], dtype=bool),
         request_kw=heat_pump_requests(demand, cop, electric, loss, initial),
@@ -375,6 +387,20 @@ def _prices(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> PriceTab
         co2_g_per_kwh=co2,
         co2_eur_per_kwh=co2 * tariff.co2_price_eur_per_t / 1e6,
         peak_charge_eur_per_kw=tariff.peak_charge_eur_per_kw,
+    )
+
+
+def terminal_penalties(assets: Sequence[Battery | HeatPump], penalties: Penalties, default: float) -> np.ndarray:
+    """EUR per kWh short of each asset's end-of-horizon target: the hard price for a hard target,
+    else the asset's own penalty, else `default`."""
+    return np.array(
+        [
+            penalties.hard_terminal_eur_per_kwh
+            if a.terminal_hard
+            else (a.terminal_penalty_eur_per_kwh if a.terminal_penalty_eur_per_kwh is not None else default)
+            for a in assets
+        ],
+        dtype=float,
     )
 
 
