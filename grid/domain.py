@@ -100,23 +100,62 @@ class GridFeeWindow(_Model):
         return value
 
 
-class Tariff(_Model):
-    """Prices seen by the neighbourhood at its connection points.
+FeedInPrice = float | Literal["spot"]
 
-    import_price_eur_per_kwh: constant energy price, used when the input files give no price series.
-    grid_fee_eur_per_kwh:     standard grid fee on imported energy, replaced inside ``grid_fee_windows``.
-    peak_charge_eur_per_kw:   charge on the highest import of each connection within the plan horizon
-                              (the billing period's peak so far can be given as ``peak_so_far_kw``).
-    co2_price_eur_per_t:      price on the CO2 of imported energy (intensity from the input series).
+
+class Tariff(_Model):
+    """Prices seen by the neighbourhood at its connection points (the default of every connection;
+    a connection's own ``tariff`` overrides any of them).
+
+    import_price_eur_per_kwh:  constant energy price, used when the input files give no price series.
+    feed_in_price_eur_per_kwh: paid per kWh exported: a constant (EEG), or ``"spot"`` (direct marketing
+                               at the day-ahead price: the prices file's ``spot_eur_per_kwh`` column,
+                               else its ``price_eur_per_kwh``). A ``feed_in_eur_per_kwh`` column in the
+                               prices file replaces the constant.
+    grid_fee_eur_per_kwh:      standard grid fee on imported energy, replaced inside ``grid_fee_windows``.
+    peak_charge_eur_per_kw:    charge on the highest import of each connection within the plan horizon
+                               (the billing period's peak so far can be given as ``peak_so_far_kw``).
+    co2_price_eur_per_t:       price on the CO2 of imported energy (intensity from the input series).
     """
 
     import_price_eur_per_kwh: float | None = 0.30
-    feed_in_price_eur_per_kwh: float = 0.08
+    feed_in_price_eur_per_kwh: FeedInPrice = 0.08
     grid_fee_eur_per_kwh: NonNegFloat = 0.0
     grid_fee_windows: list[GridFeeWindow] = Field(default_factory=list)
     peak_charge_eur_per_kw: NonNegFloat = 0.0
     co2_price_eur_per_t: NonNegFloat = 0.0
     co2_g_per_kwh: NonNegFloat = 380.0
+
+
+class ConnectionTariff(_Model):
+    """A connection's own tariff (another supplier or grid-fee zone): every field that is set
+    replaces the site's ``tariff`` for this connection. ``import_price_eur_per_kwh`` is a constant
+    that replaces the site's energy price (series or constant) at this connection."""
+
+    import_price_eur_per_kwh: float | None = None
+    feed_in_price_eur_per_kwh: FeedInPrice | None = None
+    grid_fee_eur_per_kwh: NonNegFloat | None = None
+    grid_fee_windows: list[GridFeeWindow] | None = None
+    peak_charge_eur_per_kw: NonNegFloat | None = None
+
+
+class FeedInRules(_Model):
+    """German PV feed-in rules (EEG 2023 with the "Solarspitzengesetz", in force 2025-02-25), as
+    settings rather than literals.
+
+    negative_price_from:    arrays commissioned on or after this date (and of at least ``min_kwp``)
+                            get no feed-in payment in any interval with a negative day-ahead price
+                            (rule ``quarter_hour``), unless their ``negative_price_rule`` says otherwise.
+    no_gateway_cap_from:    arrays commissioned on or after this date (and of at least ``min_kwp``)
+                            without a smart-meter gateway may feed in at most ``no_gateway_cap_factor``
+                            x kWp.
+    """
+
+    negative_price_from: dt.date = dt.date(2025, 2, 25)
+    no_gateway_cap_from: dt.date = dt.date(2025, 2, 25)
+    no_gateway_cap_factor: Fraction = 0.6
+    min_kwp: NonNegFloat = 2.0
+    source: str = "EEG 2023 §51, §9 (Solarspitzengesetz, BGBl. 2025 I Nr. 51)"
 
 
 # --- the network ----------------------------------------------------------------------------------
@@ -148,6 +187,7 @@ class ConnectionPoint(_Model):
     hard_limits: bool = False
     peak_so_far_kw: NonNegFloat = 0.0
     feeders: list[Feeder] = Field(default_factory=list)
+    tariff: ConnectionTariff | None = None
 
     @property
     def limit_import_kw(self) -> float:
@@ -174,14 +214,29 @@ class Household(_Placed):
     profile: Profile = "H25"
 
 
+NegativePriceRule = Literal["none", "quarter_hour", "1h", "2h", "3h", "4h", "6h"]
+
+
 class PVArray(_Placed):
-    """Rooftop or community PV. Output = availability (kW per kWp, from the inputs) x kwp."""
+    """Rooftop or community PV. Output = availability (kW per kWp, from the inputs) x kwp.
+
+    Feed-in rules (see :class:`FeedInRules`): ``negative_price_rule`` says in which intervals the
+    array's exports earn no feed-in payment: ``none``; ``quarter_hour`` (every interval with a
+    negative day-ahead price, systems from 2025-02-25); ``Nh`` (every interval of a run of at least
+    N consecutive hours of negative prices, the older EEG rules: 6 h, 4 h, 3 h, 2 h, 1 h). Unset, it
+    follows from ``commissioned`` (``quarter_hour`` from ``feed_in_rules.negative_price_from`` for
+    arrays of at least ``min_kwp``, else ``none``). A new array without ``smart_meter_gateway`` is
+    capped at ``feed_in_rules.no_gateway_cap_factor`` x kwp.
+    """
 
     household: str | None = None
     kwp: NonNegFloat
     tilt_deg: Annotated[float, Field(ge=0.0, le=90.0)] = 30.0
     azimuth_deg: Annotated[float, Field(ge=0.0, lt=360.0)] = 180.0
     curtailable: bool = True
+    commissioned: dt.date | None = None
+    negative_price_rule: NegativePriceRule | None = None
+    smart_meter_gateway: bool = False
 
 
 class _Controllable(_Placed):
@@ -328,6 +383,7 @@ class Site(_Model):
     ev_sessions: list[EVSession] = Field(default_factory=list)
     heat_pumps: list[HeatPump] = Field(default_factory=list)
     tariff: Tariff = Field(default_factory=Tariff)
+    feed_in_rules: FeedInRules = Field(default_factory=FeedInRules)
     par14a: Par14aSettings = Field(default_factory=Par14aSettings)
     penalties: Penalties = Field(default_factory=Penalties)
     inputs: InputFiles = Field(default_factory=InputFiles)

@@ -69,6 +69,8 @@ def copy_inputs(inputs: SiteInputs) -> SiteInputs:
         temp_degc=inputs.temp_degc.copy(),
         price_eur_per_kwh=None if inputs.price_eur_per_kwh is None else inputs.price_eur_per_kwh.copy(),
         co2_g_per_kwh=None if inputs.co2_g_per_kwh is None else inputs.co2_g_per_kwh.copy(),
+        feed_in_eur_per_kwh=None if inputs.feed_in_eur_per_kwh is None else inputs.feed_in_eur_per_kwh.copy(),
+        spot_eur_per_kwh=None if inputs.spot_eur_per_kwh is None else inputs.spot_eur_per_kwh.copy(),
         sources=dict(inputs.sources),
     )
 

@@ -166,7 +166,7 @@ class SetTariff(_Model):
 
     kind: Literal["set_tariff"]
     import_price_eur_per_kwh: NonNegFloat | None = None
-    feed_in_price_eur_per_kwh: float | None = None
+    feed_in_price_eur_per_kwh: float | Literal["spot"] | None = None
     grid_fee_eur_per_kwh: NonNegFloat | None = None
     grid_fee_windows: list[GridFeeWindow] | None = None
     peak_charge_eur_per_kw: NonNegFloat | None = None
