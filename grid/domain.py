@@ -62,7 +62,13 @@ class Penalties(_Model):
 
     Their order matters: a limit breach must cost more than dimming a §14a device, so the plan dims
     before it overloads; dimming must cost more than any price spread, so that a device without a
-    flexibility contract is never shifted for profit.
+    flexibility contract is never shifted for profit. ``terminal_shortfall`` (batteries) and
+    ``heat_store_shortfall`` are the defaults of the end-of-horizon conditions, which each asset may
+    override (``terminal_penalty_eur_per_kwh``) or make hard (``terminal_hard``: priced at
+    ``hard_terminal``, above every other slack, so it is met whenever it physically can be and
+    reported if not). ``below_guaranteed_min`` applies only behind a
+    hard-limit connection, where a §14a device may have to go below its guaranteed minimum (the
+    limit is physical); it is below unmet load, so households are not shed to keep a device's minimum.
     """
 
     unmet_load_eur_per_kwh: PositiveFloat = 10.0
@@ -71,7 +77,10 @@ class Penalties(_Model):
     unmet_heat_eur_per_kwh: PositiveFloat = 3.0
     ev_energy_missed_eur_per_kwh: PositiveFloat = 2.0
     terminal_shortfall_eur_per_kwh: PositiveFloat = 1.5
+    heat_store_shortfall_eur_per_kwh: PositiveFloat = 1.5
+    hard_terminal_eur_per_kwh: PositiveFloat = 1000.0
     dimming_eur_per_kwh: PositiveFloat = 1.0
+    below_guaranteed_min_eur_per_kwh: PositiveFloat = 8.0
 
 
 class GridFeeWindow(_Model):
@@ -91,23 +100,62 @@ class GridFeeWindow(_Model):
         return value
 
 
-class Tariff(_Model):
-    """Prices seen by the neighbourhood at its connection points.
+FeedInPrice = float | Literal["spot"]
 
-    import_price_eur_per_kwh: constant energy price, used when the input files give no price series.
-    grid_fee_eur_per_kwh:     standard grid fee on imported energy, replaced inside ``grid_fee_windows``.
-    peak_charge_eur_per_kw:   charge on the highest import of each connection within the plan horizon
-                              (the billing period's peak so far can be given as ``peak_so_far_kw``).
-    co2_price_eur_per_t:      price on the CO2 of imported energy (intensity from the input series).
+
+class Tariff(_Model):
+    """Prices seen by the neighbourhood at its connection points (the default of every connection;
+    a connection's own ``tariff`` overrides any of them).
+
+    import_price_eur_per_kwh:  constant energy price, used when the input files give no price series.
+    feed_in_price_eur_per_kwh: paid per kWh exported: a constant (EEG), or ``"spot"`` (direct marketing
+                               at the day-ahead price: the prices file's ``spot_eur_per_kwh`` column,
+                               else its ``price_eur_per_kwh``). A ``feed_in_eur_per_kwh`` column in the
+                               prices file replaces the constant.
+    grid_fee_eur_per_kwh:      standard grid fee on imported energy, replaced inside ``grid_fee_windows``.
+    peak_charge_eur_per_kw:    charge on the highest import of each connection within the plan horizon
+                               (the billing period's peak so far can be given as ``peak_so_far_kw``).
+    co2_price_eur_per_t:       price on the CO2 of imported energy (intensity from the input series).
     """
 
     import_price_eur_per_kwh: float | None = 0.30
-    feed_in_price_eur_per_kwh: float = 0.08
+    feed_in_price_eur_per_kwh: FeedInPrice = 0.08
     grid_fee_eur_per_kwh: NonNegFloat = 0.0
     grid_fee_windows: list[GridFeeWindow] = Field(default_factory=list)
     peak_charge_eur_per_kw: NonNegFloat = 0.0
     co2_price_eur_per_t: NonNegFloat = 0.0
     co2_g_per_kwh: NonNegFloat = 380.0
+
+
+class ConnectionTariff(_Model):
+    """A connection's own tariff (another supplier or grid-fee zone): every field that is set
+    replaces the site's ``tariff`` for this connection. ``import_price_eur_per_kwh`` is a constant
+    that replaces the site's energy price (series or constant) at this connection."""
+
+    import_price_eur_per_kwh: float | None = None
+    feed_in_price_eur_per_kwh: FeedInPrice | None = None
+    grid_fee_eur_per_kwh: NonNegFloat | None = None
+    grid_fee_windows: list[GridFeeWindow] | None = None
+    peak_charge_eur_per_kw: NonNegFloat | None = None
+
+
+class FeedInRules(_Model):
+    """German PV feed-in rules (EEG 2023 with the "Solarspitzengesetz", in force 2025-02-25), as
+    settings rather than literals.
+
+    negative_price_from:    arrays commissioned on or after this date (and of at least ``min_kwp``)
+                            get no feed-in payment in any interval with a negative day-ahead price
+                            (rule ``quarter_hour``), unless their ``negative_price_rule`` says otherwise.
+    no_gateway_cap_from:    arrays commissioned on or after this date (and of at least ``min_kwp``)
+                            without a smart-meter gateway may feed in at most ``no_gateway_cap_factor``
+                            x kWp.
+    """
+
+    negative_price_from: dt.date = dt.date(2025, 2, 25)
+    no_gateway_cap_from: dt.date = dt.date(2025, 2, 25)
+    no_gateway_cap_factor: Fraction = 0.6
+    min_kwp: NonNegFloat = 2.0
+    source: str = "EEG 2023 §51, §9 (Solarspitzengesetz, BGBl. 2025 I Nr. 51)"
 
 
 # --- the network ----------------------------------------------------------------------------------
@@ -117,26 +165,29 @@ class Feeder(_Model):
     """A low-voltage feeder below a transformer with its own thermal limits (kW)."""
 
     id: str
-    import_limit_kw: PositiveFloat
-    export_limit_kw: PositiveFloat
+    import_limit_kw: NonNegFloat
+    export_limit_kw: NonNegFloat
 
 
 class ConnectionPoint(_Model):
     """A transformer (or grid connection) of the site.
 
-    Limits default to rated_kva x power_factor in both directions. ``hard_limits`` forbids breaching
-    them; the plan then sheds load or spills generation instead (both reported as violations).
+    Limits default to rated_kva x power_factor in both directions. Zero is a valid limit: an export
+    limit of 0 kW is a zero-feed-in connection, 0/0 a connection out of service. ``hard_limits``
+    forbids breaching them; the plan then sheds load or spills generation instead (both reported as
+    violations, never more than the inflexible load or generation there).
     ``peak_so_far_kw`` is the highest import already billed in the current peak-charge period.
     """
 
     id: str
-    rated_kva: PositiveFloat
+    rated_kva: NonNegFloat
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    import_limit_kw: PositiveFloat | None = None
-    export_limit_kw: PositiveFloat | None = None
+    import_limit_kw: NonNegFloat | None = None
+    export_limit_kw: NonNegFloat | None = None
     hard_limits: bool = False
     peak_so_far_kw: NonNegFloat = 0.0
     feeders: list[Feeder] = Field(default_factory=list)
+    tariff: ConnectionTariff | None = None
 
     @property
     def limit_import_kw(self) -> float:
@@ -163,14 +214,29 @@ class Household(_Placed):
     profile: Profile = "H25"
 
 
+NegativePriceRule = Literal["none", "quarter_hour", "1h", "2h", "3h", "4h", "6h"]
+
+
 class PVArray(_Placed):
-    """Rooftop or community PV. Output = availability (kW per kWp, from the inputs) x kwp."""
+    """Rooftop or community PV. Output = availability (kW per kWp, from the inputs) x kwp.
+
+    Feed-in rules (see :class:`FeedInRules`): ``negative_price_rule`` says in which intervals the
+    array's exports earn no feed-in payment: ``none``; ``quarter_hour`` (every interval with a
+    negative day-ahead price, systems from 2025-02-25); ``Nh`` (every interval of a run of at least
+    N consecutive hours of negative prices, the older EEG rules: 6 h, 4 h, 3 h, 2 h, 1 h). Unset, it
+    follows from ``commissioned`` (``quarter_hour`` from ``feed_in_rules.negative_price_from`` for
+    arrays of at least ``min_kwp``, else ``none``). A new array without ``smart_meter_gateway`` is
+    capped at ``feed_in_rules.no_gateway_cap_factor`` x kwp.
+    """
 
     household: str | None = None
-    kwp: PositiveFloat
+    kwp: NonNegFloat
     tilt_deg: Annotated[float, Field(ge=0.0, le=90.0)] = 30.0
     azimuth_deg: Annotated[float, Field(ge=0.0, lt=360.0)] = 180.0
     curtailable: bool = True
+    commissioned: dt.date | None = None
+    negative_price_rule: NegativePriceRule | None = None
+    smart_meter_gateway: bool = False
 
 
 class _Controllable(_Placed):
@@ -187,18 +253,25 @@ class Battery(_Controllable):
 
     Charging draws from the node (positive power), discharging feeds it (negative power).
     SoC[t+1] = SoC[t] (1 - self_discharge_per_h dt) + (eta_c P_ch - P_dis / eta_d) dt.
+
+    End of horizon: either a target ``terminal_soc`` (default: ``initial_soc``), whose shortfall
+    costs ``terminal_penalty_eur_per_kwh`` (default ``penalties.terminal_shortfall_eur_per_kwh``) or,
+    with ``terminal_hard``, ``penalties.hard_terminal_eur_per_kwh``; or a value of the stored energy
+    (``stored_energy_value_eur_per_kwh``, no target).
     """
 
     household: str | None = None
-    capacity_kwh: PositiveFloat
-    charge_kw: PositiveFloat
-    discharge_kw: PositiveFloat
+    capacity_kwh: NonNegFloat
+    charge_kw: NonNegFloat
+    discharge_kw: NonNegFloat
     charge_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     discharge_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     soc_min: Fraction = 0.05
     soc_max: Fraction = 1.0
     initial_soc: Fraction = 0.5
     terminal_soc: Fraction | None = None
+    terminal_penalty_eur_per_kwh: PositiveFloat | None = None
+    terminal_hard: bool = False
     stored_energy_value_eur_per_kwh: float | None = None
     self_discharge_per_h: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     throughput_cost_eur_per_kwh: NonNegFloat = 0.0
@@ -208,7 +281,7 @@ class EVCharger(_Controllable):
     """A (non-public) wallbox. ``v2g`` allows discharging into the node (with a flexibility contract)."""
 
     household: str | None = None
-    max_kw: PositiveFloat
+    max_kw: NonNegFloat
     v2g: bool = False
     efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
 
@@ -251,15 +324,21 @@ class HeatPump(_Controllable):
 
     Heat into the store = COP(T_out[t]) x electric power; the store (kWh thermal) loses
     ``store_loss_per_h`` of its content per hour and must cover the heat demand (kW thermal, from
-    the inputs).
+    the inputs). At the horizon's end the store should hold at least ``terminal_store`` (fraction;
+    default: where it started); a shortfall costs ``terminal_penalty_eur_per_kwh`` (default
+    ``penalties.heat_store_shortfall_eur_per_kwh``), or with ``terminal_hard``
+    ``penalties.hard_terminal_eur_per_kwh``.
     """
 
     household: str | None = None
-    electric_kw: PositiveFloat
+    electric_kw: NonNegFloat
     cop: COPCurve = Field(default_factory=COPCurve)
     store_kwh: NonNegFloat = 10.0
     store_loss_per_h: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
     initial_store: Fraction = 0.5
+    terminal_store: Fraction | None = None
+    terminal_penalty_eur_per_kwh: PositiveFloat | None = None
+    terminal_hard: bool = False
     annual_heat_kwh: PositiveFloat | None = None
 
 
@@ -304,6 +383,7 @@ class Site(_Model):
     ev_sessions: list[EVSession] = Field(default_factory=list)
     heat_pumps: list[HeatPump] = Field(default_factory=list)
     tariff: Tariff = Field(default_factory=Tariff)
+    feed_in_rules: FeedInRules = Field(default_factory=FeedInRules)
     par14a: Par14aSettings = Field(default_factory=Par14aSettings)
     penalties: Penalties = Field(default_factory=Penalties)
     inputs: InputFiles = Field(default_factory=InputFiles)
@@ -444,6 +524,16 @@ def check_references(site: Site) -> list[InputError]:
                     bat.initial_soc,
                 )
             )
+        valued = bat.stored_energy_value_eur_per_kwh is not None
+        for name in ("terminal_soc", "terminal_penalty_eur_per_kwh", "terminal_hard"):
+            if valued and getattr(bat, name) not in (None, False):
+                problems.append(
+                    InputError(
+                        f"{where}.{name}",
+                        "conflicts with stored_energy_value_eur_per_kwh (a target or a value, not both)",
+                        getattr(bat, name),
+                    )
+                )
         if bat.terminal_soc is not None and not bat.soc_min <= bat.terminal_soc <= bat.soc_max:
             problems.append(
                 InputError(

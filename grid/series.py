@@ -109,6 +109,9 @@ class SiteInputs:
     temp_degc:         outdoor temperature.
     price_eur_per_kwh: energy price of imports (None: the tariff's constant).
     co2_g_per_kwh:     CO2 intensity of imports (None: the tariff's constant).
+    feed_in_eur_per_kwh: price paid for exports (None: the tariff's constant or "spot").
+    spot_eur_per_kwh:  day-ahead price (the negative-price feed-in rules and ``feed_in: spot``;
+                       None: ``price_eur_per_kwh``).
     """
 
     base_load_kw: pd.DataFrame
@@ -117,6 +120,8 @@ class SiteInputs:
     temp_degc: pd.Series
     price_eur_per_kwh: pd.Series | None = None
     co2_g_per_kwh: pd.Series | None = None
+    feed_in_eur_per_kwh: pd.Series | None = None
+    spot_eur_per_kwh: pd.Series | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -143,6 +148,8 @@ class SiteInputs:
             temp_degc=cut(self.temp_degc),
             price_eur_per_kwh=cut(self.price_eur_per_kwh),
             co2_g_per_kwh=cut(self.co2_g_per_kwh),
+            feed_in_eur_per_kwh=cut(self.feed_in_eur_per_kwh),
+            spot_eur_per_kwh=cut(self.spot_eur_per_kwh),
             sources=dict(self.sources),
         )
 
@@ -171,6 +178,8 @@ class SiteInputs:
             "temp_degc": window.temp_degc,
             "price_eur_per_kwh": window.price_eur_per_kwh,
             "co2_g_per_kwh": window.co2_g_per_kwh,
+            "feed_in_eur_per_kwh": window.feed_in_eur_per_kwh,
+            "spot_eur_per_kwh": window.spot_eur_per_kwh,
         }
         for name, values in series.items():
             if values is not None:
@@ -184,6 +193,8 @@ class SiteInputs:
             temp_degc=window.temp_degc.astype(float),
             price_eur_per_kwh=window.price_eur_per_kwh,
             co2_g_per_kwh=window.co2_g_per_kwh,
+            feed_in_eur_per_kwh=window.feed_in_eur_per_kwh,
+            spot_eur_per_kwh=window.spot_eur_per_kwh,
             sources=dict(self.sources),
         )
 
@@ -243,16 +254,19 @@ def load_inputs(site: Site) -> SiteInputs:
             return pd.DataFrame(index=index)
         return frame.reindex(index)[ids]
 
-    price = prices.reindex(index)["price_eur_per_kwh"] if prices is not None and "price_eur_per_kwh" in prices else None
-    co2 = prices.reindex(index)["co2_g_per_kwh"] if prices is not None and "co2_g_per_kwh" in prices else None
+    def price_column(name: str) -> pd.Series | None:
+        return prices.reindex(index)[name] if prices is not None and name in prices else None
+
     temp = weather.reindex(index)["temp_degc"] if weather is not None else pd.Series(10.0, index=index)
     return SiteInputs(
         base_load_kw=cols(base, [h.id for h in site.households]),
         pv_kw_per_kwp=cols(pv, [p.id for p in site.pv_arrays]),
         heat_demand_kw=cols(heat, [h.id for h in site.heat_pumps]),
         temp_degc=temp,
-        price_eur_per_kwh=price,
-        co2_g_per_kwh=co2,
+        price_eur_per_kwh=price_column("price_eur_per_kwh"),
+        co2_g_per_kwh=price_column("co2_g_per_kwh"),
+        feed_in_eur_per_kwh=price_column("feed_in_eur_per_kwh"),
+        spot_eur_per_kwh=price_column("spot_eur_per_kwh"),
         sources={k: str(getattr(files, k)) for k in present},
     )
 

@@ -20,6 +20,7 @@ import pyomo.environ as pyo
 from models.blocks.assembly import Assembly
 from models.blocks.battery import add_batteries
 from models.blocks.ev import add_ev, required_kwh
+from models.blocks.feed_in import add_feed_in
 from models.blocks.grid import add_balance, add_connections, add_feeders
 from models.blocks.heat_pump import add_heat_pumps
 from models.blocks.par14a import add_dimming
@@ -49,6 +50,7 @@ def build_model(tables: Tables) -> DispatchModel:
     add_ev(m, tables.ev, dt_h, pen, asm)
     add_heat_pumps(m, tables.heat_pumps, T, dt_h, pen, asm)
     add_dimming(m, tables, pen, asm)
+    add_feed_in(m, tables, asm)
     add_balance(m, grid, asm)
     add_feeders(m, tables.connections, dt_h, pen, asm)
     asm.finalize(m)

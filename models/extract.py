@@ -49,6 +49,9 @@ def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timest
         if conn.hard_limits[c]:
             connections[cid]["unmet_kw"] = unmet[c]
             connections[cid]["spill_kw"] = spill[c]
+    unpaid = x[m.feed_in.unpaid_cols]
+    for k, c in enumerate(m.feed_in.conns.tolist()):
+        connections[conn.ids[c]]["unpaid_export_kw"] = unpaid[k]
     assets: dict[str, dict[str, Any]] = {}
     _loads(tab, assets)
     _pv(x, m, tab, assets)
@@ -104,6 +107,11 @@ def _pv(x: np.ndarray, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> N
             "available_kw": pv.available_kw[i],
             "curtailed_kw": pv.available_kw[i] - gen[i],
         }
+        if np.isfinite(pv.export_cap_kw[i]):
+            assets[pid]["export_cap_kw"] = float(pv.export_cap_kw[i])
+        if pv.rule[i] != "none":
+            assets[pid]["negative_price_rule"] = pv.rule[i]
+            assets[pid]["feed_in_unpaid"] = pv.unpaid[i]
 
 
 def _batteries(x: np.ndarray, m: Any, tab: Any, assets: dict[str, dict[str, Any]]) -> None:

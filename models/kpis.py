@@ -1,8 +1,9 @@
 """Key figures of a plan (EUR, kWh, kW, kg CO2, fractions 0..1).
 
 cost_eur is what the neighbourhood pays over the horizon: energy + grid fees + CO2 + peak charge +
-battery throughput - feed-in revenue; penalties are reported apart (penalty_eur) and are zero in a
-plan without violations or dimming.
+battery throughput - feed-in revenue (at each connection's prices; exports of PV arrays that get no
+payment in an interval earn nothing, see ``models.blocks.feed_in``); penalties are reported apart
+(penalty_eur) and are zero in a plan without violations or dimming.
 """
 
 from __future__ import annotations
@@ -42,18 +43,21 @@ def compute_kpis(
         throughput_eur += float(
             (np.asarray(a["charge_kw"]) + np.asarray(a["discharge_kw"])).sum() * dt * bat.throughput_eur_per_kwh[i]
         )
-    energy_eur = float((total_import * pr.energy_eur_per_kwh).sum() * dt)
-    fees_eur = float((total_import * pr.grid_fee_eur_per_kwh).sum() * dt)
+    # prices are per connection (C, T); exports of arrays without payment earn nothing
+    paid_export = export_kw - np.array(
+        [plan.connections[cid].get("unpaid_export_kw", np.zeros(tab.T)) for cid in tab.connections.ids]
+    ).reshape(export_kw.shape)
+    energy_eur = float((import_kw * pr.energy_eur_per_kwh).sum() * dt)
+    fees_eur = float((import_kw * pr.grid_fee_eur_per_kwh).sum() * dt)
     co2_eur = float((total_import * pr.co2_eur_per_kwh).sum() * dt)
-    feed_in_eur = float((total_export * pr.feed_in_eur_per_kwh).sum() * dt)
-    peak_eur = 0.0
-    if pr.peak_charge_eur_per_kw > 0:
-        peak_eur = float(
-            sum(
-                pr.peak_charge_eur_per_kw * max(import_kw[c].max(), tab.connections.peak_so_far_kw[c])
-                for c in range(len(import_kw))
-            )
+    feed_in_eur = float((paid_export * pr.feed_in_eur_per_kwh).sum() * dt)
+    peak_eur = float(
+        sum(
+            pr.peak_charge_eur_per_kw[c] * max(import_kw[c].max(), tab.connections.peak_so_far_kw[c])
+            for c in range(len(import_kw))
+            if pr.peak_charge_eur_per_kw[c] > 0
         )
+    )
     dimmed_kwh = float(sum(d["dimmed_kw"] for d in plan.dimming) * dt)
     penalty_eur += dimmed_kwh * tab.penalties.dimming_eur_per_kwh
     by_kind: dict[str, float] = {}

@@ -16,7 +16,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from grid.domain import Battery, EVCharger, HeatPump, Par14aSettings, Penalties, Site
+from grid.domain import (
+    Battery,
+    ConnectionPoint,
+    EVCharger,
+    FeedInRules,
+    HeatPump,
+    Par14aSettings,
+    Penalties,
+    PVArray,
+    Site,
+)
 from grid.errors import InputError
 from grid.series import SiteInputs, constant_or_series
 from models.requests import battery_requests, ev_requests, heat_pump_requests
@@ -48,12 +58,16 @@ class ConnectionTable:
 
 @dataclass
 class PVTable:
-    """PV arrays with their available generation (kW, >= 0); whether each may be curtailed."""
+    """PV arrays with their available generation (kW, >= 0, within the export cap); whether each
+    may be curtailed; which negative-price rule applies and where it takes the feed-in payment."""
 
     ids: list[str]
     at: Placement
     curtailable: np.ndarray
-    available_kw: np.ndarray  # (P, T) >= 0, generation available
+    available_kw: np.ndarray  # (P, T) >= 0, generation available (capped at export_cap_kw)
+    export_cap_kw: np.ndarray  # (P,) 60 % rule (no smart-meter gateway); inf: no cap
+    rule: list[str]  # negative_price_rule in effect ("none", "quarter_hour", "Nh")
+    unpaid: np.ndarray  # (P, T) 1 where the array's exports earn no feed-in payment, else 0
 
 
 @dataclass
@@ -71,6 +85,7 @@ class BatteryTable:
     terminal_kwh: np.ndarray  # NaN: no target (value of stored energy instead)
     terminal_is_initial: np.ndarray  # the target is "end where you started" (follows initial_kwh)
     value_eur_per_kwh: np.ndarray  # NaN: no value (target instead)
+    terminal_penalty_eur_per_kwh: np.ndarray  # price of a kWh short of the target (hard: the hard price)
     self_discharge_per_h: np.ndarray
     throughput_eur_per_kwh: np.ndarray
     flex: np.ndarray
@@ -111,20 +126,28 @@ class HeatPumpTable:
     store_kwh: np.ndarray
     loss_per_h: np.ndarray
     initial_kwh: np.ndarray
+    terminal_kwh: np.ndarray  # end-of-horizon level the store should reach (kWh thermal); NaN: initial_kwh
+    terminal_is_initial: np.ndarray  # the target is "end where you started" (follows initial_kwh)
+    terminal_penalty_eur_per_kwh: np.ndarray  # price of a kWh short of it (hard: the hard price)
     heat_demand_kw: np.ndarray  # (H, T) thermal
     flex: np.ndarray
     request_kw: np.ndarray  # (H, T) electric, thermostat-driven
+    on_hard_limit: np.ndarray  # (H,) behind a hard-limit connection: unmet heat possible at every step
 
 
 @dataclass
 class PriceTable:
-    import_eur_per_kwh: np.ndarray  # energy price + grid fee, (T,)
-    energy_eur_per_kwh: np.ndarray
-    grid_fee_eur_per_kwh: np.ndarray
-    feed_in_eur_per_kwh: np.ndarray
-    co2_g_per_kwh: np.ndarray
-    co2_eur_per_kwh: np.ndarray
-    peak_charge_eur_per_kw: float
+    """Prices per connection (C, T) (the site's tariff, overridden by a connection's own), EUR/kWh;
+    CO2 and the day-ahead price are the same everywhere (T,)."""
+
+    import_eur_per_kwh: np.ndarray  # energy price + grid fee, (C, T)
+    energy_eur_per_kwh: np.ndarray  # (C, T)
+    grid_fee_eur_per_kwh: np.ndarray  # (C, T)
+    feed_in_eur_per_kwh: np.ndarray  # (C, T)
+    co2_g_per_kwh: np.ndarray  # (T,)
+    co2_eur_per_kwh: np.ndarray  # (T,)
+    spot_eur_per_kwh: np.ndarray  # (T,) day-ahead price (negative-price rules)
+    peak_charge_eur_per_kw: np.ndarray  # (C,)
 
 
 @dataclass
@@ -138,6 +161,7 @@ class DimmingGroup:
     name: str
     members: list[tuple[str, int]]
     min_kw: float
+    on_hard_limit: bool = False  # a member sits behind a hard-limit connection: the minimum may be missed
 
 
 @dataclass
@@ -176,7 +200,8 @@ def build_tables(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> Tab
         )
 
     connections = _connections(site, window, place(site.households), feeder_pos)
-    pv = _pv(site, window, place(site.pv_arrays))
+    prices = _prices(site, window, index)
+    pv = _pv(site, window, place(site.pv_arrays), prices.spot_eur_per_kwh, dt_h)
     batteries = _batteries(site, window, place(site.batteries), dt_h)
     ev = _ev(site, index, place(site.ev_chargers), dt_h)
     heat_pumps = _heat_pumps(site, window, place(site.heat_pumps))
@@ -189,7 +214,7 @@ def build_tables(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> Tab
         batteries=batteries,
         ev=ev,
         heat_pumps=heat_pumps,
-        prices=_prices(site, window, index),
+        prices=prices,
         penalties=site.penalties,
     )
     tables.dimming_groups = dimming_groups(site, site.par14a)
@@ -221,15 +246,61 @@ def _connections(site: Site, inputs: SiteInputs, homes: Placement, feeder_pos: d
     )
 
 
-def _pv(site: Site, inputs: SiteInputs, at: Placement) -> PVTable:
-    kwp = np.array([p.kwp for p in site.pv_arrays])
-    avail = inputs.pv_kw_per_kwp.to_numpy(dtype=float).T if site.pv_arrays else np.zeros((0, len(inputs.index)))
+def _pv(site: Site, inputs: SiteInputs, at: Placement, spot: np.ndarray, dt_h: float) -> PVTable:
+    arrays, T = site.pv_arrays, len(inputs.index)
+    kwp = np.array([p.kwp for p in arrays])
+    avail = inputs.pv_kw_per_kwp.to_numpy(dtype=float).T if arrays else np.zeros((0, T))
+    cap = np.array([export_cap_kw(p, site.feed_in_rules) for p in arrays])
+    rules = [negative_price_rule(p, site.feed_in_rules) for p in arrays]
     return PVTable(
-        ids=[p.id for p in site.pv_arrays],
+        ids=[p.id for p in arrays],
         at=at,
-        curtailable=np.array([p.curtailable for p in site.pv_arrays], dtype=bool),
-        available_kw=np.clip(avail, 0.0, None) * kwp[:, None] if len(kwp) else avail,
+        curtailable=np.array([p.curtailable for p in arrays], dtype=bool),
+        available_kw=np.minimum(np.clip(avail, 0.0, None) * kwp[:, None], cap[:, None]) if len(kwp) else avail,
+        export_cap_kw=cap,
+        rule=rules,
+        unpaid=np.array([unpaid_steps(r, spot, dt_h) for r in rules], dtype=float).reshape(len(arrays), T),
     )
+
+
+def negative_price_rule(array: PVArray, rules: FeedInRules) -> str:
+    """The array's own rule, else by commissioning date: ``quarter_hour`` for arrays of at least
+    ``rules.min_kwp`` commissioned from ``rules.negative_price_from``, ``none`` otherwise."""
+    if array.negative_price_rule is not None:
+        return array.negative_price_rule
+    new = array.commissioned is not None and array.commissioned >= rules.negative_price_from
+    return "quarter_hour" if new and array.kwp >= rules.min_kwp else "none"
+
+
+def export_cap_kw(array: PVArray, rules: FeedInRules) -> float:
+    """kW the array may feed in: ``no_gateway_cap_factor`` x kWp for an array of at least
+    ``min_kwp`` commissioned from ``no_gateway_cap_from`` without a smart-meter gateway, else inf."""
+    new = array.commissioned is not None and array.commissioned >= rules.no_gateway_cap_from
+    if new and not array.smart_meter_gateway and array.kwp >= rules.min_kwp:
+        return rules.no_gateway_cap_factor * array.kwp
+    return float("inf")
+
+
+def unpaid_steps(rule: str, spot: np.ndarray, dt_h: float) -> np.ndarray:
+    """(T,) 1.0 where an array under `rule` gets no feed-in payment: every interval with a negative
+    day-ahead price (``quarter_hour``), every interval of a run of negative prices lasting at least N
+    hours (``Nh``; runs are judged within the horizon), nowhere (``none``)."""
+    negative = spot < 0
+    if rule == "none":
+        return np.zeros(len(spot))
+    if rule == "quarter_hour":
+        return negative.astype(float)
+    hours = float(rule.removesuffix("h"))
+    out = np.zeros(len(spot))
+    start = None
+    for t, neg in enumerate([*negative.tolist(), False]):
+        if neg and start is None:
+            start = t
+        elif not neg and start is not None:
+            if (t - start) * dt_h >= hours - 1e-9:
+                out[start:t] = 1.0
+            start = None
+    return out
 
 
 def _batteries(site: Site, inputs: SiteInputs, at: Placement, dt_h: float) -> BatteryTable:
@@ -269,6 +340,9 @@ def _batteries(site: Site, inputs: SiteInputs, at: Placement, dt_h: float) -> Ba
             [b.terminal_soc is None and b.stored_energy_value_eur_per_kwh is None for b in bats], dtype=bool
         ),
         value_eur_per_kwh=value,
+        terminal_penalty_eur_per_kwh=terminal_penalties(
+            bats, site.penalties, site.penalties.terminal_shortfall_eur_per_kwh
+        ),
         self_discharge_per_h=arr("self_discharge_per_h"),
         throughput_eur_per_kwh=arr("throughput_cost_eur_per_kwh"),
         flex=np.array([b.flex_contract for b in bats], dtype=bool),
@@ -351,38 +425,92 @@ def _heat_pumps(site: Site, inputs: SiteInputs, at: Placement) -> HeatPumpTable:
         store_kwh=store,
         loss_per_h=loss,
         initial_kwh=initial,
+        terminal_kwh=np.array([np.nan if h.terminal_store is None else h.terminal_store for h in hps]) * store,
+        terminal_is_initial=np.array([h.terminal_store is None for h in hps], dtype=bool),
+        terminal_penalty_eur_per_kwh=terminal_penalties(
+            hps, site.penalties, site.penalties.heat_store_shortfall_eur_per_kwh
+        ),
         heat_demand_kw=demand,
         flex=np.array([h.flex_contract for h in hps], dtype=bool),
         request_kw=heat_pump_requests(demand, cop, electric, loss, initial),
+        on_hard_limit=np.array([site.connection(h.connection).hard_limits for h in hps], dtype=bool),
     )
 
 
 def _prices(site: Site, inputs: SiteInputs, index: pd.DatetimeIndex) -> PriceTable:
     tariff = site.tariff
-    energy = constant_or_series(
+    site_energy = constant_or_series(
         inputs.price_eur_per_kwh, tariff.import_price_eur_per_kwh, index, "tariff.import_price_eur_per_kwh"
     )
     co2 = constant_or_series(inputs.co2_g_per_kwh, tariff.co2_g_per_kwh, index, "tariff.co2_g_per_kwh")
-    fee = grid_fee(site, index)
+    spot = inputs.spot_eur_per_kwh.to_numpy(dtype=float) if inputs.spot_eur_per_kwh is not None else site_energy
+    site_feed_in = _feed_in(tariff.feed_in_price_eur_per_kwh, inputs, spot, "tariff.feed_in_price_eur_per_kwh")
+    energy, fee, feed_in, peak = [], [], [], []
+    for i, conn in enumerate(site.connections):
+        own = conn.tariff
+        if own is not None and own.import_price_eur_per_kwh is not None:
+            energy.append(np.full(len(index), own.import_price_eur_per_kwh))
+        else:
+            energy.append(site_energy)
+        fee.append(grid_fee(site, index, conn))
+        if own is not None and own.feed_in_price_eur_per_kwh is not None:
+            where = f"connections[{i}].tariff.feed_in_price_eur_per_kwh"
+            feed_in.append(_feed_in(own.feed_in_price_eur_per_kwh, inputs, spot, where, own=True))
+        else:
+            feed_in.append(site_feed_in)
+        own_peak = own.peak_charge_eur_per_kw if own is not None else None
+        peak.append(tariff.peak_charge_eur_per_kw if own_peak is None else own_peak)
+    C, T = len(site.connections), len(index)
+    energy_ct, fee_ct = np.array(energy).reshape(C, T), np.array(fee).reshape(C, T)
     return PriceTable(
-        import_eur_per_kwh=energy + fee,
-        energy_eur_per_kwh=energy,
-        grid_fee_eur_per_kwh=fee,
-        feed_in_eur_per_kwh=np.full(len(index), tariff.feed_in_price_eur_per_kwh),
+        import_eur_per_kwh=energy_ct + fee_ct,
+        energy_eur_per_kwh=energy_ct,
+        grid_fee_eur_per_kwh=fee_ct,
+        feed_in_eur_per_kwh=np.array(feed_in).reshape(C, T),
         co2_g_per_kwh=co2,
         co2_eur_per_kwh=co2 * tariff.co2_price_eur_per_t / 1e6,
-        peak_charge_eur_per_kw=tariff.peak_charge_eur_per_kw,
+        spot_eur_per_kwh=spot,
+        peak_charge_eur_per_kw=np.array(peak, dtype=float),
     )
 
 
-def grid_fee(site: Site, index: pd.DatetimeIndex) -> np.ndarray:
-    """Grid fee per interval (EUR/kWh): the standard fee, replaced inside the daily windows, which
-    are local wall-clock times (so they follow DST)."""
-    tariff = site.tariff
-    fee = np.full(len(index), tariff.grid_fee_eur_per_kwh)
+def _feed_in(price: float | str, inputs: SiteInputs, spot: np.ndarray, where: str, own: bool = False) -> np.ndarray:
+    """Feed-in price per interval: the day-ahead price for ``"spot"``, else the inputs' feed-in
+    series (site tariff only) or the constant. ``"spot"`` next to a feed-in series is ambiguous."""
+    if price == "spot":
+        if inputs.feed_in_eur_per_kwh is not None and not own:
+            raise InputError(where, "is 'spot' but the prices input also has a feed_in_eur_per_kwh column", price)
+        return spot.astype(float)
+    if inputs.feed_in_eur_per_kwh is not None and not own:
+        return inputs.feed_in_eur_per_kwh.to_numpy(dtype=float)
+    return np.full(len(spot), float(price))
+
+
+def terminal_penalties(assets: Sequence[Battery | HeatPump], penalties: Penalties, default: float) -> np.ndarray:
+    """EUR per kWh short of each asset's end-of-horizon target: the hard price for a hard target,
+    else the asset's own penalty, else `default`."""
+    return np.array(
+        [
+            penalties.hard_terminal_eur_per_kwh
+            if a.terminal_hard
+            else (a.terminal_penalty_eur_per_kwh if a.terminal_penalty_eur_per_kwh is not None else default)
+            for a in assets
+        ],
+        dtype=float,
+    )
+
+
+def grid_fee(site: Site, index: pd.DatetimeIndex, conn: ConnectionPoint | None = None) -> np.ndarray:
+    """Grid fee per interval (EUR/kWh) at `conn` (its own tariff's fields, else the site's): the
+    standard fee, replaced inside the daily windows, which are local wall-clock times (so they
+    follow DST)."""
+    tariff, own = site.tariff, conn.tariff if conn is not None else None
+    standard = own.grid_fee_eur_per_kwh if own is not None and own.grid_fee_eur_per_kwh is not None else None
+    windows = own.grid_fee_windows if own is not None and own.grid_fee_windows is not None else None
+    fee = np.full(len(index), tariff.grid_fee_eur_per_kwh if standard is None else standard)
     local = index.tz_convert(ZoneInfo(site.site.timezone))
     minutes = np.asarray(local.hour * 60 + local.minute)
-    for w in tariff.grid_fee_windows:
+    for w in tariff.grid_fee_windows if windows is None else windows:
         a, b = w.start.hour * 60 + w.start.minute, w.end.hour * 60 + w.end.minute
         inside = (minutes >= a) & (minutes < b) if a < b else (minutes >= a) | (minutes < b)
         fee[inside] = w.fee_eur_per_kwh
@@ -425,17 +553,23 @@ def dimming_groups(site: Site, rules: Par14aSettings) -> list[DimmingGroup]:
     devices += [("ev", i, c, c.max_kw) for i, c in enumerate(site.ev_chargers) if not c.flex_contract]
     devices += [("heat_pump", i, h, h.electric_kw) for i, h in enumerate(site.heat_pumps) if not h.flex_contract]
     by_ems: dict[str, list[tuple[str, int, float]]] = {}
+    hard_ems: dict[str, bool] = {}
     groups: list[DimmingGroup] = []
     for kind, i, dev, rating in devices:
         controllable = rating > rules.threshold_kw
+        hard = site.connection(dev.connection).hard_limits
         if dev.ems is not None and controllable:
             by_ems.setdefault(dev.ems, []).append((kind, i, rating))
+            hard_ems[dev.ems] = hard_ems.get(dev.ems, False) or hard
         else:
-            groups.append(DimmingGroup(dev.id, [(kind, i)], device_min_kw(kind, rating, rules)))
+            groups.append(DimmingGroup(dev.id, [(kind, i)], device_min_kw(kind, rating, rules), hard))
     for name, members in by_ems.items():
         groups.append(
             DimmingGroup(
-                f"ems:{name}", [(k, i) for k, i, _ in members], ems_min_kw([(k, r) for k, _, r in members], rules)
+                f"ems:{name}",
+                [(k, i) for k, i, _ in members],
+                ems_min_kw([(k, r) for k, _, r in members], rules),
+                hard_ems[name],
             )
         )
     return groups

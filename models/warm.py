@@ -57,6 +57,8 @@ PARAM_FIELDS = frozenset(
         "prices.feed_in_eur_per_kwh",
         "prices.co2_g_per_kwh",
         "prices.co2_eur_per_kwh",
+        "prices.spot_eur_per_kwh",
+        "pv.unpaid",
     }
 )
 

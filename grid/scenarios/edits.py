@@ -69,6 +69,8 @@ def copy_inputs(inputs: SiteInputs) -> SiteInputs:
         temp_degc=inputs.temp_degc.copy(),
         price_eur_per_kwh=None if inputs.price_eur_per_kwh is None else inputs.price_eur_per_kwh.copy(),
         co2_g_per_kwh=None if inputs.co2_g_per_kwh is None else inputs.co2_g_per_kwh.copy(),
+        feed_in_eur_per_kwh=None if inputs.feed_in_eur_per_kwh is None else inputs.feed_in_eur_per_kwh.copy(),
+        spot_eur_per_kwh=None if inputs.spot_eur_per_kwh is None else inputs.spot_eur_per_kwh.copy(),
         sources=dict(inputs.sources),
     )
 
@@ -153,7 +155,8 @@ def add_pv(draft: Draft, edit: spec.AddPV, where: str, index: int) -> None:
         same = [a for a in site.pv_arrays if (a.tilt_deg, a.azimuth_deg) == (edit.tilt_deg, edit.azimuth_deg)]
         arrays = same or site.pv_arrays
         kwp = np.array([a.kwp for a in arrays])
-        profile = pv[[a.id for a in arrays]].to_numpy(dtype=float) @ kwp / kwp.sum()
+        weights = kwp / kwp.sum() if kwp.sum() > 0 else np.full(len(arrays), 1.0 / len(arrays))  # 0 kWp is valid
+        profile = pv[[a.id for a in arrays]].to_numpy(dtype=float) @ weights
     else:
         profile = clear_sky_kw_per_kwp(site, draft.inputs.index, edit.tilt_deg, edit.azimuth_deg)
     site.pv_arrays.append(

@@ -93,9 +93,9 @@ class AddBattery(_Model):
     connection: str
     feeder: str | None = None
     household: str | None = None
-    capacity_kwh: PositiveFloat
-    charge_kw: PositiveFloat | None = None
-    discharge_kw: PositiveFloat | None = None
+    capacity_kwh: NonNegFloat
+    charge_kw: NonNegFloat | None = None
+    discharge_kw: NonNegFloat | None = None
     charge_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     discharge_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     initial_soc: Fraction = 0.5
@@ -110,9 +110,9 @@ class ResizeBattery(_Model):
     kind: Literal["resize_battery"]
     id: str
     scale: PositiveFloat | None = None
-    capacity_kwh: PositiveFloat | None = None
-    charge_kw: PositiveFloat | None = None
-    discharge_kw: PositiveFloat | None = None
+    capacity_kwh: NonNegFloat | None = None
+    charge_kw: NonNegFloat | None = None
+    discharge_kw: NonNegFloat | None = None
 
     @model_validator(mode="after")
     def _something(self) -> ResizeBattery:
@@ -153,10 +153,10 @@ class SetTransformer(_Model):
 
     kind: Literal["set_transformer"]
     connection: str
-    rated_kva: PositiveFloat | None = None
+    rated_kva: NonNegFloat | None = None
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
-    import_limit_kw: PositiveFloat | None = None
-    export_limit_kw: PositiveFloat | None = None
+    import_limit_kw: NonNegFloat | None = None
+    export_limit_kw: NonNegFloat | None = None
     hard_limits: bool | None = None
 
 
@@ -166,7 +166,7 @@ class SetTariff(_Model):
 
     kind: Literal["set_tariff"]
     import_price_eur_per_kwh: NonNegFloat | None = None
-    feed_in_price_eur_per_kwh: float | None = None
+    feed_in_price_eur_per_kwh: float | Literal["spot"] | None = None
     grid_fee_eur_per_kwh: NonNegFloat | None = None
     grid_fee_windows: list[GridFeeWindow] | None = None
     peak_charge_eur_per_kw: NonNegFloat | None = None

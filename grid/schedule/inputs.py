@@ -33,7 +33,12 @@ def planning_inputs(site: Site, engine: Engine, start: pd.Timestamp, hours: floa
     forecast = forecast_inputs(site, engine, start, hours, as_of=start, weather=weather)
     sources = {**forecast.sources, "prices": "site input files (known ahead)"}
     return replace(
-        forecast, price_eur_per_kwh=known.price_eur_per_kwh, co2_g_per_kwh=known.co2_g_per_kwh, sources=sources
+        forecast,
+        price_eur_per_kwh=known.price_eur_per_kwh,
+        co2_g_per_kwh=known.co2_g_per_kwh,
+        feed_in_eur_per_kwh=known.feed_in_eur_per_kwh,
+        spot_eur_per_kwh=known.spot_eur_per_kwh,
+        sources=sources,
     )
 
 

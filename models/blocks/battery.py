@@ -7,8 +7,9 @@ soc[b, t] is the state at the *start* of step t; soc[b, T] is the terminal state
 
 soc[b, 0] is fixed to the (mutable) initial state through its bounds. A battery with self-discharge
 has a soft minimum (it may sink below soc_min only if it cannot charge, at a penalty). A terminal
-target is soft (shortfall penalised) unless the battery values its stored energy, in which case the
-objective credits value x soc[T]; both apply with and without a flexibility contract. Batteries
+target is soft (shortfall penalised at the battery's own price, or at the hard price for a hard
+target) unless the battery values its stored energy, in which case the objective credits
+value x soc[T]; both apply with and without a flexibility contract. Batteries
 without a contract are never charged or discharged beyond their requested profile; their charging
 may only be dimmed (see ``par14a``).
 """
@@ -21,6 +22,13 @@ import pyomo.environ as pyo
 from grid.domain import Penalties
 from models.blocks.assembly import Assembly
 from models.tables import BatteryTable
+
+
+def shortfall_slacks(asm: Assembly, kind: str, assets: np.ndarray, cols: np.ndarray, price: np.ndarray) -> None:
+    """Register end-of-horizon shortfalls (kWh, not tied to an interval), one slack group per price."""
+    for p in np.unique(price):
+        mine = price == p
+        asm.slack(kind, assets[mine], cols[mine], -1, "kWh", 1.0, float(p))
 
 
 def add_batteries(
@@ -84,14 +92,8 @@ def add_batteries(
     term = asm.rows(b, "terminal", target, [None] * len(targeted))
     term.add(np.arange(len(targeted)), b.soc_cols[targeted, T], 1.0)
     term.add(np.arange(len(targeted)), b.shortfall_cols, 1.0)
-    asm.slack(
-        "terminal_soc_shortfall",
-        assets[targeted],
-        b.shortfall_cols,
-        -1,
-        "kWh",
-        1.0,
-        penalties.terminal_shortfall_eur_per_kwh,
+    shortfall_slacks(
+        asm, "terminal_soc_shortfall", assets[targeted], b.shortfall_cols, tab.terminal_penalty_eur_per_kwh[targeted]
     )
     valued = np.flatnonzero(~np.isnan(tab.value_eur_per_kwh))
     asm.cost(b.soc_cols[valued, T], -tab.value_eur_per_kwh[valued])

@@ -2,8 +2,13 @@
 
 Per connection c and step t (kW): import = imp + over_import, where imp is bounded by the (mutable)
 import limit and over_import is a penalised breach (soft limits only); the same for export. Hard-limit
-connections instead shed load (unmet) or spill generation, both penalised. The node balance rows
-themselves are written by ``models.dispatch`` from every block's injections.
+connections instead shed load (unmet) or spill generation, both penalised, and both bounded by what
+is physically there: unmet[c, t] <= the inflexible household load at c in t, spill[c, t] <= the
+generation of PV that cannot be curtailed (mutable bounds). A flexible device's set-point can
+therefore never be "paid for" by shedding load that does not exist: when a hard limit binds, the
+devices themselves give way (heat pumps report unmet heat, EVs missed energy, §14a devices a missed
+minimum), so the set-points always fit the limit. The node balance rows themselves are written by
+``models.dispatch`` from every block's injections.
 """
 
 from __future__ import annotations
@@ -29,6 +34,15 @@ def fixed_injections(tables: Tables) -> tuple[np.ndarray, np.ndarray]:
     return node_kw, feeder_kw
 
 
+def inflexible_generation_kw(tables: Tables) -> np.ndarray:
+    """(C, T) generation of PV arrays that cannot be curtailed, per connection, kW (>= 0)."""
+    pv = tables.pv
+    gen = np.zeros((len(tables.connections.ids), tables.T))
+    fixed = ~pv.curtailable
+    np.add.at(gen, pv.at.node[fixed], pv.available_kw[fixed])
+    return gen
+
+
 def add_connections(
     m: pyo.ConcreteModel, tab: ConnectionTable, prices: PriceTable, dt_h: float, penalties: Penalties, asm: Assembly
 ) -> pyo.Block:
@@ -44,7 +58,10 @@ def add_connections(
     b.fixed_net_kw = asm.param(b, "fixed_net_kw", lambda t: fixed_injections(t)[0])
     b.limit_import_kw = asm.param(b, "limit_import_kw", lambda t: t.connections.limit_import_kw)
     b.limit_export_kw = asm.param(b, "limit_export_kw", lambda t: t.connections.limit_export_kw)
-    b.import_price = asm.param(b, "import_price", lambda t: t.prices.import_eur_per_kwh + t.prices.co2_eur_per_kwh)
+    # per connection (C, T): each connection may have its own tariff
+    b.import_price = asm.param(
+        b, "import_price", lambda t: t.prices.import_eur_per_kwh + t.prices.co2_eur_per_kwh[None, :]
+    )
     b.feed_in_price = asm.param(b, "feed_in_price", lambda t: t.prices.feed_in_eur_per_kwh)
     cc = np.arange(C * T) // T
     b.imp_cols = asm.var(b, "imp", C * T, 0.0, [b.limit_import_kw[c] for c in cc]).reshape(C, T)
@@ -53,16 +70,21 @@ def add_connections(
     b.hard = [c for c in range(C) if tab.hard_limits[c]]
     b.over_import_cols = asm.var(b, "over_import", len(b.soft) * T).reshape(len(b.soft), T)
     b.over_export_cols = asm.var(b, "over_export", len(b.soft) * T).reshape(len(b.soft), T)
-    b.unmet_cols = asm.var(b, "unmet", len(b.hard) * T).reshape(len(b.hard), T)
-    b.spill_cols = asm.var(b, "spill", len(b.hard) * T).reshape(len(b.hard), T)
-    import_cols = [b.imp_cols] + ([b.over_import_cols] if b.soft else [])
-    export_cols = [b.exp_cols] + ([b.over_export_cols] if b.soft else [])
-    for cols in import_cols:
-        for col, t in zip(cols.ravel(), np.tile(np.arange(T), cols.shape[0]), strict=True):
-            asm.cost_param(col, b.import_price[int(t)] * dt_h)
-    for cols in export_cols:
-        for col, t in zip(cols.ravel(), np.tile(np.arange(T), cols.shape[0]), strict=True):
-            asm.cost_param(col, -b.feed_in_price[int(t)] * dt_h)
+    hard = np.array(b.hard, dtype=int)
+    b.unmet_max_kw = asm.param(b, "unmet_max_kw", lambda t: t.connections.fixed_load_kw[hard].reshape(len(hard), t.T))
+    b.spill_max_kw = asm.param(b, "spill_max_kw", lambda t: inflexible_generation_kw(t)[hard].reshape(len(hard), t.T))
+    jj, tt = np.divmod(np.arange(len(hard) * T), T)
+    unmet_ub = [b.unmet_max_kw[j, t] for j, t in zip(jj.tolist(), tt.tolist(), strict=True)]
+    spill_ub = [b.spill_max_kw[j, t] for j, t in zip(jj.tolist(), tt.tolist(), strict=True)]
+    b.unmet_cols = asm.var(b, "unmet", len(b.hard) * T, 0.0, unmet_ub).reshape(len(b.hard), T)
+    b.spill_cols = asm.var(b, "spill", len(b.hard) * T, 0.0, spill_ub).reshape(len(b.hard), T)
+    every, soft = np.arange(C), np.array(b.soft, dtype=int)
+    for cols, conns in ((b.imp_cols, every), (b.over_import_cols, soft)):
+        for col, c, t in zip(cols.ravel(), np.repeat(conns, T), np.tile(np.arange(T), len(conns)), strict=True):
+            asm.cost_param(col, b.import_price[int(c), int(t)] * dt_h)
+    for cols, conns in ((b.exp_cols, every), (b.over_export_cols, soft)):
+        for col, c, t in zip(cols.ravel(), np.repeat(conns, T), np.tile(np.arange(T), len(conns)), strict=True):
+            asm.cost_param(col, -b.feed_in_price[int(c), int(t)] * dt_h)
     steps = np.arange(T)
     ids = np.array(tab.ids, dtype=object)
     breach = penalties.limit_breach_eur_per_kwh * dt_h
@@ -74,16 +96,29 @@ def add_connections(
         asm.slack(
             "excess_generation", ids[c], b.spill_cols[j], steps, "kWh", dt_h, penalties.excess_generation_eur_per_kwh
         )
-    if prices.peak_charge_eur_per_kw > 0:
-        b.peak_cols = asm.var(b, "peak_kw", C, tab.peak_so_far_kw)
-        asm.cost(b.peak_cols, prices.peak_charge_eur_per_kw)
-        rows = asm.rows(b, "peak_def", [None] * (C * T), np.zeros(C * T))
-        r = np.arange(C * T)
-        rows.add(r, b.imp_cols.ravel(), 1.0)
-        rows.add(r, b.peak_cols[cc], -1.0)
-        for j, c in enumerate(b.soft):
-            rows.add(c * T + steps, b.over_import_cols[j], 1.0)
+    _add_peak(b, tab, prices, asm)
     return b
+
+
+def _add_peak(b: pyo.Block, tab: ConnectionTable, prices: PriceTable, asm: Assembly) -> None:
+    """peak[k] >= import[c, t] for every connection c with a peak charge (k its ordinal), at least
+    the peak already billed; costs peak_charge[c] x peak[k] EUR."""
+    T = b.imp_cols.shape[1]
+    charged = np.flatnonzero(prices.peak_charge_eur_per_kw > 0)
+    b.peak_conns = charged
+    if not len(charged):
+        return
+    K = len(charged)
+    b.peak_cols = asm.var(b, "peak_kw", K, tab.peak_so_far_kw[charged])
+    asm.cost(b.peak_cols, prices.peak_charge_eur_per_kw[charged])
+    rows = asm.rows(b, "peak_def", [None] * (K * T), np.zeros(K * T))
+    r = np.arange(K * T).reshape(K, T)
+    rows.add(r, b.imp_cols[charged], 1.0)
+    rows.add(r, b.peak_cols[:, None], -1.0)
+    soft_row = {c: j for j, c in enumerate(b.soft)}
+    for k, c in enumerate(charged.tolist()):
+        if c in soft_row:
+            rows.add(r[k], b.over_import_cols[soft_row[c]], 1.0)
 
 
 def add_balance(m: pyo.ConcreteModel, b: pyo.Block, asm: Assembly) -> None:

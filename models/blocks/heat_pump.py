@@ -6,9 +6,11 @@ store[h,0] fixed to the (mutable) initial content:
 
     COP[t] power[t] + unmet[t] - (store[t+1] - (1 - loss_per_h dt) store[t]) / dt = demand[t]
 
-``unmet`` (kW thermal) is the penalised slack for heat the plan cannot deliver, present only where
-demand comes near the heat pump's capacity (see `needs_unmet_slack`); COP and demand are mutable.
-The store must end at least where it started (soft, penalised). A heat pump without a flexibility
+``unmet`` (kW thermal) is the penalised slack for heat the plan cannot deliver, present where demand
+comes near the heat pump's capacity and at every step of a heat pump behind a hard-limit connection
+(where the limit, not the rating, can stop it; see `needs_unmet_slack`); COP and demand are mutable.
+The store must end at least at its terminal level (default: where it started; soft, penalised at
+the heat pump's own price or the hard price). A heat pump without a flexibility
 contract may only run late, never early: its cumulative energy never exceeds its
 requested (thermostat) profile's, tracked by backlog[h,t] >= 0 (kWh requested but not yet drawn).
 """
@@ -20,6 +22,7 @@ import pyomo.environ as pyo
 
 from grid.domain import Penalties
 from models.blocks.assembly import Assembly
+from models.blocks.battery import shortfall_slacks
 from models.tables import HeatPumpTable
 
 
@@ -56,7 +59,8 @@ def add_heat_pumps(
     rows.add(r, b.store_cols[:, 1:], -1.0 / dt_h)
     rows.add(r, b.store_cols[:, :-1], (keep / dt_h)[:, None])
     b.shortfall_cols = asm.var(b, "shortfall", H)
-    term = asm.rows(b, "terminal", [b.initial_kwh[h] for h in range(H)], [None] * H)
+    target = [b.initial_kwh[h] if tab.terminal_is_initial[h] else float(tab.terminal_kwh[h]) for h in range(H)]
+    term = asm.rows(b, "terminal", target, [None] * H)
     term.add(np.arange(H), b.store_cols[:, T], 1.0)
     term.add(np.arange(H), b.shortfall_cols, 1.0)
     _add_backlog(b, tab, T, dt_h, asm)
@@ -66,7 +70,7 @@ def add_heat_pumps(
     ids = np.array(tab.ids, dtype=object)
     hh, tt = np.nonzero(b.unmet_mask)
     asm.slack("unmet_heat", ids[hh], b.unmet_cols, tt, "kWh", dt_h, penalties.unmet_heat_eur_per_kwh)
-    asm.slack("heat_store_shortfall", ids, b.shortfall_cols, -1, "kWh", 1.0, penalties.terminal_shortfall_eur_per_kwh)
+    shortfall_slacks(asm, "heat_store_shortfall", ids, b.shortfall_cols, tab.terminal_penalty_eur_per_kwh)
     return b
 
 
@@ -74,11 +78,13 @@ UNMET_HEADROOM = 0.8
 
 
 def needs_unmet_slack(tab: HeatPumpTable) -> np.ndarray:
-    """(H, T) mask of steps where the heat demand plus the full store's losses exceeds
-    UNMET_HEADROOM x COP x rating: the only steps where heat can go unmet. The headroom keeps the
-    model valid when a later forecast raises demand a little (a larger change needs a rebuild)."""
+    """(H, T) mask of steps where heat can go unmet: every step of a heat pump behind a hard-limit
+    connection (the limit may leave it no power at all), elsewhere where the heat demand plus the
+    full store's losses exceeds UNMET_HEADROOM x COP x rating. The headroom keeps the model valid
+    when a later forecast raises demand a little (a larger change needs a rebuild)."""
     losses = (tab.loss_per_h * tab.store_kwh)[:, None]
-    return tab.heat_demand_kw + losses > UNMET_HEADROOM * tab.cop * tab.electric_kw[:, None]
+    near = tab.heat_demand_kw + losses > UNMET_HEADROOM * tab.cop * tab.electric_kw[:, None]
+    return near | tab.on_hard_limit[:, None]
 
 
 def _add_backlog(b: pyo.Block, tab: HeatPumpTable, T: int, dt_h: float, asm: Assembly) -> None:

@@ -10,9 +10,16 @@ its guaranteed minimum but no further (and never a device
 that requests less than its minimum). dimmed[d, t] >= requested[d, t] - power[d, t] is penalised at
 ``penalties.dimming_eur_per_kwh``, more than any price spread, so devices without a contract are
 dimmed for congestion only, never shifted for profit. For a battery the §14a power is its charging.
+
+Behind a hard-limit connection the limit is physical and wins: there the floor gets a penalised
+slack below[., t] >= 0 (``penalties.below_guaranteed_min_eur_per_kwh``, reported as
+``par14a_min_not_kept`` in kW), so that a limit the guaranteed minimum does not fit into never makes
+the model infeasible nor makes it shed load that is not there.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -97,15 +104,26 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
     dim_lb = bounds[lone_n + floor_n :]  # each member's request at each of its steps
     floor_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col) pairs per group
     dim_rows: list[tuple[np.ndarray, np.ndarray]] = []
+    soft_lb: list[object] = []  # floors with a slack (hard-limit connections): lone devices' columns
+    soft_cols: list[int] = []
+    below: list[tuple[str, np.ndarray, np.ndarray]] = []  # (device or group, floor row/soft row, step)
     n_floor = n_dim = 0
     for group in tables.dimming_groups:
         if len(group.members) == 1:  # the floor is a lower bound on the device's own variable
-            for col in member_columns(m, tables, *group.members[0])[1].tolist():
-                asm.columns[col].setlb(next(lone_floor))
+            steps, cols = member_columns(m, tables, *group.members[0])
+            if group.on_hard_limit:  # ... or a row with a slack behind a hard limit
+                below.append((group.name, len(soft_cols) + np.arange(len(cols)), steps))
+                soft_cols += cols.tolist()
+                soft_lb += [next(lone_floor) for _ in range(len(cols))]
+            else:
+                for col in cols.tolist():
+                    asm.columns[col].setlb(next(lone_floor))
         else:
             for kind, i in group.members:
                 steps, cols = member_columns(m, tables, kind, i)
                 floor_rows.append((n_floor + steps, cols, np.ones(len(cols))))
+            if group.on_hard_limit:
+                below.append((group.name, -1 - (n_floor + np.arange(T)), np.arange(T)))
             n_floor += T
         for kind, i in group.members:
             cols = member_columns(m, tables, kind, i)[1]
@@ -114,6 +132,9 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
     floor = asm.rows(b, "floor", floor_lb, [None] * len(floor_lb))
     for rows, cols, coefs in floor_rows:
         floor.add(rows, cols, coefs)
+    soft = asm.rows(b, "soft_floor", soft_lb, [None] * len(soft_cols))
+    soft.add(np.arange(len(soft_cols)), np.array(soft_cols, dtype=int), 1.0)
+    _add_below_min(b, below, floor, soft, penalties, dt_h, asm)
     b.dimmed_cols = asm.var(b, "dimmed", n_dim)
     dimmed = asm.rows(b, "dimmed_def", dim_lb, [None] * n_dim)
     for rows, cols in dim_rows:
@@ -121,3 +142,28 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
     dimmed.add(np.arange(n_dim), b.dimmed_cols, 1.0)
     asm.cost(b.dimmed_cols, penalties.dimming_eur_per_kwh * dt_h)
     return b
+
+
+def _add_below_min(
+    b: pyo.Block,
+    below: list[tuple[str, np.ndarray, np.ndarray]],
+    floor: Any,
+    soft: Any,
+    penalties: Penalties,
+    dt_h: float,
+    asm: Assembly,
+) -> None:
+    """One slack (kW) per floor row of a group behind a hard limit: rows >= 0 are rows of `soft`
+    (lone devices), rows < 0 are -1 - row of `floor` (EMS groups)."""
+    rows = np.concatenate([r for _, r, _ in below]) if below else np.zeros(0, dtype=int)
+    b.below_min_cols = asm.var(b, "below_min", len(rows))
+    on_soft = rows >= 0
+    soft.add(rows[on_soft], b.below_min_cols[on_soft], 1.0)
+    floor.add(-1 - rows[~on_soft], b.below_min_cols[~on_soft], 1.0)
+    start = 0
+    for name, r, steps in below:
+        cols = b.below_min_cols[start : start + len(r)]
+        asm.slack(
+            "par14a_min_not_kept", name, cols, steps, "kW", 1.0, penalties.below_guaranteed_min_eur_per_kwh * dt_h
+        )
+        start += len(r)

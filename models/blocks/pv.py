@@ -1,6 +1,7 @@
 """PV: generation up to the available power; curtailable arrays may produce less.
 
-Curtailable arrays behind the same connection and feeder are interchangeable in the LP, so the block
+Curtailable arrays behind the same connection and feeder (and under the same feed-in rule) are
+interchangeable in the LP, so the block
 decides one generation variable per such group and step (kW, fed into the node) and the plan splits
 it back over the group's arrays pro rata to their availability. Arrays that cannot be curtailed are
 a fixed injection in the connection's fixed net load (see ``models.dispatch``).
@@ -16,11 +17,12 @@ from models.tables import PVTable
 
 
 def curtailable_groups(tab: PVTable) -> list[tuple[int, int, np.ndarray]]:
-    """(node, feeder, array indices) for every group of curtailable arrays."""
-    groups: dict[tuple[int, int], list[int]] = {}
+    """(node, feeder, array indices) for every group of curtailable arrays: same connection, feeder
+    and negative-price rule (so the arrays of a group are paid for their feed-in in the same steps)."""
+    groups: dict[tuple[int, int, str], list[int]] = {}
     for i in np.flatnonzero(tab.curtailable):
-        groups.setdefault((int(tab.at.node[i]), int(tab.at.feeder[i])), []).append(int(i))
-    return [(n, f, np.array(ix)) for (n, f), ix in sorted(groups.items())]
+        groups.setdefault((int(tab.at.node[i]), int(tab.at.feeder[i]), tab.rule[i]), []).append(int(i))
+    return [(n, f, np.array(ix)) for (n, f, _), ix in sorted(groups.items())]
 
 
 def group_available_kw(tab: PVTable, groups: list[tuple[int, int, np.ndarray]]) -> np.ndarray:

@@ -36,7 +36,7 @@ def session(i: int, **kw: object) -> dict[str, object]:
 
 def test_negative_capacity_names_path_and_value() -> None:
     raw = {**BASE, "batteries": [bat(0), bat(1), bat(2), bat(3, capacity_kwh=-5)]}
-    assert "batteries[3].capacity_kwh: must be > 0, got -5" in messages(raw)
+    assert "batteries[3].capacity_kwh: must be >= 0, got -5" in messages(raw)
 
 
 def test_departure_before_arrival() -> None:
@@ -83,11 +83,11 @@ def test_offsetless_session_time_is_refused() -> None:
                     {
                         "id": "T1",
                         "rated_kva": 400,
-                        "feeders": [{"id": "F1", "import_limit_kw": 0, "export_limit_kw": 10}],
+                        "feeders": [{"id": "F1", "import_limit_kw": -1, "export_limit_kw": 10}],
                     }
                 ]
             },
-            "connections[0].feeders[0].import_limit_kw: must be > 0, got 0",
+            "connections[0].feeders[0].import_limit_kw: must be >= 0, got -1",
         ),
         ({"site": {"id": "t", "timezone": "Mars/Olympus"}}, "site.timezone: unknown time zone 'Mars/Olympus'"),
         (

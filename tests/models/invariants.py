@@ -33,6 +33,7 @@ def check_plan(plan: Plan, tab: Tables) -> None:
         assert close(imp - exp, drawn - slack, scale), f"balance broken at {cid}"
         for t in range(tab.T):
             assert imp[t] <= conn["limit_import_kw"][t] + breaches.get((cid, t), 0.0) + TOL * scale
+    check_hard_limits(plan, tab)
     # batteries: bounds and SoC continuity
     bat = tab.batteries
     for i, bid in enumerate(bat.ids):
@@ -76,7 +77,8 @@ def check_plan(plan: Plan, tab: Tables) -> None:
             energy = np.asarray(s["energy_kwh"])
             k = ev.session_ids.index(sid)
             assert (energy >= -TOL).all() and (energy <= ev.capacity_kwh[k] + TOL).all()
-    # §14a: no group below min(request, guaranteed minimum)
+    # §14a: no group below min(request, guaranteed minimum), except by a reported amount behind a hard limit
+    missed_min = {(v.asset, v.step): v.amount for v in plan.violations if v.kind == "par14a_min_not_kept"}
     for group in tab.dimming_groups:
         ids = [{"battery": bat.ids, "ev": ev.ids, "heat_pump": hp.ids}[k][i] for k, i in group.members]
         req = sum(np.asarray(plan.assets[d]["requested_kw"]) for d in ids)
@@ -88,4 +90,46 @@ def check_plan(plan: Plan, tab: Tables) -> None:
             )
             for d in ids
         )
-        assert (drawn >= np.minimum(req, group.min_kw) - 1e-4).all(), f"§14a floor broken for {group.name}"
+        allowed = np.array([missed_min.get((group.name, t), 0.0) for t in range(tab.T)])
+        if len(group.members) == 1 and group.members[0][0] == "ev":  # one slack per session and step
+            allowed = np.array(
+                [sum(v for (a, s), v in missed_min.items() if a == group.name and s == t) for t in range(tab.T)]
+            )
+        assert not allowed.any() or group.on_hard_limit, f"minimum missed off a hard limit: {group.name}"
+        assert (drawn + allowed >= np.minimum(req, group.min_kw) - 1e-4).all(), f"§14a floor broken for {group.name}"
+
+
+def check_hard_limits(plan: Plan, tab: Tables) -> None:
+    """On a hard-limit connection: import and export within their limits; unmet load at most the
+    inflexible load there, spill at most the generation of PV that cannot be curtailed; so the
+    flexible set-points together never draw more than the import limit plus that generation, nor
+    feed in more than the export limit plus the inflexible load."""
+    conn, pv = tab.connections, tab.pv
+    for c, cid in enumerate(conn.ids):
+        if not conn.hard_limits[c]:
+            continue
+        data = plan.connections[cid]
+        imp, exp = np.asarray(data["import_kw"]), np.asarray(data["export_kw"])
+        unmet, spill = np.asarray(data["unmet_kw"]), np.asarray(data["spill_kw"])
+        scale = max(1.0, float(conn.limit_import_kw[c]), float(conn.limit_export_kw[c]))
+        assert (imp <= np.asarray(data["limit_import_kw"]) + TOL * scale).all(), f"hard import limit broken at {cid}"
+        assert (exp <= np.asarray(data["limit_export_kw"]) + TOL * scale).all(), f"hard export limit broken at {cid}"
+        load = conn.fixed_load_kw[c]
+        fixed_pv = (pv.at.node == c) & ~pv.curtailable
+        gen = pv.available_kw[fixed_pv].sum(axis=0) if fixed_pv.any() else np.zeros(tab.T)
+        assert (unmet <= load + TOL * scale).all(), f"unmet load above the load at {cid}"
+        assert (spill <= gen + TOL * scale).all(), f"spill above the inflexible generation at {cid}"
+        flexible = sum(
+            (
+                np.asarray(a["power_kw"])
+                for a in plan.assets.values()
+                if a["connection"] == cid
+                and a["type"] != "inflexible_load"
+                and not (a["type"] == "pv" and not a["curtailable"])
+            ),
+            np.zeros(tab.T),
+        )
+        assert (flexible <= conn.limit_import_kw[c] + gen + TOL * scale).all(), f"set-points exceed the limit at {cid}"
+        assert (flexible >= -conn.limit_export_kw[c] - load - TOL * scale).all(), (
+            f"set-points exceed the limit at {cid}"
+        )

@@ -44,8 +44,8 @@ def test_updated_parameters_give_the_fresh_optimum() -> None:
     new_load = [x + 10.0 for x in LOAD]
     changed = case(new_price, new_load, 0.3)
     m = first.model
-    for t, p in enumerate(changed.prices.import_eur_per_kwh + changed.prices.co2_eur_per_kwh):
-        m.connections.import_price[t] = float(p)
+    for t, p in enumerate(changed.prices.import_eur_per_kwh[0] + changed.prices.co2_eur_per_kwh):
+        m.connections.import_price[0, t] = float(p)
     for t, x in enumerate(changed.connections.fixed_load_kw[0]):
         m.connections.fixed_net_kw[0, t] = float(x)
     m.batteries.initial_kwh[0] = float(changed.batteries.initial_kwh[0])

@@ -25,7 +25,14 @@ def sites(draw: Any) -> tuple[Any, SiteInputs]:
     steps = draw(st.integers(4, 8))
     n_conn = draw(st.integers(1, 2))
     conns = [
-        {"id": f"T{c}", "rated_kva": draw(st.floats(20, 200)), "power_factor": 1.0, "hard_limits": draw(st.booleans())}
+        {
+            "id": f"T{c}",
+            "rated_kva": draw(st.floats(20, 200)),
+            "power_factor": 1.0,
+            "hard_limits": draw(st.booleans()),
+            "export_limit_kw": draw(st.sampled_from([None, 0.0, 5.0])),
+            "tariff": draw(st.sampled_from([None, {"peak_charge_eur_per_kw": 0.3, "feed_in_price_eur_per_kwh": 0.02}])),
+        }
         for c in range(n_conn)
     ]
 
@@ -43,6 +50,7 @@ def sites(draw: Any) -> tuple[Any, SiteInputs]:
             "kwp": draw(st.floats(1, 50)),
             "curtailable": draw(st.booleans()),
             "household": homes[0]["id"] if homes and i == 0 else None,
+            "negative_price_rule": draw(st.sampled_from([None, "quarter_hour", "1h"])),
         }
         for i in range(draw(st.integers(0, 2)))
     ]

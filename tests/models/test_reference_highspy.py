@@ -154,3 +154,60 @@ def test_marginal_prices_match_plain_highspy_where_unique() -> None:
             checked += 1
     assert checked >= 3, "the case should have several intervals with unique duals"
     assert np.all(np.isfinite(ours))
+
+
+def test_hard_limit_case_matches_plain_highspy() -> None:
+    """The issue's hard-limit case (2 kW hard limit, no load, 4 kW heat pump with COP 3 and no store,
+    9 kW of heat demand, plus a flexible battery that may not shed phantom load) in plain highspy:
+    unmet load is bounded by the load there (0), so heat goes unmet instead."""
+    from tests.models.sites import make_site as site_of
+
+    steps, demand, price, limit = 3, [9.0, 4.0, 9.0], [0.2, 0.1, 0.3], 2.0
+    site = site_of(
+        connections=[{"id": "T1", "rated_kva": limit, "power_factor": 1.0, "hard_limits": True}],
+        heat_pumps=[
+            {
+                "id": "hp1",
+                "connection": "T1",
+                "electric_kw": 4,
+                "store_kwh": 0,
+                "store_loss_per_h": 0.0,
+                "cop": {"intercept": 3.0, "slope_per_degc": 0.0},
+            }
+        ],
+        batteries=[
+            {
+                "id": "b1",
+                "connection": "T1",
+                "capacity_kwh": 4,
+                "charge_kw": 2,
+                "discharge_kw": 2,
+                "charge_efficiency": 0.9,
+                "discharge_efficiency": 0.9,
+                "soc_min": 0.0,
+                "initial_soc": 0.5,
+            }
+        ],
+        tariff={"import_price_eur_per_kwh": None, "feed_in_price_eur_per_kwh": 0.0},
+    )
+    plan = run(site, make_inputs(site, steps, heat={"hp1": demand}, price=price))
+    h = highspy.Highs()
+    h.silent()
+    imp = [h.addVariable(0, limit, price[t]) for t in range(steps)]
+    hp = [h.addVariable(0, 4.0, 0.0) for t in range(steps)]
+    unmet_heat = [h.addVariable(0, highspy.kHighsInf, PEN["unmet_heat"]) for t in range(steps)]
+    ch = [h.addVariable(0, 2.0, 0.0) for t in range(steps)]
+    dis = [h.addVariable(0, 2.0, 0.0) for t in range(steps)]
+    soc = [h.addVariable(0, 4.0, 0.0) for t in range(steps + 1)]
+    short = h.addVariable(0, highspy.kHighsInf, PEN["short"])
+    exp = [h.addVariable(0, limit, 0.0) for t in range(steps)]
+    h.addConstr(soc[0] == 2.0)
+    for t in range(steps):
+        h.addConstr(imp[t] - exp[t] - hp[t] - ch[t] + dis[t] == 0)  # no load: nothing to shed
+        h.addConstr(3.0 * hp[t] + unmet_heat[t] == demand[t])
+        h.addConstr(soc[t + 1] - soc[t] - 0.9 * ch[t] + dis[t] / 0.9 == 0)
+    h.addConstr(soc[steps] + short >= 2.0)
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert plan.objective_eur == pytest.approx(h.getInfo().objective_function_value, rel=1e-6)
+    assert plan.kpis["unmet_load_kwh"] == 0.0

@@ -26,7 +26,13 @@ DAY = "2026-04-15T00:00:00+02:00"
 START = pd.Timestamp("2026-04-15T07:00:00Z")
 HOURS = 12.0
 #: fields that the model does not use at all (read by the plan's KPIs only)
-UNUSED = {"index", "prices.energy_eur_per_kwh", "prices.grid_fee_eur_per_kwh", "prices.co2_g_per_kwh"}
+UNUSED = {
+    "index",
+    "prices.energy_eur_per_kwh",
+    "prices.grid_fee_eur_per_kwh",
+    "prices.co2_g_per_kwh",
+    "prices.spot_eur_per_kwh",  # reaches the model only through pv.unpaid
+}
 #: parameter fields that are not amounts (steps, flags): the rolling test below moves them
 NOT_SCALED = {"index", "ev.departure_step", "ev.departs_in_horizon"}
 
@@ -37,7 +43,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, SiteInputs]:
     site = load_site(Path(path)).model_copy(deep=True)
     for battery in site.batteries[:3]:  # home batteries without a contract follow a requested profile
         battery.flex_contract = False
-    return site, load_inputs(site)
+    # a hard-limit transformer (mutable bounds of unmet load and spill), PV under negative-price rules
+    # (fixed and curtailable arrays, mutable paid/unpaid coefficients) and negative day-ahead prices
+    site.connections[-1].hard_limits = True
+    for k, array in enumerate(site.pv_arrays[:6]):
+        array.negative_price_rule = "quarter_hour" if k < 4 else "1h"
+        array.curtailable = k % 2 == 1
+    inputs = load_inputs(site)
+    assert inputs.price_eur_per_kwh is not None
+    noon = (inputs.index.hour >= 10) & (inputs.index.hour < 13)
+    inputs.spot_eur_per_kwh = inputs.price_eur_per_kwh.where(~noon, -0.05)
+    return site, inputs
 
 
 def tables_at(demo: tuple[Site, SiteInputs], start: pd.Timestamp = START) -> Tables:
@@ -48,12 +64,12 @@ def tables_at(demo: tuple[Site, SiteInputs], start: pd.Timestamp = START) -> Tab
 
 def perturbed(tables: Tables, path: str, rng: np.random.Generator) -> Tables:
     """`tables` with the field at `path` ("part.field") scaled by random factors in [0.7, 1.3]
-    (initial states and requested profiles scaled down only, so that they stay within the
-    device's bounds as ``build_tables`` keeps them)."""
+    (initial states, requested profiles and the unpaid share of feed-in scaled down only, so that
+    they stay within the device's bounds and [0, 1] as ``build_tables`` keeps them)."""
     part, name = path.split(".")
     sub = getattr(tables, part)
     values = np.asarray(getattr(sub, name), dtype=float)
-    low, high = (0.7, 1.0) if name == "initial_kwh" or name.startswith("request") else (0.7, 1.3)
+    low, high = (0.7, 1.0) if name in ("initial_kwh", "unpaid") or name.startswith("request") else (0.7, 1.3)
     changed = values * rng.uniform(low, high, size=values.shape)
     return dataclasses.replace(tables, **{part: dataclasses.replace(sub, **{name: changed})})
 
@@ -68,12 +84,17 @@ def test_the_demo_site_has_every_kind_of_parameter(demo: tuple[Site, SiteInputs]
 
 
 def lp_arrays(outcome: SolveOutcome) -> dict[str, np.ndarray]:
-    """The LP exactly as HiGHS holds it: costs, bounds and the column-wise matrix."""
+    """The LP exactly as HiGHS holds it: costs, bounds and the column-wise matrix (entries of each
+    column in row order: a mutable coefficient that was 0 and is set later is appended to its
+    column by HiGHS, the same matrix in another order)."""
     lp = outcome.solver._solver_model.getLp()
     a = lp.a_matrix_
     names = ("col_cost_", "col_lower_", "col_upper_", "row_lower_", "row_upper_")
     out = {name: np.asarray(getattr(lp, name)) for name in names}
-    out.update(start=np.asarray(a.start_), index=np.asarray(a.index_), value=np.asarray(a.value_))
+    start, index, value = np.asarray(a.start_), np.asarray(a.index_), np.asarray(a.value_)
+    column = np.repeat(np.arange(len(start) - 1), np.diff(start))
+    order = np.lexsort((index, column))
+    out.update(start=start, index=index[order], value=value[order])
     return out
 
 

@@ -92,7 +92,7 @@ def test_broken_cases_are_reported_and_the_sweep_finishes(small_site_path: Path,
     assert status["baseline"].ok and status["where=T2,kwh=50"].ok
     bad_ref, bad_value = status["where=T9,kwh=50"], status["where=T1,kwh=-5"]
     assert bad_ref.status == "invalid" and "edits[0].connection: unknown connection point 'T9'" in bad_ref.message
-    assert bad_value.status == "invalid" and "edits[0].capacity_kwh: must be > 0, got -5" in bad_value.message
+    assert bad_value.status == "invalid" and "edits[0].capacity_kwh: must be >= 0, got -5" in bad_value.message
     table = pd.read_csv(tmp_path / "results.csv", keep_default_na=False)
     assert list(table["status"]) == ["optimal", "optimal", "invalid", "invalid"]
     comparison = result.comparison()
