@@ -8,13 +8,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api import conformance
 from grid.errors import InputError, InputErrors, _jsonable
 
 
 def error_item(err: InputError) -> dict[str, Any]:
     item: dict[str, Any] = {"loc": [err.where or "input"], "msg": err.what, "type": "input_error"}
     if err.has_value:
-        item["input"] = _jsonable(err.value)
+        item["input"] = conformance.encodable(_jsonable(err.value))
     return item
 
 
@@ -28,3 +29,4 @@ async def _input_error(_request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(InputErrors, _input_error)
+    conformance.install(app)  # encodable 422s, a correct Allow on 405

@@ -8,32 +8,32 @@ forecast "as it was known then" can be read back.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import math
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 
 from api.context import ServiceContext
-from api.deps import AUTH_RESPONSES, Ctx, site_access
+from api.deps import Ctx, site_access
 from api.forecast_schemas import ForecastInterval, ForecastOut, ForecastRun, ForecastTarget, ForecastTargets
+from api.params import INSTANT_SCHEMA, check_period, invalid, parse_instant
+from api.responses import AUTH
 from grid.errors import InputError
 from grid.keys import Right
 from grid.store.forecasts import StoredForecast, load_forecast, stored_forecasts, target_quantities
 from grid.store.sites import get_site
 from grid.timeindex import iso
 
-router = APIRouter(tags=["forecasts"], responses=AUTH_RESPONSES)
+router = APIRouter(tags=["forecasts"], responses=AUTH)
 ForecastsSite = Annotated[str, Depends(site_access(Right.READ_FORECASTS))]
 
 #: the longest period one request may ask for (as for readings)
 MAX_SPAN = pd.Timedelta(days=400)
-MAX_QUANTILES = 99
-#: instants accepted at all (far outside, timestamps stop being representable everywhere)
-EARLIEST, LATEST = pd.Timestamp("1900-01-01T00:00:00Z"), pd.Timestamp("2200-01-01T00:00:00Z")
+#: a quantile level in 0..1 as the ``quantiles`` parameter takes it (``0.5``, ``.5``, ``1``, ``1.0``)
+_LEVEL = r"(0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)"
+QUANTILES_PATTERN = rf"^ *{_LEVEL} *(, *{_LEVEL} *)*$"
 #: quantity -> unit shown next to the values
 UNITS = {"power_kw": "kW", "kw_per_kwp": "kW/kWp", "heat_kw": "kW (thermal)", "temp_degc": "degC"}
 NOT_FOUND = "Unknown site, or nothing stored for that target, quantity, quantile or period."
@@ -48,28 +48,6 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def invalid(name: str, msg: str, value: Any) -> RequestValidationError:
-    """A 422 in FastAPI's own shape, located at the query parameter `name`."""
-    return RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": msg, "input": value}])
-
-
-def parse_instant(text: str, name: str) -> pd.Timestamp:
-    """An ISO 8601 instant with a UTC offset (``Z`` or ``+01:00``), as a UTC timestamp."""
-    try:
-        stamp = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise invalid(name, "not an ISO 8601 timestamp (e.g. 2026-01-15T00:00:00+01:00)", text) from None
-    if stamp.tzinfo is None or stamp.utcoffset() is None:
-        raise invalid(name, "needs a UTC offset (e.g. 2026-01-15T00:00:00+01:00 or ...Z)", text)
-    try:
-        utc = pd.Timestamp(stamp).tz_convert("UTC").as_unit("us")
-    except (ValueError, OverflowError):
-        utc = None
-    if utc is None or not EARLIEST <= utc < LATEST:
-        raise invalid(name, f"must lie in [{EARLIEST.year}, {LATEST.year})", text)
-    return utc
-
-
 def parse_quantiles(text: str) -> list[float]:
     """``0.1,0.5,0.9`` -> [0.1, 0.5, 0.9] (levels in 0..1, ascending, without repeats)."""
     levels: set[float] = set()
@@ -81,8 +59,6 @@ def parse_quantiles(text: str) -> list[float]:
         if not math.isfinite(level) or not 0.0 <= level <= 1.0:
             raise invalid("quantiles", "quantile levels must lie in 0..1", text)
         levels.add(round(level, 6))
-    if len(levels) > MAX_QUANTILES:
-        raise invalid("quantiles", f"at most {MAX_QUANTILES} levels", text)
     return sorted(levels)
 
 
@@ -141,9 +117,21 @@ def get_forecast(
     ctx: Ctx,
     request: Request,
     start: Annotated[
-        str, Query(description="Period start, ISO 8601 with UTC offset.", examples=["2026-01-14T00:00:00+01:00"])
+        str,
+        Query(
+            description="Period start, RFC 3339 with UTC offset.",
+            examples=["2026-01-14T00:00:00+01:00"],
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ],
-    end: Annotated[str, Query(description="Period end (exclusive), ISO 8601 with UTC offset.")],
+    end: Annotated[
+        str,
+        Query(
+            description=f"Period end (exclusive), RFC 3339 with UTC offset; after `start`, at most {MAX_SPAN.days} "
+            "days later.",
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
+    ],
     target: Annotated[
         str, Query(max_length=128, description="site, connection:<id>, pv:<array id>, heat:<heat pump id>, weather.")
     ] = "site",
@@ -151,10 +139,19 @@ def get_forecast(
         str | None, Query(max_length=32, description="power_kw, kw_per_kwp, heat_kw, temp_degc; default: the target's.")
     ] = None,
     quantiles: Annotated[
-        str | None, Query(max_length=1000, description="Levels in 0..1, e.g. `0.1,0.5,0.9`; default: all stored.")
+        str | None,
+        Query(
+            max_length=1000,
+            pattern=QUANTILES_PATTERN,
+            description="Levels in 0..1, e.g. `0.1,0.5,0.9`; default: all stored.",
+        ),
     ] = None,
     as_of: Annotated[
-        str | None, Query(description="The forecast as known then: only runs issued at or before (ISO 8601 + offset).")
+        str | None,
+        Query(
+            description="The forecast as known then: only runs issued at or before (RFC 3339 with offset).",
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ] = None,
     model: Annotated[str | None, Query(max_length=64, description="Only runs of this model.")] = None,
     fmt: Annotated[
@@ -170,10 +167,7 @@ def get_forecast(
     """
     first, last = parse_instant(start, "start"), parse_instant(end, "end")
     known_at = parse_instant(as_of, "as_of") if as_of is not None else None
-    if last <= first:
-        raise invalid("end", "must be after start", end)
-    if last - first > MAX_SPAN:
-        raise invalid("end", f"the period may span at most {MAX_SPAN.days} days", end)
+    check_period(start, end, MAX_SPAN.to_pytimedelta())
     levels = parse_quantiles(quantiles) if quantiles is not None else None
     resolution_min = get_site(ctx.engine, site).resolution_min
     step = f"{resolution_min}min"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from typing import Annotated
 
-from api.deps import AUTH_RESPONSES, Ctx, ReplanSite
+from fastapi import APIRouter, HTTPException, Path, Request, Response
+
+from api.deps import Ctx, ReplanSite
 from api.jobs import ACTIVE, Job
+from api.params import ID_PATTERN
+from api.responses import AUTH
 from api.schemas import JobOut
 from grid.timeindex import iso
 
-router = APIRouter(tags=["plans"], responses=AUTH_RESPONSES)
+router = APIRouter(tags=["plans"], responses=AUTH)
 RETRY_AFTER_S = 2
 
 
@@ -52,7 +56,7 @@ def trigger(
 @router.get("/sites/{site}/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job."}})
 def get_job(
     site: ReplanSite,
-    job_id: str,
+    job_id: Annotated[str, Path(pattern=ID_PATTERN, description="The job id (from the trigger's answer).")],
     request: Request,
     response: Response,
     ctx: Ctx,

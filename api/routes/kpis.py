@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from api.deps import AUTH_RESPONSES, Ctx, KpisSite
+from api.deps import Ctx, KpisSite
+from api.responses import AUTH
 from api.schemas import Kpis
 from grid.store import plans as store
 from grid.timeindex import iso
 
-router = APIRouter(tags=["kpis"], responses=AUTH_RESPONSES)
+router = APIRouter(tags=["kpis"], responses=AUTH)
 
 
 @router.get("/sites/{site}/kpis", response_model=Kpis, responses={404: {"description": "No good plan yet."}})

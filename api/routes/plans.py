@@ -10,17 +10,20 @@ import json
 import zlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from api.cache import etag_matches
 from api.context import ServiceContext
-from api.deps import AUTH_RESPONSES, Ctx, IfNoneMatch, PlansSite
+from api.deps import Ctx, IfNoneMatch, PlansSite
+from api.params import ID_PATTERN
+from api.responses import AUTH
 from api.schemas import MarginalPrices, PlanList, PlanOut, PlanSummary, Violations
 from grid.store import plans as store
 from grid.store.plans import PlanRow
 from grid.timeindex import iso
 
-router = APIRouter(tags=["plans"], responses=AUTH_RESPONSES)
+router = APIRouter(tags=["plans"], responses=AUTH)
+PlanId = Annotated[str, Path(pattern=ID_PATTERN, description="A plan id (from the plan list).")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown site or plan, or no good plan yet."}}
 
 
@@ -119,7 +122,7 @@ def latest_plan(
 )
 def get_plan(
     site: PlansSite,
-    plan_id: str,
+    plan_id: PlanId,
     ctx: Ctx,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
@@ -128,7 +131,7 @@ def get_plan(
 
 
 @router.get("/sites/{site}/plans/{plan_id}/violations", response_model=Violations, responses=NOT_FOUND)
-def violations(plan_id: str, site: PlansSite, ctx: Ctx) -> Violations:
+def violations(plan_id: PlanId, site: PlansSite, ctx: Ctx) -> Violations:
     """What the plan could not satisfy (named slack) and every §14a dimming."""
     row = _row(ctx, site, plan_id)
     body = store.plan_body(ctx.engine, row.plan_id)
@@ -136,7 +139,7 @@ def violations(plan_id: str, site: PlansSite, ctx: Ctx) -> Violations:
 
 
 @router.get("/sites/{site}/plans/{plan_id}/marginal-prices", response_model=MarginalPrices, responses=NOT_FOUND)
-def marginal_prices(plan_id: str, site: PlansSite, ctx: Ctx) -> MarginalPrices:
+def marginal_prices(plan_id: PlanId, site: PlansSite, ctx: Ctx) -> MarginalPrices:
     """Marginal value of energy per connection and interval (dual of the balance), EUR/kWh."""
     row = _row(ctx, site, plan_id)
     body = store.plan_body(ctx.engine, row.plan_id)

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse
 
-from api.deps import AUTH_RESPONSES, Ctx, IngestSite, ReadingsSite
+from api.conformance import encodable
+from api.deps import Ctx, IngestSite, ReadingsSite
+from api.params import INSTANT_SCHEMA, check_period, invalid, parse_instant
+from api.responses import AUTH, BODY, merged
 from api.schemas import IngestReportOut, Readings, ReadingsPayload
 from grid.errors import InputError
 from grid.ingest.csvfile import read_csv
@@ -21,13 +24,13 @@ from grid.ingest.report import IngestReport, Source
 from grid.schedule import metrics
 from grid.store.catalog import IMPORT_REGISTER
 from grid.store.readback import load_series
-from grid.timeindex import iso, parse_local
+from grid.timeindex import iso
 
-router = APIRouter(tags=["readings"], responses=AUTH_RESPONSES)
+router = APIRouter(tags=["readings"], responses=AUTH)
 MAX_SPAN = pd.Timedelta(days=400)
-REPORT_422: dict[int | str, dict[str, Any]] = {
-    422: {"description": "Every record was rejected (each error with its location) or bad input."}
-}
+REPORT_422: dict[int | str, dict[str, Any]] = merged(
+    BODY, {422: {"description": "Every record was rejected (each error with its location) or bad input."}}
+)
 
 
 def _answer(site: str, report: IngestReport) -> JSONResponse:
@@ -42,8 +45,8 @@ def _answer(site: str, report: IngestReport) -> JSONResponse:
             {"loc": [r.where, r.field], "msg": r.reason, "type": "rejected_reading", "input": r.value}
             for r in report.rejected
         ]
-        return JSONResponse(status_code=422, content={"detail": detail})
-    return JSONResponse(content=body)
+        return JSONResponse(status_code=422, content=encodable({"detail": detail}))
+    return JSONResponse(content=encodable(body))
 
 
 @router.post("/sites/{site}/readings", response_model=IngestReportOut, responses=REPORT_422)
@@ -74,23 +77,47 @@ def post_readings_csv(
     return _answer(site, report)
 
 
-@router.get("/sites/{site}/readings", response_model=Readings, responses={422: {"description": "Bad query."}})
+#: kinds whose sensors sum to a kW or kWh series (weather sensors measure degC or W/m2)
+SummedKind = Literal["household_load", "pv", "battery", "ev_charger", "heat_pump", "transformer"]
+RELATIONS = (
+    "Give exactly one of `sensor` or `kind`; `end` must be after `start` and at most "
+    f"{MAX_SPAN.days} days later (else 422)."
+)
+
+
+@router.get(
+    "/sites/{site}/readings",
+    response_model=Readings,
+    responses={
+        404: {"description": "Unknown site or sensor."},
+        422: {"description": f"Bad query: `detail[].loc` names the parameter. {RELATIONS}"},
+    },
+)
 def get_readings(
     site: ReadingsSite,
     ctx: Ctx,
-    start: Annotated[str, Query(description="First interval, ISO 8601 with offset.")],
-    end: Annotated[str, Query(description="End (exclusive), ISO 8601 with offset.")],
-    sensor: Annotated[str | None, Query(description="Sensor name or meter_id/obis.")] = None,
-    kind: Annotated[str | None, Query(description="Sum over a sensor kind (household_load, pv, ...).")] = None,
+    start: Annotated[
+        str, Query(description="First interval, RFC 3339 with UTC offset.", json_schema_extra=INSTANT_SCHEMA)
+    ],
+    end: Annotated[
+        str, Query(description="End (exclusive), RFC 3339 with UTC offset.", json_schema_extra=INSTANT_SCHEMA)
+    ],
+    sensor: Annotated[str | None, Query(max_length=200, description="Sensor name or meter_id/obis.")] = None,
+    kind: Annotated[SummedKind | None, Query(description="Sum over the sensors of a kind.")] = None,
     quantity: Annotated[Literal["power", "energy"], Query(description="kW (mean) or kWh per interval.")] = "power",
 ) -> Readings:
-    """Measured series of one sensor or a kind's signed sum (> 0 drawn from the grid)."""
+    """Measured series of one sensor or a kind's signed sum (> 0 drawn from the grid), per
+    interval of [start, end) (instants before 1900 or from 2200 on count as 1900 and 2200)."""
     if (sensor is None) == (kind is None):
-        raise InputError("sensor", "give exactly one of sensor or kind")
-    first, last = parse_local(start, "UTC", "start"), parse_local(end, "UTC", "end")
-    if last - first > MAX_SPAN:
-        raise InputError("end", f"the span may be at most {MAX_SPAN.days} days", end)
-    series = load_series(ctx.engine, site, first, last, sensor=sensor, kind=kind, quantity=quantity)
+        raise invalid("sensor", "give exactly one of sensor or kind", sensor)
+    first, last = parse_instant(start, "start"), parse_instant(end, "end")
+    check_period(start, end, MAX_SPAN.to_pytimedelta())
+    try:
+        series = load_series(ctx.engine, site, first, last, sensor=sensor, kind=kind, quantity=quantity)
+    except InputError as err:
+        if err.where == "sensor":
+            raise HTTPException(404, f"unknown sensor {sensor!r} of site {site!r} (a name or meter_id/obis)") from None
+        raise
     values = [None if v != v else float(v) for v in series.to_numpy()]
     return Readings(
         site=site,

@@ -17,12 +17,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 
 from api.context import ServiceContext
-from api.deps import AUTH_RESPONSES, Ctx, CurrentKey, authorize, site_access
+from api.deps import Ctx, CurrentKey, authorize, site_access
+from api.params import ID_PATTERN
+from api.responses import AUTH, BODY, merged
 from api.scenario_schemas import ScenarioResultOut, ScenarioRunList, ScenarioRunOut, ScenarioRunSummary
 from grid.errors import InputError, InputErrors, _jsonable
 from grid.keys import Right
@@ -44,6 +46,10 @@ TABLES = {
 _CREATE_LOCK = threading.Lock()
 
 ScenariosSite = Annotated[str, Depends(site_access(Right.RUN_SCENARIOS))]
+RunId = Annotated[str, Path(pattern=ID_PATTERN, description="A scenario run id.")]
+QUEUE_FULL: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many runs of this site queued or running (or too many requests); retry later."}
+}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown site or scenario run."}}
 
 
@@ -67,7 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.scenario_runner = None
 
 
-router = APIRouter(tags=["scenarios"], responses=AUTH_RESPONSES, lifespan=lifespan)
+router = APIRouter(tags=["scenarios"], responses=AUTH, lifespan=lifespan)
 
 
 def _runner(request: Request) -> ScenarioRunner:
@@ -185,7 +191,7 @@ def _row(ctx: ServiceContext, site: str, run_id: str) -> ScenarioRunRow:
     "/sites/{site}/scenarios",
     status_code=202,
     response_model=ScenarioRunOut,
-    responses={429: {"description": "Too many runs of this site queued or running; retry later."}},
+    responses=merged(BODY, QUEUE_FULL),
 )
 def submit_scenario(
     site: ScenariosSite, body: ScenarioBody, request: Request, response: Response, ctx: Ctx, runner: Runner
@@ -214,10 +220,7 @@ class SiteScenarioBody(ScenarioBody):
     "/scenarios",
     status_code=202,
     response_model=ScenarioRunOut,
-    responses={
-        **AUTH_RESPONSES,
-        429: {"description": "Too many runs of this site queued or running; retry later."},
-    },
+    responses=merged(AUTH, BODY, QUEUE_FULL),
 )
 def submit_site_scenario(
     body: SiteScenarioBody, key: CurrentKey, request: Request, response: Response, ctx: Ctx, runner: Runner
@@ -242,7 +245,7 @@ def list_scenario_runs(
 
 @router.get("/sites/{site}/scenarios/{run_id}", response_model=ScenarioRunOut, responses=NOT_FOUND)
 def get_scenario_run(
-    site: ScenariosSite, run_id: str, request: Request, response: Response, ctx: Ctx
+    site: ScenariosSite, run_id: RunId, request: Request, response: Response, ctx: Ctx
 ) -> ScenarioRunOut:
     """A scenario run; while queued or running the answer carries ``Retry-After`` (seconds)."""
     row = _row(ctx, site, run_id)
@@ -252,7 +255,7 @@ def get_scenario_run(
 
 
 def _export(table: str, fmt: str) -> Callable[..., Response]:
-    def export(site: ScenariosSite, run_id: str, ctx: Ctx) -> Response:
+    def export(site: ScenariosSite, run_id: RunId, ctx: Ctx) -> Response:
         row = _row(ctx, site, run_id)
         _scenario, result = store.run_documents(ctx.engine, row.run_id)
         if result is None:

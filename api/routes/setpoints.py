@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.context import ServiceContext
-from api.deps import AUTH_RESPONSES, Ctx, IfNoneMatch, SetpointsSite
+from api.deps import Ctx, IfNoneMatch, SetpointsSite
+from api.responses import AUTH
 from api.routes.plans import cached_answer
 from api.schemas import Setpoints
 from grid.schedule.setpoints import current_step, setpoints
@@ -46,7 +47,7 @@ async def plan_dict(ctx: ServiceContext, plan_id: str) -> dict[str, Any]:
     return await run_in_threadpool(ctx.cache.body, plan_id, load)
 
 
-router = APIRouter(tags=["set-points"], responses=AUTH_RESPONSES)
+router = APIRouter(tags=["set-points"], responses=AUTH)
 
 
 @router.get(

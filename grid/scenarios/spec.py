@@ -28,6 +28,11 @@ NonNegFloat = Annotated[float, Field(ge=0.0)]
 DeviceKind = Literal["battery", "ev_charger", "heat_pump"]
 DEVICE_KINDS: tuple[DeviceKind, ...] = ("battery", "ev_charger", "heat_pump")
 NAME_PATTERN = r"^[A-Za-z0-9_.=,+-]+$"
+#: the longest evaluation period or window, hours (a leap year), and the shortest (15 minutes)
+MAX_HOURS, MIN_HOURS = 8784.0, 0.25
+#: random seeds are non-negative 32-bit integers (numpy refuses negative ones; JSON tools lose larger integers)
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Hours = Annotated[float, Field(ge=MIN_HOURS, le=MAX_HOURS)]
 
 
 class _Model(BaseModel):
@@ -72,7 +77,7 @@ class AddEVs(_Model):
     """
 
     kind: Literal["add_evs"]
-    count: Annotated[int, Field(ge=0)]
+    count: Annotated[int, Field(ge=0, le=100_000)]
     connection: str | None = None
     max_kw: PositiveFloat = 11.0
     flex_contract_share: Fraction = 0.5
@@ -80,7 +85,7 @@ class AddEVs(_Model):
     arrival_h: ClippedNormal = ClippedNormal(mean=18.0, sd=0.8, min=16.25, max=21.0)
     departure_h: ClippedNormal = ClippedNormal(mean=7.25, sd=0.6, min=5.5, max=9.0)
     energy_kwh: ClippedNormal = ClippedNormal(mean=22.0, sd=7.0, min=4.0, max=35.0)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class AddBattery(_Model):
@@ -208,7 +213,7 @@ class HeatPumpRollout(_Model):
     connection: str | None = None
     annual_heat_kwh: tuple[PositiveFloat, PositiveFloat] = (8000.0, 20000.0)
     flex_contract_share: Fraction = 0.5
-    seed: int = 0
+    seed: Seed = 0
 
 
 class SetPar14a(_Model):
@@ -270,7 +275,7 @@ class Period(_Model):
     inputs from ``start``)."""
 
     start: dt.datetime | None = None
-    hours: PositiveFloat | None = None
+    hours: Hours | None = None
 
     @field_validator("start")
     @classmethod
@@ -283,8 +288,8 @@ class Window(_Model):
     stands for a month); weighted sums of the windows' KPIs give the aggregate."""
 
     start: dt.datetime
-    hours: PositiveFloat
-    weight: PositiveFloat = 1.0
+    hours: Hours
+    weight: Annotated[float, Field(gt=0.0, le=10_000.0)] = 1.0
 
     @field_validator("start")
     @classmethod
@@ -300,20 +305,29 @@ class SolverSettings(_Model):
     time_limit_s: PositiveFloat | None = None
 
 
+#: JSON Schema of ``_Windows._one_period``: not both ``period`` and ``representative_days`` (null = not given)
+_ONE_PERIOD: dict[str, Any] = {
+    "not": {
+        "required": ["period", "representative_days"],
+        "properties": {"period": {"type": "object"}, "representative_days": {"type": "array"}},
+    }
+}
+
+
 class _Windows(_Model):
     """A name and the evaluation period: what a scenario sent over the API has besides its edits."""
 
+    model_config = ConfigDict(json_schema_extra=_ONE_PERIOD)
+
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
-    description: str = ""
+    description: Annotated[str, Field(max_length=10_000)] = ""
     period: Period | None = None
-    representative_days: list[Window] | None = None
+    representative_days: Annotated[list[Window], Field(min_length=1, max_length=366)] | None = None
 
     @model_validator(mode="after")
     def _one_period(self) -> Self:
         if self.period is not None and self.representative_days is not None:
             raise ValueError("give period or representative_days, not both")
-        if self.representative_days is not None and not self.representative_days:
-            raise ValueError("representative_days must not be empty")
         return self
 
 
