@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine
 
 from grid.ingest.csvfile import CsvChunks, Format
 from grid.ingest.options import IngestOptions
-from grid.ingest.report import IngestReport, Rejected, Source
+from grid.ingest.report import IngestReport, Rejected, Source, storable_text
 from grid.ingest.validate import validate
 from grid.ingest.writer import BatchWriter, ProgressFn, Worker
 from grid.store import bulk
@@ -64,8 +64,12 @@ def ingest(
     report; ``report.balanced`` holds by construction.
     """
     if not source.checksum:
-        digest = hashlib.sha256(pd.util.hash_pandas_object(records.astype(str), index=False).to_numpy().tobytes())
-        source = Source(source.kind, source.name, digest.hexdigest())
+        text = records.astype(str)
+        try:
+            hashed = pd.util.hash_pandas_object(text, index=False)
+        except UnicodeEncodeError:  # a lone surrogate somewhere (rejected by the validator)
+            hashed = pd.util.hash_pandas_object(text.map(storable_text), index=False)
+        source = Source(source.kind, source.name, hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest())
     return ingest_chunks(engine, site_id, [(records, pre_rejected)], source, options, progress)
 
 
