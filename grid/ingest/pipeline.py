@@ -83,11 +83,16 @@ def ingest_csv(
     options: IngestOptions | None = None,
     progress: ProgressFn | None = None,
     source_kind: str = "csv",
+    name: str | None = None,
 ) -> IngestReport:
     """Stream a long or wide CSV file (:class:`grid.ingest.csvfile.CsvChunks`) into one batch, in
-    memory bounded by ``options.chunk_rows`` records (not by the size of the file)."""
+    memory bounded by ``options.chunk_rows`` records (not by the size of the file).
+
+    `name` names the file in locations and as the batch source (default: the path's name; an
+    upload passes the client's file name, at most 255 characters, else :class:`InputError`).
+    """
     options = options or IngestOptions()
-    chunks = CsvChunks(path, fmt, unit, obis, options.chunk_rows)
+    chunks = CsvChunks(path, fmt, unit, obis, options.chunk_rows, name)
 
     def stream() -> Chunks:
         for frame, bad in chunks:
@@ -96,7 +101,7 @@ def ingest_csv(
                 progress("read", chunks.bytes_read, chunks.bytes_total)
 
     def source() -> Source:
-        return Source(source_kind, chunks.path.name, chunks.checksum)
+        return Source(source_kind, chunks.name, chunks.checksum)
 
     return ingest_chunks(engine, site_id, stream(), source, options, progress)
 
