@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from grid.ingest.csvfile import CsvChunks, Format
 from grid.ingest.options import IngestOptions
 from grid.ingest.report import IngestReport, Rejected, Source, storable_text
-from grid.ingest.validate import validate
+from grid.ingest.validate import reject_rows, validate
 from grid.ingest.writer import BatchWriter, ProgressFn, Worker
 from grid.store import bulk
 from grid.store.catalog import IMPORT_REGISTER
@@ -146,14 +146,18 @@ def ingest_chunks(
                 deferred.append(records.iloc[checked.deferred])
                 deferred_pos.append(checked.deferred + offset)
             valid = checked.valid.assign(pos=checked.valid["pos"].to_numpy() + offset)
+            spikes, reasons = writer.add(conn, valid, worker)
+            report.rejected.extend(reject_rows(records, spikes - offset, "value", reasons, opening.name))
             offset += len(records)
-            writer.add(conn, valid, worker)
         if deferred:
             late = pd.concat(deferred, ignore_index=True)
             checked = validate(late, sensors, site_id, site.resolution_min, options, opening.name)
             report.rejected.extend(checked.rejected)
             positions = np.concatenate(deferred_pos)
-            writer.add(conn, checked.valid.assign(pos=positions[checked.valid["pos"].to_numpy()]), worker)
+            valid = checked.valid.assign(pos=positions[checked.valid["pos"].to_numpy()])
+            spikes, reasons = writer.add(conn, valid, worker)
+            at = checked.valid["pos"].to_numpy()[np.isin(valid["pos"].to_numpy(), spikes)]
+            report.rejected.extend(reject_rows(late, at, "value", reasons, opening.name))
         report.flags = writer.derive_intervals(conn, worker)
         worker.wait()
         report.accepted, report.duplicates, report.revised = writer.counts

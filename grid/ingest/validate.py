@@ -386,6 +386,20 @@ class _SensorColumns:
         return self.sensors[name].to_numpy().astype(dtype)[self.at]
 
 
+def reject_rows(records: pd.DataFrame, idx: np.ndarray, fld: str, reasons: np.ndarray, location: str) -> list[Rejected]:
+    """Rejections of the records at positions `idx` of `records` for `fld`, one reason each
+    (for checks made after validation, e.g. register spikes)."""
+    if len(idx) == 0:
+        return []
+    rej = _Rejections(len(records))
+    mask = np.zeros(len(records), dtype=bool)
+    mask[idx] = True
+    per_record = np.full(len(records), "", dtype=object)
+    per_record[idx] = reasons
+    rej.add(mask, fld, per_record, _column(records, fld))
+    return _rejected_list(records, rej, location)
+
+
 def _rejected_list(records: pd.DataFrame, rej: _Rejections, location: str) -> list[Rejected]:
     if not rej.parts:
         return []
