@@ -17,7 +17,11 @@ So a file gives the same tables whether it is read in one chunk or many, in any 
 register reading late in the file is differenced with its neighbours from anywhere in the file).
 The one exception is the repeated autumn hour given as naive local time: those records are set
 aside and validated together after the last chunk (their order tells the passes apart); they are
-applied after the rest of the file.
+applied after the rest of the file. A second exception: a register spike
+(:func:`grid.ingest.registers.isolated_spikes`) is judged against the neighbours known when its
+chunk is written (stored ones and the chunk's own), so a spike whose later neighbour comes only in
+a later chunk is stored as measured (its interval flagged implausible), as in one piece it would be
+rejected.
 
 On PostgreSQL the writes of a chunk run on a worker thread while the main thread parses and
 validates the next chunk (psycopg releases the GIL while the server works); the connection is only

@@ -58,8 +58,10 @@ def _messy_rows() -> list[str]:
             continue  # gap
         value += 0.25 + 0.01 * (k % 3)
         rows.append(f"m1,{_stamp(k)},1-0:1.8.0,{value:.3f},kWh")
+        if k == 12:
+            revised_12 = value + 0.1  # still between its neighbours: a revision, not a spike
     rows += rows[5:9]  # the same readings again: duplicates
-    rows.append(f"m1,{_stamp(12)},1-0:1.8.0,999.5,kWh")  # a changed value, later in the file
+    rows.append(f"m1,{_stamp(12)},1-0:1.8.0,{revised_12:.3f},kWh")  # a changed value, later in the file
     rows += [f"m2,{_stamp(k)},1-0:1.8.0,{500 + 0.5 * k + (0.125 if k == 37 else 0)},kWh" for k in range(35, 70)]
     rows += [f"m3,{_stamp(k)},1-0:1.29.0,{0.1 * k:.1f},kWh" for k in range(20)]
     rows += [f"m3,{_stamp(3)},1-0:1.29.0,7.5,kWh", "m9,2026-01-10T00:00:00Z,1-0:1.8.0,1,kWh"]
