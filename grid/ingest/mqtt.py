@@ -16,7 +16,16 @@ No acknowledged message is lost:
   new connection (the broker sends them again anyway).
 
 A malformed message becomes a rejected record of its batch; the subscriber keeps running. If a
-batch cannot be stored (database down), it is kept and retried; its messages stay unacknowledged.
+batch cannot be stored, it is kept (unacknowledged) and retried after ``retry_seconds``:
+
+* the database is unreachable (an ``OperationalError`` / ``InterfaceError``, a pool timeout): the
+  failure is not the messages' fault, so the batch is retried whole until the database is back;
+* any other error (a message the validator let through but the database refuses): the batch is
+  retried once, and when it fails a second time it is split in halves, recursively, until every
+  message that cannot be stored on its own is isolated. Each such message is stored as a rejected
+  record with the error as its reason (``could not be stored: ...``) and acknowledged; the good
+  messages around it are stored as usual. So one poison message never stops ingestion, and the
+  broker's redelivery never replays it into a crash loop.
 """
 
 from __future__ import annotations
@@ -34,12 +43,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from grid.ingest.options import IngestOptions
 from grid.ingest.payload import TOPIC_PREFIX, messages_frame
 from grid.ingest.pipeline import ingest
-from grid.ingest.report import IngestReport, Source
+from grid.ingest.records import empty_frame
+from grid.ingest.report import IngestReport, Rejected, Source
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +85,9 @@ class MqttStats:
     batches: int = 0
     messages: int = 0
     acked: int = 0
-    failures: int = 0
+    failures: int = 0  # attempts to store a batch that failed
+    splits: int = 0  # batches split to isolate messages that cannot be stored
+    unstorable: int = 0  # messages stored as rejected records because storing them failed
     connects: int = 0
     total: IngestReport = field(default_factory=lambda: IngestReport(Source("mqtt", "")))
 
@@ -111,6 +122,7 @@ class MqttIngestor:
         self._arrived = threading.Event()
         self._generation = 0
         self._retry: list[_Inbox] = []
+        self._retry_failures = 0  # failed attempts (not outages) of the batch in _retry
         self._lock = threading.Lock()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -207,32 +219,21 @@ class MqttIngestor:
     def step(self, wait_s: float = 0.2) -> IngestReport | None:
         """Collect one batch (by count or time), store it, then acknowledge its messages.
 
-        Returns the batch report, or None when nothing arrived within `wait_s` or the batch
-        could not be stored (it is retried on the next call).
+        Returns the batch report (the sum of its parts when it had to be split), or None when
+        nothing arrived within `wait_s` or the batch could not be stored (it is retried on the
+        next call; see the module docstring). Never raises for what a message holds.
         """
         batch = self._collect(wait_s)
         if not batch:
             return None
-        records, rejected = messages_frame([(m.topic, m.payload) for m in batch], self.site_id)
-        digest = hashlib.sha256()
-        for m in batch:
-            digest.update(f"{m.topic}\0{len(m.payload)}\0".encode())
-            digest.update(m.payload)
+        report: IngestReport | None
         try:
-            report = ingest(
-                self.engine,
-                self.site_id,
-                records,
-                Source("mqtt", self.topic, digest.hexdigest()),
-                self.options,
-                rejected,
-            )
-        except SQLAlchemyError:
-            log.exception("storing an MQTT batch of %d messages failed; retrying", len(batch))
-            self.stats.failures += 1
-            self._retry = batch
-            time.sleep(self.settings.retry_seconds)  # back off before retrying a failed database
+            report = self._store(batch)
+        except Exception as exc:  # whatever failed, the batch is retried or split
+            report = self._after_failure(batch, exc)
+        if report is None:
             return None
+        self._retry_failures = 0
         with self._lock:
             generation = self._generation
         for m in batch:
@@ -245,3 +246,87 @@ class MqttIngestor:
         if self.on_batch is not None:
             self.on_batch(report)
         return report
+
+    def _store(self, batch: list[_Inbox]) -> IngestReport:
+        """Store `batch` as one ingestion batch (all or nothing)."""
+        records, rejected = messages_frame([(m.topic, m.payload) for m in batch], self.site_id)
+        return ingest(self.engine, self.site_id, records, self._source(batch), self.options, rejected)
+
+    def _source(self, batch: list[_Inbox]) -> Source:
+        digest = hashlib.sha256()
+        for m in batch:
+            digest.update(f"{m.topic}\0{len(m.payload)}\0".encode())
+            digest.update(m.payload)
+        return Source("mqtt", self.topic, digest.hexdigest())
+
+    def _after_failure(self, batch: list[_Inbox], exc: Exception) -> IngestReport | None:
+        """Keep `batch` for a retry (None), or, on its second failure not due to an outage, split
+        it and return the report of its parts."""
+        self.stats.failures += 1
+        if not is_outage(exc):
+            self._retry_failures += 1
+            if self._retry_failures >= 2:
+                try:
+                    return self._split(batch, exc)
+                except Exception as again:  # an outage while splitting: retry later
+                    exc = again
+        log.error(
+            "storing an MQTT batch of %d messages failed (%s: %s); retrying in %g s",
+            len(batch),
+            type(exc).__name__,
+            exc,
+            self.settings.retry_seconds,
+        )
+        self._retry = batch
+        time.sleep(self.settings.retry_seconds)  # back off before retrying
+        return None
+
+    def _split(self, batch: list[_Inbox], exc: Exception) -> IngestReport:
+        """Store the halves of a failing batch, splitting again where a half fails; a single
+        message that fails becomes a rejected record. Raises on an outage (nothing is
+        acknowledged then; halves already stored come back as duplicates)."""
+        if len(batch) == 1:
+            return self._store_unstorable(batch[0], exc)
+        self.stats.splits += 1
+        half = len(batch) // 2
+        total = IngestReport(Source("mqtt", self.topic))
+        for part in (batch[:half], batch[half:]):
+            try:
+                report = self._store(part)
+            except Exception as failure:  # isolate the message(s) at fault
+                if is_outage(failure):
+                    raise
+                report = self._split(part, failure)
+            total.merge(report)
+            total.batch_id = report.batch_id
+        return total
+
+    def _store_unstorable(self, message: _Inbox, exc: Exception) -> IngestReport:
+        """A batch of one rejected record: the message and why storing it failed."""
+        what = f"could not be stored: {type(exc).__name__}: {exc}"
+        rejected = Rejected(
+            message.topic,
+            "payload",
+            None,
+            what[:2000],
+            message.payload.decode("utf-8", errors="replace")[:100_000],
+        )
+        log.warning("MQTT message on %s rejected: %s", message.topic, what)
+        self.stats.unstorable += 1
+        return ingest(self.engine, self.site_id, empty_frame(), self._source([message]), self.options, [rejected])
+
+
+_OUTAGE_NAMES = {"OperationalError", "InterfaceError", "TimeoutError", "ConnectionError", "DisconnectionError"}
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be used (connection lost or refused, pool timed
+    out, database locked) rather than that it refuses the data: then retrying the same batch
+    later is right and splitting it would not help. Judged by the DB-API error classes (PEP 249),
+    of the exception and of the driver error it wraps."""
+    for err in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if err is not None and any(c.__name__ in _OUTAGE_NAMES for c in type(err).__mro__):
+            return True
+        if getattr(err, "connection_invalidated", False):
+            return True
+    return False

@@ -6,8 +6,10 @@ Bulk payload::
                    "value": 1234.567, "unit": "kWh", "quality": "measured"}, ...]}
 
 (``sensor`` may replace meter_id + obis; ``timestamp`` is accepted for ``ts``; quality is
-optional). An item that is not an object or has unknown or missing keys is rejected here with its
-path (``readings[3]``); everything else is checked by :mod:`grid.ingest.validate`.
+optional). An item that is not an object, has unknown or missing keys, a list or object where a
+scalar belongs, or text that cannot be stored (a NUL character, which PostgreSQL refuses, or a
+lone surrogate, which is not Unicode) is rejected here with its path (``readings[3]``) and field;
+everything else is checked by :mod:`grid.ingest.validate`.
 
 MQTT message: topic ``quartier/<site>/meters/<meter_id>/<obis>``, payload
 ``{"ts": ISO 8601, "value": number, "unit": str}`` (optional ``quality``).
@@ -42,6 +44,36 @@ def _value(value: Any) -> Any:
     return value
 
 
+_JSON_TYPES = {dict: "an object", list: "an array"}
+
+
+def unstorable(text: str) -> str | None:
+    """Why `text` cannot be stored as is (NUL character, lone surrogate); None when it can."""
+    if "\x00" in text:
+        return "contains a NUL character (U+0000)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid Unicode)"
+    return None
+
+
+def _check_scalars(item: dict[str, Any], where: str, raw: str) -> Rejected | None:
+    """Every field holds a scalar (an array or object is refused: `value` must be a number, the
+    others text); no text with a NUL character or a lone surrogate."""
+    for key in sorted(item):
+        v = item[key]
+        if isinstance(v, str):
+            why = unstorable(v)
+            if why is not None:
+                return Rejected(where, key, v, f"{key} {why}", raw)
+        elif isinstance(v, list | dict):
+            wanted = "a number" if key == "value" else "a string"
+            return Rejected(where, key, _raw(v)[:200], f"{key} must be {wanted}, got {_JSON_TYPES[type(v)]}", raw)
+    return None
+
+
 def _check_item(item: Any, where: str, allowed: set[str], raw: str) -> Rejected | None:
     if not isinstance(item, dict):
         return Rejected(where, "payload", raw[:200], f"must be a JSON object, got {type(item).__name__}", raw)
@@ -59,7 +91,7 @@ def _check_item(item: Any, where: str, allowed: set[str], raw: str) -> Rejected 
             continue
         if key not in item:
             return Rejected(where, key, None, f"field {key!r} is missing", raw)
-    return None
+    return _check_scalars(item, where, raw)
 
 
 def parse_payload(data: bytes | str | dict[str, Any], name: str = "payload") -> tuple[pd.DataFrame, list[Rejected]]:
@@ -80,7 +112,7 @@ def parse_payload(data: bytes | str | dict[str, Any], name: str = "payload") -> 
     rejected: list[Rejected] = []
     for i, item in enumerate(doc["readings"]):
         where = f"{name} readings[{i}]"
-        raw = json.dumps(item, ensure_ascii=False, default=str)
+        raw = _raw(item)
         problem = _check_item(item, where, ITEM_KEYS, raw)
         if problem is not None:
             rejected.append(problem)
@@ -99,6 +131,15 @@ def parse_payload(data: bytes | str | dict[str, Any], name: str = "payload") -> 
             }
         )
     return records_frame(records), rejected
+
+
+def _raw(item: Any) -> str:
+    """The item as JSON text (for the rejected record); never fails (1e400 parses as inf, which
+    JSON cannot say: written as Infinity)."""
+    try:
+        return json.dumps(item, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return repr(item)[:10_000]
 
 
 def parse_message(topic: str, payload: bytes, site_id: str, prefix: str = TOPIC_PREFIX) -> dict[str, Any] | Rejected:
@@ -146,7 +187,16 @@ def messages_frame(messages: Sequence[tuple[str, bytes]], site_id: str) -> tuple
     records: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     for topic, payload in messages:
-        parsed = parse_message(topic, payload, site_id)
+        try:
+            parsed = parse_message(topic, payload, site_id)
+        except Exception as exc:  # one unreadable message must not stop the others
+            parsed = Rejected(
+                topic,
+                "payload",
+                None,
+                f"message cannot be read ({type(exc).__name__}: {exc})",
+                payload.decode("utf-8", errors="replace"),
+            )
         if isinstance(parsed, Rejected):
             rejected.append(parsed)
         else:

@@ -17,7 +17,11 @@ So a file gives the same tables whether it is read in one chunk or many, in any 
 register reading late in the file is differenced with its neighbours from anywhere in the file).
 The one exception is the repeated autumn hour given as naive local time: those records are set
 aside and validated together after the last chunk (their order tells the passes apart); they are
-applied after the rest of the file.
+applied after the rest of the file. A second exception: a register spike
+(:func:`grid.ingest.registers.isolated_spikes`) is judged against the neighbours known when its
+chunk is written (stored ones and the chunk's own), so a spike whose later neighbour comes only in
+a later chunk is stored as measured (its interval flagged implausible), as in one piece it would be
+rejected.
 
 On PostgreSQL the writes of a chunk run on a worker thread while the main thread parses and
 validates the next chunk (psycopg releases the GIL while the server works); the connection is only
@@ -36,8 +40,8 @@ from sqlalchemy.engine import Engine
 
 from grid.ingest.csvfile import CsvChunks, Format
 from grid.ingest.options import IngestOptions
-from grid.ingest.report import IngestReport, Rejected, Source
-from grid.ingest.validate import validate
+from grid.ingest.report import IngestReport, Rejected, Source, storable_text
+from grid.ingest.validate import reject_rows, validate
 from grid.ingest.writer import BatchWriter, ProgressFn, Worker
 from grid.store import bulk
 from grid.store.catalog import IMPORT_REGISTER
@@ -64,8 +68,12 @@ def ingest(
     report; ``report.balanced`` holds by construction.
     """
     if not source.checksum:
-        digest = hashlib.sha256(pd.util.hash_pandas_object(records.astype(str), index=False).to_numpy().tobytes())
-        source = Source(source.kind, source.name, digest.hexdigest())
+        text = records.astype(str)
+        try:
+            hashed = pd.util.hash_pandas_object(text, index=False)
+        except UnicodeEncodeError:  # a lone surrogate somewhere (rejected by the validator)
+            hashed = pd.util.hash_pandas_object(text.map(storable_text), index=False)
+        source = Source(source.kind, source.name, hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest())
     return ingest_chunks(engine, site_id, [(records, pre_rejected)], source, options, progress)
 
 
@@ -79,11 +87,16 @@ def ingest_csv(
     options: IngestOptions | None = None,
     progress: ProgressFn | None = None,
     source_kind: str = "csv",
+    name: str | None = None,
 ) -> IngestReport:
     """Stream a long or wide CSV file (:class:`grid.ingest.csvfile.CsvChunks`) into one batch, in
-    memory bounded by ``options.chunk_rows`` records (not by the size of the file)."""
+    memory bounded by ``options.chunk_rows`` records (not by the size of the file).
+
+    `name` names the file in locations and as the batch source (default: the path's name; an
+    upload passes the client's file name, at most 255 characters, else :class:`InputError`).
+    """
     options = options or IngestOptions()
-    chunks = CsvChunks(path, fmt, unit, obis, options.chunk_rows)
+    chunks = CsvChunks(path, fmt, unit, obis, options.chunk_rows, name)
 
     def stream() -> Chunks:
         for frame, bad in chunks:
@@ -92,7 +105,7 @@ def ingest_csv(
                 progress("read", chunks.bytes_read, chunks.bytes_total)
 
     def source() -> Source:
-        return Source(source_kind, chunks.path.name, chunks.checksum)
+        return Source(source_kind, chunks.name, chunks.checksum)
 
     return ingest_chunks(engine, site_id, stream(), source, options, progress)
 
@@ -137,14 +150,18 @@ def ingest_chunks(
                 deferred.append(records.iloc[checked.deferred])
                 deferred_pos.append(checked.deferred + offset)
             valid = checked.valid.assign(pos=checked.valid["pos"].to_numpy() + offset)
+            spikes, reasons = writer.add(conn, valid, worker)
+            report.rejected.extend(reject_rows(records, spikes - offset, "value", reasons, opening.name))
             offset += len(records)
-            writer.add(conn, valid, worker)
         if deferred:
             late = pd.concat(deferred, ignore_index=True)
             checked = validate(late, sensors, site_id, site.resolution_min, options, opening.name)
             report.rejected.extend(checked.rejected)
             positions = np.concatenate(deferred_pos)
-            writer.add(conn, checked.valid.assign(pos=positions[checked.valid["pos"].to_numpy()]), worker)
+            valid = checked.valid.assign(pos=positions[checked.valid["pos"].to_numpy()])
+            spikes, reasons = writer.add(conn, valid, worker)
+            at = checked.valid["pos"].to_numpy()[np.isin(valid["pos"].to_numpy(), spikes)]
+            report.rejected.extend(reject_rows(late, at, "value", reasons, opening.name))
         report.flags = writer.derive_intervals(conn, worker)
         worker.wait()
         report.accepted, report.duplicates, report.revised = writer.counts

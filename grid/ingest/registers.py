@@ -168,3 +168,59 @@ def _empty_intervals() -> pd.DataFrame:
 
 def _empty_flags() -> pd.DataFrame:
     return _flags(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), "gap", None, [])
+
+
+def isolated_spikes(
+    candidates: pd.DataFrame, context: pd.DataFrame, limits_kw: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which register readings among `candidates` are isolated spikes.
+
+    The series of each sensor is `context` (stored readings) with the `candidates` (sensor_id,
+    ts_s, value in kWh; they replace a stored reading at the same key). A step between two
+    readings is *impossible* when the register falls or rises faster than the sensor's limit
+    (mean power = advance / time). A candidate is a spike when both the step into it and the step
+    out of it are impossible while the step over it, from the reading before to the one after, is
+    possible: e.g. 100, 5100, 101 kWh a quarter hour apart with a 50 kW limit (+20,000 kW, then
+    -19,996 kW; over it +4 kW). Stored as measured it would read as an implausible interval and
+    then a register reset; rejected, it leaves a gap that is flagged.
+
+    A reading with no neighbour on one side is never a spike (a meter exchanged for one with a
+    higher count goes on from its new value; every reading after it would be refused otherwise).
+
+    Returns a boolean mask over `candidates` and, per candidate, the reason ('' when no spike).
+    """
+    cols = ["sensor_id", "ts_s", "value"]
+    series = pd.concat(
+        [context[cols].assign(c=-1), candidates[cols].assign(c=np.arange(len(candidates)))], ignore_index=True
+    )
+    series = series.drop_duplicates(["sensor_id", "ts_s"], keep="last").sort_values(["sensor_id", "ts_s"])
+    sid = series["sensor_id"].to_numpy(dtype=np.int64)
+    ts = series["ts_s"].to_numpy(dtype=np.int64)
+    val = series["value"].to_numpy(dtype=float)
+    cand = series["c"].to_numpy(dtype=np.int64)
+    mask = np.zeros(len(candidates), dtype=bool)
+    reasons = np.full(len(candidates), "", dtype=object)
+    inner = np.zeros(len(series), dtype=bool)
+    inner[1:-1] = (sid[1:-1] == sid[:-2]) & (sid[1:-1] == sid[2:])
+    k = np.flatnonzero(inner & (cand >= 0))
+    if len(k) == 0:
+        return mask, reasons
+    limit = limits_kw.reindex(sid[k]).to_numpy(dtype=float)
+
+    def step(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        power_kw = (val[j] - val[i]) * 3600.0 / (ts[j] - ts[i])
+        with np.errstate(invalid="ignore"):
+            return (power_kw < 0) | (power_kw > limit), power_kw
+
+    bad_in, p_in = step(k - 1, k)
+    bad_out, p_out = step(k, k + 1)
+    bad_over, _ = step(k - 1, k + 1)
+    spike = bad_in & bad_out & ~bad_over
+    for j in np.flatnonzero(spike).tolist():
+        reasons[cand[k[j]]] = (
+            f"implausible register reading: {val[k[j]]:.3f} kWh means a mean power of {p_in[j]:.1f} kW "
+            f"since the reading before and {p_out[j]:.1f} kW until the one after (the meter's limit is "
+            f"{limit[j]:g} kW), while those two agree; a spike: not stored, the gap is flagged"
+        )
+    mask[cand[k[spike]]] = True
+    return mask, reasons

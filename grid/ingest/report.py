@@ -22,10 +22,26 @@ class Source:
     checksum: str = ""
 
 
+def storable_text(text: str) -> str:
+    """`text` as it can be stored and sent: a NUL (which PostgreSQL refuses in text columns)
+    becomes ``\\x00`` and a lone surrogate (not Unicode, so not UTF-8) ``\\udXXX``; other text
+    is returned as is."""
+    if text.isascii():
+        return text.replace("\x00", "\\x00") if "\x00" in text else text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
+
+
 @dataclass(frozen=True)
 class Rejected:
     """One rejected record: `where` it was (file line, topic, payload path), the `field` at fault,
-    the `value` seen there, the `reason`, and the `raw` record as read."""
+    the `value` seen there, the `reason`, and the `raw` record as read.
+
+    Text fields are made storable on construction (:func:`storable_text`): a rejection can always
+    be written to the store and to a JSON answer, whatever bytes the input held."""
 
     where: str
     field: str
@@ -33,6 +49,14 @@ class Rejected:
     reason: str
     raw: str
     line: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("where", "field", "value", "reason", "raw"):
+            text = getattr(self, name)
+            if text is not None:
+                safe = storable_text(str(text))
+                if safe is not text:
+                    object.__setattr__(self, name, safe)
 
     def as_dict(self) -> dict[str, Any]:
         return {

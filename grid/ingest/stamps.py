@@ -2,7 +2,9 @@
 
 Text with an offset is converted to UTC. Naive text is refused unless a time zone is declared;
 then wall times are localised: the skipped hour in spring is refused, and the repeated hour in
-autumn is resolved *by order* (:func:`resolve_repeated_hour`) or refused.
+autumn is resolved *by order* (:func:`resolve_repeated_hour`) or refused. Instants outside
+[:data:`FIRST`, :data:`END`) are refused as out of range (year 1 and 9999 parse, but are no meter
+reading and do not fit the nanosecond arithmetic downstream).
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from grid.timeindex import parse_local
 NS = 1_000_000_000
 _OFFSET = re.compile(r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _NAT = np.iinfo(np.int64).min
+FIRST = pd.Timestamp("1970-01-01T00:00:00Z")  #: earliest instant accepted (inclusive)
+END = pd.Timestamp("2200-01-01T00:00:00Z")  #: latest instant accepted (exclusive)
+_RANGE_US = (FIRST.value // 1000, END.value // 1000)
+OUT_OF_RANGE = f"timestamp is out of range (accepted: {FIRST.isoformat()} to {END.isoformat()}, exclusive)"
 
 
 @dataclass
@@ -35,9 +41,16 @@ class ParsedStamps:
 
 
 def _as_ns(index: pd.DatetimeIndex) -> np.ndarray:
-    values = index.as_unit("ns").asi8.copy()
-    values[index.isna()] = _NAT
-    return values
+    """Epoch nanoseconds; _NAT for NaT and for instants out of range (:func:`_out_of_range`)."""
+    us = index.as_unit("us").asi8
+    bad = np.asarray(index.isna()) | (us < _RANGE_US[0]) | (us >= _RANGE_US[1])
+    return np.where(bad, _NAT, np.where(bad, 0, us) * 1000)
+
+
+def _out_of_range(index: pd.DatetimeIndex) -> np.ndarray:
+    """Parsed instants outside [FIRST, END)."""
+    us = index.as_unit("us").asi8
+    return ~np.asarray(index.isna()) & ((us < _RANGE_US[0]) | (us >= _RANGE_US[1]))
 
 
 def parse_stamps(texts: pd.Series, tz: str | None) -> ParsedStamps:
@@ -55,12 +68,16 @@ def parse_stamps(texts: pd.Series, tz: str | None) -> ParsedStamps:
     reason[empty] = "timestamp is empty"
     has_offset = text.map(lambda t: bool(_OFFSET.search(t))).to_numpy() & ~empty
     if has_offset.any():
-        parsed = pd.to_datetime(text[has_offset], format="ISO8601", utc=True, errors="coerce")
-        ns[has_offset] = _as_ns(pd.DatetimeIndex(parsed))
+        parsed = pd.DatetimeIndex(pd.to_datetime(text[has_offset], format="ISO8601", utc=True, errors="coerce"))
+        ns[has_offset] = _as_ns(parsed)
+        reason[np.flatnonzero(has_offset)[_out_of_range(parsed)]] = OUT_OF_RANGE
     naive = ~has_offset & ~empty
     if naive.any():
         local = pd.DatetimeIndex(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
         idx = np.flatnonzero(naive)
+        far = _out_of_range(local)
+        reason[idx[far]] = OUT_OF_RANGE
+        local, idx = local[~far], idx[~far]
         if tz is None:
             ok = ~np.asarray(local.isna())
             reason[idx[ok]] = "timestamp has no UTC offset and no time zone was declared (--tz)"

@@ -75,6 +75,25 @@ class _Rejections:
         self.ok &= ~hit
 
 
+_CHECKED = ("meter_id", "obis", "sensor", "sensor_hint", "timestamp", "value", "unit", "quality")
+
+
+def _scalars(records: pd.DataFrame) -> pd.DataFrame:
+    """`records` with every cell of the checked columns a scalar: a list, dict or other object
+    (possible in a frame built from JSON) becomes its text, so that it is rejected for its field
+    like any other wrong text instead of breaking the grouping by value."""
+    fixed = {}
+    for name in _CHECKED:
+        if name in records and records[name].dtype == object:
+            cells = records[name].to_numpy()
+            odd = [i for i, v in enumerate(cells) if not (v is None or isinstance(v, str | int | float))]
+            if odd:
+                cells = cells.copy()
+                cells[odd] = [repr(cells[i]) for i in odd]
+                fixed[name] = pd.Series(cells, index=records.index, dtype=object)
+    return records.assign(**fixed) if fixed else records
+
+
 def _column(records: pd.DataFrame, name: str) -> Column:
     if name not in records:
         return np.full(len(records), None, dtype=object)
@@ -262,6 +281,7 @@ def validate(
     valid nor rejected but returned as `deferred` positions: a reader that validates a file chunk
     by chunk validates them together at the end, where their order tells the passes apart.
     """
+    records = _scalars(records)
     n = len(records)
     rej = _Rejections(n)
     pos = np.arange(n)
@@ -364,6 +384,20 @@ class _SensorColumns:
             fill: object = np.nan if dtype is float else False if dtype is bool else None
             return np.full(len(self.at), fill, dtype=dtype)
         return self.sensors[name].to_numpy().astype(dtype)[self.at]
+
+
+def reject_rows(records: pd.DataFrame, idx: np.ndarray, fld: str, reasons: np.ndarray, location: str) -> list[Rejected]:
+    """Rejections of the records at positions `idx` of `records` for `fld`, one reason each
+    (for checks made after validation, e.g. register spikes)."""
+    if len(idx) == 0:
+        return []
+    rej = _Rejections(len(records))
+    mask = np.zeros(len(records), dtype=bool)
+    mask[idx] = True
+    per_record = np.full(len(records), "", dtype=object)
+    per_record[idx] = reasons
+    rej.add(mask, fld, per_record, _column(records, fld))
+    return _rejected_list(records, rej, location)
 
 
 def _rejected_list(records: pd.DataFrame, rej: _Rejections, location: str) -> list[Rejected]:

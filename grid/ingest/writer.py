@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from grid.ingest.options import IngestOptions
-from grid.ingest.registers import FLAG_COLUMNS, difference
+from grid.ingest.registers import FLAG_COLUMNS, difference, isolated_spikes
 from grid.ingest.report import Flag, IngestReport, Source
 from grid.store import bulk
 from grid.store.schema import (
@@ -194,14 +194,19 @@ class BatchWriter:
             ),
         )
 
-    def add(self, conn: Connection, valid: pd.DataFrame, worker: Worker) -> None:
+    def add(self, conn: Connection, valid: pd.DataFrame, worker: Worker) -> tuple[np.ndarray, np.ndarray]:
         """Classify one chunk of valid values against the store now (the earlier chunks written),
-        and write it on the worker; difference the registers of fresh sensors right away."""
+        and write it on the worker; difference the registers of fresh sensors right away.
+
+        Register readings that are isolated spikes among their stored neighbours and the chunk
+        (:func:`grid.ingest.registers.isolated_spikes`) are not written: returns their record
+        positions (`pos`) and reasons, for the caller to reject."""
         measure = self.sensors["measure"].reindex(valid["sensor_id"].to_numpy()).to_numpy()
         is_register = measure == Measure.REGISTER.value
         worker.wait()
         plans: list[tuple[str, UpsertPlan, str]] = []
         derivation: Callable[[], None] | None = None
+        spikes = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object))
         for table, series, values in (
             ("readings", "reading", valid[~is_register]),
             ("register_readings", "register", valid[is_register]),
@@ -210,14 +215,21 @@ class BatchWriter:
                 continue
             bounds = _bounds(values)
             existing = bulk.fetch_existing(conn, table, bounds)
+            if table == "register_readings":
+                neighbours = bulk.fetch_neighbours(conn, table, bounds)
+                context = pd.concat([neighbours, existing], ignore_index=True)
+                spike, reasons = isolated_spikes(values, context, self.sensors["max_power_kw"].astype(float))
+                spikes = (values["pos"].to_numpy()[spike], reasons[spike])
+                values = values[~spike]
             plan = classify(values, existing)
             accepted, duplicates, revised = plan.counts()
             self.counts = (self.counts[0] + accepted, self.counts[1] + duplicates, self.counts[2] + revised)
             self.to_write += len(plan.writes)
             plans.append((table, plan, series))
             if table == "register_readings":
-                self.spans.append(bounds.assign(rows=values.groupby("sensor_id").size().to_numpy()))
-                derivation = self._derive_now(conn, bounds, existing, plan, self.whole)
+                rows = values.groupby("sensor_id").size().reindex(bounds["sensor_id"], fill_value=0)
+                self.spans.append(bounds.assign(rows=rows.to_numpy()))
+                derivation = self._derive_now(conn, bounds, existing, neighbours, plan, self.whole)
 
         def write() -> None:
             for table, plan, series in plans:
@@ -226,9 +238,16 @@ class BatchWriter:
                 derivation()
 
         worker.submit(write)
+        return spikes
 
     def _derive_now(
-        self, conn: Connection, bounds: pd.DataFrame, existing: pd.DataFrame, plan: UpsertPlan, whole: bool
+        self,
+        conn: Connection,
+        bounds: pd.DataFrame,
+        existing: pd.DataFrame,
+        neighbours: pd.DataFrame,
+        plan: UpsertPlan,
+        whole: bool,
     ) -> Callable[[], None] | None:
         """Interval energies of the chunk's register sensors that can be derived from what is in
         memory: all of them when the chunk is the `whole` batch, else the *fresh* ones.
@@ -239,7 +258,6 @@ class BatchWriter:
         the same tables as deriving once at the end. Any other sensor is differenced at the end
         (:meth:`derive_intervals`), so that revisions of stored values are exact."""
         cols = ["sensor_id", "ts_s", "value"]
-        neighbours = bulk.fetch_neighbours(conn, "register_readings", bounds)
         if whole:
             series = pd.concat([neighbours[cols], existing[cols], plan.writes[cols]], ignore_index=True)
             series = series.drop_duplicates(["sensor_id", "ts_s"], keep="last")

@@ -82,3 +82,35 @@ def test_read_back(client: TestClient, key: dict[str, str]) -> None:
         headers={"X-API-Key": key["manager"]},
     )
     assert missing.status_code == 422
+
+
+# issue 12: each of these gave a 500 (and lost the good row with it); now each is a rejected row
+# with its field and reason, the good row is kept. Written as JSON text: 1e400, a lone surrogate
+# and a NUL are what a client can send, not what json.dumps makes of them.
+HOSTILE = [
+    ('"ts": "9999-12-31T23:45:00+00:00", "value": 1', "timestamp", "out of range"),
+    ('"ts": "0001-01-01T00:00:00+00:00", "value": 1', "timestamp", "out of range"),
+    ('"ts": "2026-01-14T01:00:00+00:00", "value": 1e400', "value", "not finite"),
+    ('"ts": "2026-01-14T01:00:00+00:00", "value": 1, "quality": "\\ud800"', "quality", "lone surrogate"),
+    ('"ts": ["2026-01-14T01:00:00+00:00"], "value": 1', "ts", "must be a string, got an array"),
+    ('"ts": "2026-01-14T01:00:00+00:00", "value": {"v": 1}', "value", "must be a number, got an object"),
+    ('"ts": "2026-01-14T01:00:00+00:00", "value": "1\\u0000"', "value", "NUL character"),
+    ('"ts": "2026-01-14T01:00:00+00:00\\u0000", "value": 1', "ts", "NUL character"),
+]
+
+
+def test_hostile_rows_are_rejected_and_the_good_row_kept(client: TestClient, key: dict[str, str]) -> None:
+    good = '{"meter_id": "MTR-H001", "obis": "1-0:1.8.0", "unit": "kWh", "ts": "2026-01-14T00:00:00+00:00", "value": 5}'
+    items = [good] + ['{"meter_id": "MTR-H001", "obis": "1-0:1.8.0", "unit": "kWh", ' + f + "}" for f, _, _ in HOSTILE]
+    body = '{"readings": [' + ", ".join(items) + "]}"
+    h = {"X-API-Key": key["ingest"], "Content-Type": "application/json"}
+    r = client.post(URL, content=body.encode(), headers=h)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["rows_read"], report["accepted"], len(report["rejected"])) == (len(items), 1, len(HOSTILE))
+    by_where = {x["where"]: x for x in report["rejected"]}
+    for i, (_, fld, why) in enumerate(HOSTILE, start=1):
+        got = by_where[f"payload readings[{i}]"]
+        assert got["field"] == fld and why in got["reason"], got
+    # the rejected rows are stored (PostgreSQL refuses NUL in text: they are stored escaped)
+    assert "\\x00" in by_where["payload readings[7]"]["value"]

@@ -58,8 +58,10 @@ def _messy_rows() -> list[str]:
             continue  # gap
         value += 0.25 + 0.01 * (k % 3)
         rows.append(f"m1,{_stamp(k)},1-0:1.8.0,{value:.3f},kWh")
+        if k == 12:
+            revised_12 = value + 0.1  # still between its neighbours: a revision, not a spike
     rows += rows[5:9]  # the same readings again: duplicates
-    rows.append(f"m1,{_stamp(12)},1-0:1.8.0,999.5,kWh")  # a changed value, later in the file
+    rows.append(f"m1,{_stamp(12)},1-0:1.8.0,{revised_12:.3f},kWh")  # a changed value, later in the file
     rows += [f"m2,{_stamp(k)},1-0:1.8.0,{500 + 0.5 * k + (0.125 if k == 37 else 0)},kWh" for k in range(35, 70)]
     rows += [f"m3,{_stamp(k)},1-0:1.29.0,{0.1 * k:.1f},kWh" for k in range(20)]
     rows += [f"m3,{_stamp(3)},1-0:1.29.0,7.5,kWh", "m9,2026-01-10T00:00:00Z,1-0:1.8.0,1,kWh"]
@@ -158,14 +160,24 @@ def test_chunks_keep_line_numbers_and_the_checksum(tmp_path: Path) -> None:
         assert chunks.bytes_read == file.stat().st_size
 
 
-def test_quoted_file_is_read_by_the_csv_module_from_the_first_quote(tmp_path: Path) -> None:
+def test_quotes_close_on_their_line_and_a_record_never_spans_lines(tmp_path: Path) -> None:
     rows = [f"m1,{_stamp(k)},1-0:1.8.0,{k},kWh" for k in range(300)]
-    rows[200] = f'"m1",{_stamp(200)},"1-0:1.8.0","200",kWh'
-    rows[250] = f'm1,{_stamp(250)},1-0:1.8.0,250,kWh,"extra\nfield"'  # over-long, spans two lines
+    rows[200] = f'"m1",{_stamp(200)},"1-0:1.8.0","2""00",kWh'  # quoted fields, a doubled quote
+    rows[210] = f'm1,{_stamp(210)},"1-0:1.8.0",210,"k,Wh"'  # a quoted comma is part of the field
+    rows[250] = f'm1,{_stamp(250)},1-0:1.8.0,250,kWh,"extra\nfield"'  # the quote does not close on its line
+    rows[260] = f'm1,{_stamp(260)},1-0:1.8.0,"26"0,kWh'  # text after a closing quote
+    rows[270] = f'm1,{_stamp(270)},1-0:1.8.0,2"7"0,kWh'  # quotes inside an unquoted field: characters
     path = _write(tmp_path / "q.csv", rows)
     frames = list(CsvChunks(path, chunk_rows=32))
     records = pd.concat([f for f, _ in frames], ignore_index=True)
-    assert records.loc[records["line"] == 202, "meter_id"].tolist() == ["m1"]
-    assert [(r.line, r.field) for _, bad in frames for r in bad] == [(252, "line")]
-    # the quoted newline in line 252 makes it two lines: the later ones are one further down
-    assert records["line"].tolist() == [k + 2 if k < 250 else k + 3 for k in range(300) if k != 250]
+    assert records.loc[records["line"] == 202, ["meter_id", "value"]].values.tolist() == [["m1", '2"00']]
+    assert records.loc[records["line"] == 212, "unit"].tolist() == ["k,Wh"]
+    assert records.loc[records["line"] == 273, "value"].tolist() == ['2"7"0']  # the validator refuses it
+    bad = [(r.line, r.field, r.reason.split(":")[0].split(" (")[0]) for _, b in frames for r in b]
+    # file lines: header 1, rows[k] on line k + 2 up to the broken record (lines 252 and 253), k + 3 after it
+    assert bad == [
+        (252, "line", "unbalanced quote"),
+        (253, "line", "unbalanced quote"),
+        (263, "line", "malformed quoting"),
+    ]
+    assert records["line"].tolist() == [k + 2 for k in range(301) if k + 2 not in (252, 253, 263)]
