@@ -86,7 +86,7 @@ def _scalars(records: pd.DataFrame) -> pd.DataFrame:
     for name in _CHECKED:
         if name in records and records[name].dtype == object:
             cells = records[name].to_numpy()
-            odd = [i for i, v in enumerate(cells) if not (v is None or isinstance(v, str | int | float))]
+            odd = [i for i, v in enumerate(cells) if not (v is None or isinstance(v, str | int | float | np.number))]
             if odd:
                 cells = cells.copy()
                 cells[odd] = [repr(cells[i]) for i in odd]
