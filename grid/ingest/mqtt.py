@@ -36,6 +36,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from grid.broker import BrokerAuth
 from grid.ingest.options import IngestOptions
 from grid.ingest.payload import TOPIC_PREFIX, messages_frame
 from grid.ingest.pipeline import ingest
@@ -58,6 +59,7 @@ class MqttSettings:
     keepalive_s: int = 30
     receive_maximum: int = 65535
     retry_seconds: float = 2.0
+    auth: BrokerAuth | None = None  # credentials and TLS; default: the GRID_MQTT_* variables
 
 
 @dataclass
@@ -156,6 +158,7 @@ class MqttIngestor:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.settings.session_expiry_s
         props.ReceiveMaximum = self.settings.receive_maximum
+        (self.settings.auth or BrokerAuth.from_env()).apply(self.client)
         self.client.connect_async(
             self.settings.host,
             self.settings.port,

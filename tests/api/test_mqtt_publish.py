@@ -75,6 +75,7 @@ def test_new_plan_is_published_retained(
     with TestClient(app):
         first = svc.run("demo", clock())
         assert first.status.startswith("optimal")
+        assert publisher.flush(20)  # publishing runs off the planning path: wait until acknowledged
         # a subscriber that connects afterwards still gets every asset's set-points (retained)
         sub = Subscriber(f"{publisher.prefix}/demo/setpoints/#")
         try:
