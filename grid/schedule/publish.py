@@ -104,12 +104,12 @@ class MqttPublisher:
         if not self.connected:
             log.warning("MQTT broker refused the set-point publisher: %s", reason)
             return
-        self.connects += 1
-        self._ready.set()
         with self._wake:  # the broker may have lost its retained messages: send every site's again
             for site_id, messages in self._last.items():
                 self._pending.setdefault(site_id, messages)
             self._wake.notify()
+        self.connects += 1
+        self._ready.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, _reason: Any, _p: Any) -> None:
         self.connected = False
