@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.settings import Settings
 from api.uploads import PREFIX, clean_stale_uploads, upload_dir
-from grid.private_services import free_port
+from grid.private_services import alive, descendants, free_port
 from grid.store.plans import INTERRUPTED, claim_period, list_runs
 from tests.api.kit import HOURS, T0, Clock, make_app, service
 
@@ -70,33 +70,6 @@ def test_health_degraded_when_the_last_good_run_is_old(store: Engine, sites: dic
         assert health["status"] == "degraded" and "twice" in health["problems"][0]
 
 
-def _children(pid: int) -> list[int]:
-    """Every descendant of `pid` (from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
-        frontier += kids
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_workers_die_with_a_killed_service(sites: dict[str, Path], tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -125,11 +98,11 @@ def test_workers_die_with_a_killed_service(sites: dict[str, Path], tmp_path: Pat
                 return False
 
         until(planned, "the scheduled run at start (in a worker process)")
-        workers = _children(proc.pid)
+        workers = descendants(proc.pid)
         assert workers, "no worker process"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        until(lambda: not any(_alive(p) for p in workers), f"workers {workers} to die with the service")
+        until(lambda: not any(alive(p) for p in workers), f"workers {workers} to die with the service")
     finally:
         if proc.poll() is None:
             proc.kill()
