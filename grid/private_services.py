@@ -96,11 +96,34 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate (openssl);
+    returns (CA, client certificate, client key), all PEM; the server's are server.pem/.key."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, cwd=directory, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=quartiere-test-ca",
+            "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, extra in (("server", ["-extfile", "san.ext"]), ("client", [])):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
+                "-out", f"{name}.csr")  # fmt: skip
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-out", f"{name}.pem", *extra)  # fmt: skip
+    return directory / "ca.pem", directory / "client.pem", directory / "client.key"
+
+
 class PrivateMosquitto:
     """A private Mosquitto with persistence (so it may be restarted or killed), optionally with
     a password file (``users``: name -> password; then anonymous clients are refused) and an ACL."""
 
-    def __init__(self, directory: Path, users: dict[str, str] | None = None, acl: str | None = None) -> None:
+    def __init__(
+        self, directory: Path, users: dict[str, str] | None = None, acl: str | None = None, tls: bool = False
+    ) -> None:
+        """With `tls`, the listener speaks TLS only, with a certificate for 127.0.0.1 signed by a
+        throw-away CA (``self.ca``, PEM) that also signs a client certificate (``self.client_cert``,
+        ``self.client_key``); clients must present one."""
         self.dir = directory
         self.port = free_port()
         lines = [
@@ -120,6 +143,14 @@ class PrivateMosquitto:
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")
+        if tls:
+            self.ca, self.client_cert, self.client_key = make_certificates(directory)
+            lines += [
+                f"cafile {self.ca}",
+                f"certfile {directory / 'server.pem'}",
+                f"keyfile {directory / 'server.key'}",
+                "require_certificate true",
+            ]
         if acl is not None:
             (directory / "acl").write_text(acl)
             lines.append(f"acl_file {directory / 'acl'}")

@@ -65,6 +65,7 @@ def connect_reason(port: int, credentials: BrokerAuth | None) -> Any:
         done.set()
 
     client.on_connect = on_connect
+    client.on_disconnect = lambda *_a: done.set()  # closed without a CONNACK (e.g. plain TCP to TLS)
     client.connect(HOST, port)
     client.loop_start()
     try:
@@ -160,3 +161,44 @@ def ingest_one(engine: Engine, port: int, payload: bytes) -> int:
         return ingestor.stats.messages
     finally:
         ingestor.close()
+
+
+def test_tls_with_client_certificate(tmp_path: Path) -> None:
+    """A TLS-only listener that wants a client certificate: plain TCP and a client without a
+    certificate get nothing; the publisher with GRID_MQTT_TLS_CA/_CERT/_KEY (+ user) works."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    b = PrivateMosquitto(tmp_path, users=USERS, acl=documented_acl(), tls=True)
+    b.start()
+    try:
+        assert connect_reason_or_error(b.port, auth("quartiere")) is not True  # plain TCP to TLS
+        no_cert = BrokerAuth(username="quartiere", password=USERS["quartiere"], tls_ca=b.ca)
+        assert connect_reason_or_error(b.port, no_cert) is not True
+        env = {
+            "GRID_MQTT_USERNAME": "quartiere",
+            "GRID_MQTT_PASSWORD": USERS["quartiere"],
+            "GRID_MQTT_TLS_CA": str(b.ca),
+            "GRID_MQTT_TLS_CERT": str(b.client_cert),
+            "GRID_MQTT_TLS_KEY": str(b.client_key),
+        }
+        good = BrokerAuth.from_env(env)
+        assert good.uses_tls and "service-secret" not in repr(good)
+        assert connect_reason_or_error(b.port, good) is True
+        publisher = MqttPublisher(HOST, b.port, auth=good)
+        try:
+            assert publisher.wait_connected(BOUND_S)
+        finally:
+            publisher.close()
+    finally:
+        b.stop()
+
+
+def connect_reason_or_error(port: int, credentials: BrokerAuth) -> bool | str:
+    """True when a v5 client gets a successful CONNACK; else what happened instead."""
+    try:
+        reason = connect_reason(port, credentials)
+    except OSError as exc:  # TLS handshake refused (no client certificate) or reset
+        return f"{type(exc).__name__}: {exc}"
+    if reason is None:
+        return "no CONNACK"
+    return True if not reason.is_failure else str(reason)
