@@ -54,6 +54,8 @@ async def current_key(
     if hit is not None and time.monotonic() < hit[0]:
         cached: ApiKey = hit[1]
         return cached
+    if hit is not None and ctx.outage.since is not None:  # one probe per key: the others answer from memory
+        ctx.auth_cache[digest] = (time.monotonic() + PROBE_S, hit[1])
     try:
         key = await run_in_threadpool(authenticate, ctx.engine, token)
     except SQLAlchemyError as exc:  # database down: a key verified before goes on working
