@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -42,6 +43,8 @@ def until(condition: Callable[[], bool], what: str) -> None:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[PrivateMosquitto]:
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto binary not installed")
     b = PrivateMosquitto(tmp_path)
     b.start()
     yield b
