@@ -20,8 +20,10 @@ from api.cache import ResponseCache
 from api.context import Clock, ReplayClock, ServiceContext, wall_clock
 from api.fastpath import SetpointsFastPath
 from api.jobs import JobManager
+from api.outage import DatabaseOutage
 from api.routes import dashboard, forecasts, health, jobs, kpis, plans, readings, scenarios, setpoints
 from api.settings import Settings
+from api.uploads import clean_stale_uploads
 from grid.domain import load_site
 from grid.schedule.publish import MqttPublisher, Publisher
 from grid.schedule.runner import InputsProvider, Planner, PlanningConfig, PlanningService, file_inputs
@@ -119,22 +121,31 @@ def create_app(
         settings.solve_in_subprocess and planner in (plan_site, plan_site_warm),  # picklable by name
     )
     service = PlanningService(engine, settings.sites, config, inputs_provider, planner, publisher)
+    outage = DatabaseOutage(clock)
     ctx = ServiceContext(
         settings=settings,
         engine=engine,
         service=service,
         jobs=JobManager(service, clock),
-        cache=ResponseCache(),
+        cache=ResponseCache(outage=outage),
         clock=clock,
         publisher=publisher,
+        outage=outage,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if ctx.publisher is None and settings.mqtt_enabled:
             ctx.publisher = service.publisher = MqttPublisher(
-                settings.mqtt_host, settings.mqtt_port, settings.mqtt_prefix
+                settings.mqtt_host,
+                settings.mqtt_port,
+                settings.mqtt_prefix,
+                auth=settings.broker_auth(),
+                deadline_s=settings.mqtt_publish_deadline_s,
             )
+        ctx.started_at = clock()
+        clean_stale_uploads()  # left by a killed process
+        service.recover(clock())  # runs a killed process left `running`: failed, planned again
         if settings.scheduler_enabled:
             ctx.scheduler = make_scheduler(service, settings.replan_every_min, settings.misfire_grace_s, clock=clock)
             ctx.scheduler.start()

@@ -6,14 +6,22 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.outage import PROBE_S, DatabaseOutage, is_unavailable
 
 
 class ResponseCache:
     """A small thread-safe LRU of (key -> bytes)."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, outage: DatabaseOutage | None = None) -> None:
         self.size = size
+        self.outage = outage
+        self._known: dict[str, Any] = {}  # site -> the latest-plan row last read from the database
+        self._probing: set[str] = set()
         self._data: OrderedDict[Hashable, bytes] = OrderedDict()
         self._bodies: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._latest: dict[str, tuple[float, Any]] = {}
@@ -50,12 +58,34 @@ class ResponseCache:
         return value
 
     def latest(self, site_id: str, load: Callable[[], Any], ttl_s: float) -> Any:
-        """The latest-plan row of a site, re-read at most every `ttl_s` seconds."""
+        """The latest-plan row of a site, re-read at most every `ttl_s` seconds.
+
+        When the database is unavailable (see :mod:`api.outage`) the last row read is served
+        instead, marked stale with the outage's reason, and re-read at most every ``PROBE_S``."""
         now = time.monotonic()
         hit = self._latest.get(site_id)
         if hit is not None and now < hit[0]:
             return hit[1]
-        value = load()
+        known = self._known.get(site_id)
+        if known is not None and self.outage is not None and self.outage.since is not None:
+            if site_id in self._probing:  # one probe at a time; the others get the memory at once
+                return _stale(known, self.outage.reason)
+            self._probing.add(site_id)
+        try:
+            value = load()
+        except SQLAlchemyError as exc:
+            if known is None or self.outage is None or not is_unavailable(exc):
+                raise
+            self.outage.down()
+            value = _stale(known, self.outage.reason)
+            self._latest[site_id] = (time.monotonic() + PROBE_S, value)
+            return value
+        finally:
+            self._probing.discard(site_id)
+        if self.outage is not None:
+            self.outage.up()
+        if value is not None:
+            self._known[site_id] = value
         self._latest[site_id] = (now + ttl_s, value)
         return value
 
@@ -79,6 +109,11 @@ class ResponseCache:
     def invalidate(self, site_id: str) -> None:
         """Forget the latest-plan row of a site (a plan was just saved)."""
         self._latest.pop(site_id, None)
+
+
+def _stale(row: Any, reason: str) -> Any:
+    """`row` (a :class:`grid.store.plans.PlanRow`) marked stale with `reason` first."""
+    return replace(row, stale=True, stale_reason=f"{reason}; {row.stale_reason}" if row.stale else reason)
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

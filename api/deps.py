@@ -15,8 +15,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Path, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.context import ServiceContext
+from api.outage import PROBE_S, is_unavailable
 from grid.keys import Right, has_right
 from grid.store.apikeys import ApiKey, authenticate
 
@@ -42,7 +44,8 @@ async def current_key(
     creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> ApiKey:
     """The key of the request. A verified key is kept (by its sha256) for ``auth_cache_s`` so that
-    polling does not hit the database; unknown keys are never cached."""
+    polling does not hit the database; unknown keys are never cached. While the database is
+    unavailable, a key verified before keeps working (checked again every ``PROBE_S``)."""
     token = header or (creds.credentials if creds is not None else None)
     if not token:
         raise HTTPException(401, "missing API key (X-API-Key or Authorization: Bearer)", {"WWW-Authenticate": "Bearer"})
@@ -51,7 +54,17 @@ async def current_key(
     if hit is not None and time.monotonic() < hit[0]:
         cached: ApiKey = hit[1]
         return cached
-    key = await run_in_threadpool(authenticate, ctx.engine, token)
+    if hit is not None and ctx.outage.since is not None:  # one probe per key: the others answer from memory
+        ctx.auth_cache[digest] = (time.monotonic() + PROBE_S, hit[1])
+    try:
+        key = await run_in_threadpool(authenticate, ctx.engine, token)
+    except SQLAlchemyError as exc:  # database down: a key verified before goes on working
+        if hit is None or not is_unavailable(exc):
+            raise  # -> 503 (api.errors)
+        ctx.outage.down()
+        ctx.auth_cache[digest] = (time.monotonic() + PROBE_S, hit[1])
+        cached_key: ApiKey = hit[1]
+        return cached_key
     if key is None:
         ctx.auth_cache.pop(digest, None)
         raise HTTPException(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})

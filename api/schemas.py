@@ -147,3 +147,9 @@ class Health(BaseModel):
     last_successful_run: str | None
     last_successful_run_age_s: float | None
     mqtt_connected: bool | None = Field(description="null when MQTT publishing is off.")
+    mqtt_stalled: bool | None = Field(
+        default=None,
+        description="Set-point messages wait longer than GRID_MQTT_PUBLISH_DEADLINE_S for the broker; null when off.",
+    )
+    mqtt_unacked: int | None = Field(default=None, description="Set-point messages not yet acknowledged by the broker.")
+    problems: list[str] = Field(default_factory=list, description="Why the status is degraded (empty when ok).")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from grid.broker import BrokerAuth
 from grid.store.engine import DEFAULT_URL
 
 DEMO_SITE = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
@@ -41,6 +42,19 @@ class Settings(BaseSettings):
     mqtt_host: str = Field(default="127.0.0.1", description="MQTT broker host.")
     mqtt_port: int = Field(default=1883, description="MQTT broker port.")
     mqtt_prefix: str = Field(default="quartier", description="Topic prefix: <prefix>/<site>/setpoints/<asset_id>.")
+    mqtt_username: str | None = Field(default=None, description="MQTT user name (none: anonymous).")
+    mqtt_password: SecretStr | None = Field(default=None, description="MQTT password of `mqtt_username`.")
+    mqtt_tls: bool = Field(default=False, description="Connect with TLS (the system's CA certificates).")
+    mqtt_tls_ca: Path | None = Field(default=None, description="CA certificate (PEM) of the broker; implies TLS.")
+    mqtt_tls_cert: Path | None = Field(default=None, description="Client certificate (PEM), mutual TLS.")
+    mqtt_tls_key: Path | None = Field(default=None, description="Key (PEM) of the client certificate.")
+    mqtt_tls_insecure: bool = Field(default=False, description="Skip the broker host name check (testing only).")
+    mqtt_publish_deadline_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long one set of set-point messages may wait for the broker's acknowledgements, "
+        "seconds; longer and /healthz reports the broker stalled (publishing never holds up planning).",
+    )
     clock_start: dt.datetime | None = Field(
         default=None,
         description="Replay: the service's clock starts at this instant (ISO 8601 with offset) and runs on "
@@ -69,6 +83,18 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `grid serve` listens on.")
     port: int = Field(default=8000, description="Port `grid serve` listens on.")
+
+    def broker_auth(self) -> BrokerAuth:
+        """The MQTT credentials and TLS settings (publishing; ingestion reads the same variables)."""
+        return BrokerAuth(
+            username=self.mqtt_username,
+            password=self.mqtt_password.get_secret_value() if self.mqtt_password else None,
+            tls=self.mqtt_tls,
+            tls_ca=self.mqtt_tls_ca,
+            tls_cert=self.mqtt_tls_cert,
+            tls_key=self.mqtt_tls_key,
+            tls_insecure=self.mqtt_tls_insecure,
+        )
 
 
 def load_settings(env_file: Path | None = None) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,6 +14,7 @@ from api.deps import Ctx, IngestSite, ReadingsSite
 from api.params import INSTANT_SCHEMA, check_period, invalid, parse_instant
 from api.responses import AUTH, BODY, merged
 from api.schemas import IngestReportOut, Readings, ReadingsPayload
+from api.uploads import upload_dir
 from grid.errors import InputError
 from grid.ingest.csvfile import read_csv
 from grid.ingest.options import IngestOptions
@@ -69,8 +69,8 @@ def post_readings_csv(
 ) -> JSONResponse:
     """Upload a CSV of readings; lines are numbered as in the file (header = line 1)."""
     name = Path(file.filename or "upload.csv").name
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (name if name.endswith((".csv", ".gz")) else f"{name}.csv")
+    with upload_dir() as tmp:
+        path = tmp / (name if name.endswith((".csv", ".gz")) else f"{name}.csv")
         path.write_bytes(file.file.read())
         records, rejected, source = read_csv(path, layout, unit, obis)
         report = ingest(ctx.engine, site, records, Source("api", name, source.checksum), IngestOptions(), rejected)

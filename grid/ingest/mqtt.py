@@ -44,6 +44,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.engine import Engine
 
+from grid.broker import BrokerAuth
 from grid.ingest.options import IngestOptions
 from grid.ingest.payload import TOPIC_PREFIX, messages_frame
 from grid.ingest.pipeline import ingest
@@ -67,6 +68,7 @@ class MqttSettings:
     keepalive_s: int = 30
     receive_maximum: int = 65535
     retry_seconds: float = 2.0
+    auth: BrokerAuth | None = None  # credentials and TLS; default: the GRID_MQTT_* variables
 
 
 @dataclass
@@ -168,6 +170,7 @@ class MqttIngestor:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.settings.session_expiry_s
         props.ReceiveMaximum = self.settings.receive_maximum
+        (self.settings.auth or BrokerAuth.from_env()).apply(self.client)
         self.client.connect_async(
             self.settings.host,
             self.settings.port,

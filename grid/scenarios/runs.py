@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import multiprocessing
 import threading
 import uuid
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from grid.errors import InputError, InputErrors, PlanError
 from grid.scenarios.compare import compare_rows, results_table
 from grid.scenarios.evaluate import BASELINE, Evaluation, run_scenario
 from grid.scenarios.spec import ScenarioSpec
+from grid.schedule.workers import worker_pool
 from grid.store import scenarios as store
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class ScenarioRunner:
     def _worker(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._processes is None:
-                self._processes = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                self._processes = worker_pool()  # dies with this process
             return self._processes
 
     def _run(self, run_id: str, spec: ScenarioSpec) -> None:

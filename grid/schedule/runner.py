@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import multiprocessing
 import pickle
 import threading
 import time
@@ -33,6 +32,7 @@ from grid.errors import InputError, InputErrors
 from grid.schedule import metrics
 from grid.schedule.publish import Publisher
 from grid.schedule.setpoints import setpoints
+from grid.schedule.workers import worker_pids, worker_pool
 from grid.series import SiteInputs, load_inputs
 from grid.store import plans as plan_store
 from grid.timeindex import horizon_index, iso
@@ -115,7 +115,7 @@ class PlanningService:
         with self._pool_lock:  # one worker per site, so that the site's kept model lives there
             pool = self._pools.get(site_id)
             if pool is None:
-                pool = self._pools[site_id] = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                pool = self._pools[site_id] = worker_pool()  # dies with this process
             return pool
 
     def _run_job(self, job: PlanJob) -> tuple[dict[str, Any], str]:
@@ -135,6 +135,24 @@ class PlanningService:
             with self._pool_lock:
                 self._pools.pop(job.site.id, None)
             raise
+
+    def recover(self, now: dt.datetime) -> list[str]:
+        """At start: mark the runs a killed earlier process left ``running`` as failed (the
+        scheduler's next run may plan their period again); returns the sites they were for."""
+        orphans = plan_store.fail_orphaned_runs(self.engine, now)
+        for run in orphans:
+            log.warning(
+                "run of %s for %s was interrupted (started %s); marked failed, it is planned again",
+                run.site_id,
+                iso(run.period_start),
+                iso(run.started_at),
+            )
+        return sorted({run.site_id for run in orphans})
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the solver workers (one per site that planned in a worker)."""
+        with self._pool_lock:
+            return [pid for pool in self._pools.values() for pid in worker_pids(pool)]
 
     def close(self) -> None:
         """Stop the solver worker processes (if any)."""

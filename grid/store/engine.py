@@ -5,6 +5,10 @@ process never leaves half a transaction; only an OS crash may lose the last comm
 on, and real ``BEGIN`` statements so that a batch is one transaction (pysqlite would otherwise open
 transactions lazily and commit DDL implicitly). Write transactions use ``BEGIN IMMEDIATE`` so that
 two writers queue on the busy timeout instead of deadlocking on a lock upgrade.
+
+PostgreSQL connections are pre-pinged when taken from the pool (a connection the server dropped
+during an outage or restart is replaced instead of failing the request) and give up connecting
+after ``PG_CONNECT_TIMEOUT_S``, so that a database that went away answers fast instead of hanging.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ DEFAULT_URL = "sqlite:///quartiere.sqlite"
 ENV_VAR = "GRID_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 65_536
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def database_url(url: str | None = None) -> str:
@@ -40,6 +45,8 @@ def make_engine(url: str | None = None, schema: str | None = None, **kwargs: Any
         _setup_sqlite(engine)
         return engine
     connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+    kwargs.setdefault("pool_pre_ping", True)
     if schema is not None:
         connect_args["options"] = f"-c search_path={schema}"
     return sa.create_engine(url, connect_args=connect_args, **kwargs)

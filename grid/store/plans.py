@@ -163,8 +163,13 @@ def plan_body(engine: Engine, plan_id: str) -> dict[str, Any]:
 # --- scheduler periods --------------------------------------------------------------------------
 
 
+#: message of a run found ``running`` when the service started (it was killed mid-run)
+INTERRUPTED = "interrupted: the service stopped during this run"
+
+
 def claim_period(engine: Engine, site_id: str, period_start: dt.datetime, now: dt.datetime) -> bool:
-    """Record that a run for (site, period) starts; False when that period was already run."""
+    """Record that a run for (site, period) starts; False when that period was already run (a
+    period whose run was interrupted, see :func:`fail_orphaned_runs`, may be claimed again)."""
     try:
         with write_transaction(engine) as conn:
             conn.execute(
@@ -173,8 +178,32 @@ def claim_period(engine: Engine, site_id: str, period_start: dt.datetime, now: d
                 )
             )
     except IntegrityError:
-        return False
+        with write_transaction(engine) as conn:
+            retried = conn.execute(
+                schedule_runs.update()
+                .where(
+                    schedule_runs.c.site_id == site_id,
+                    schedule_runs.c.period_start == period_start,
+                    schedule_runs.c.status == "failed",
+                    schedule_runs.c.message == INTERRUPTED,
+                )
+                .values(started_at=now, finished_at=None, status="running", plan_id=None, message="")
+            )
+        return bool(retried.rowcount)
     return True
+
+
+def fail_orphaned_runs(engine: Engine, now: dt.datetime) -> list[RunRow]:
+    """Mark every run still ``running`` as failed (:data:`INTERRUPTED`); call at start, before the
+    scheduler runs: a run of an earlier process that was killed never finishes. Returns them."""
+    with write_transaction(engine) as conn:
+        rows = conn.execute(sa.select(schedule_runs).where(schedule_runs.c.status == "running")).all()
+        conn.execute(
+            schedule_runs.update()
+            .where(schedule_runs.c.status == "running")
+            .values(status="failed", finished_at=now, message=INTERRUPTED)
+        )
+    return [RunRow(*r) for r in rows]
 
 
 def finish_period(

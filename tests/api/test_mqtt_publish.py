@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from grid.broker import BrokerAuth
 from grid.schedule.publish import MqttPublisher
 from tests.api.kit import Clock, make_app
 
@@ -33,7 +34,7 @@ def publisher() -> Iterator[MqttPublisher]:
 class Subscriber:
     """Collects retained set-point messages until `expected` topics carry `plan_id`."""
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, port: int = PORT, auth: BrokerAuth | None = None) -> None:
         self.messages: dict[str, dict[str, Any]] = {}
         self.retained: dict[str, bool] = {}
         self.qos: dict[str, int] = {}
@@ -42,7 +43,8 @@ class Subscriber:
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_a: subscribed.set()
-        self.client.connect(HOST, PORT)
+        (auth or BrokerAuth()).apply(self.client)
+        self.client.connect(HOST, port)
         self.client.loop_start()
         self.client.subscribe(pattern, qos=1)
         assert subscribed.wait(10)
@@ -75,6 +77,7 @@ def test_new_plan_is_published_retained(
     with TestClient(app):
         first = svc.run("demo", clock())
         assert first.status.startswith("optimal")
+        assert publisher.flush(20)  # publishing runs off the planning path: wait until acknowledged
         # a subscriber that connects afterwards still gets every asset's set-points (retained)
         sub = Subscriber(f"{publisher.prefix}/demo/setpoints/#")
         try:

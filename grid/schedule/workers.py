@@ -1,0 +1,69 @@
+"""Worker processes that die with the service.
+
+A solver worker holds ~0.4 GB. When the service is killed (kill -9, OOM killer) its
+``ProcessPoolExecutor`` cannot stop the workers, and they would live on. Each worker therefore
+
+* asks Linux to SIGKILL it when its parent goes (``prctl(PR_SET_PDEATHSIG)``), and
+* watches ``os.getppid()`` from a daemon thread (other systems, and the moment between the fork
+  and the prctl call).
+
+``PR_SET_PDEATHSIG`` fires when the *thread* that started the child ends, not only the process, so
+the workers are started from one long-lived thread of this module (a request or job thread that
+ends later must not take a busy worker with it).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_S = 1.0
+
+_spawner = ThreadPoolExecutor(1, thread_name_prefix="worker-spawner")
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this process when `parent_pid` is no longer its parent."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent_pid:  # the parent died before the prctl call
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # the parent is gone: nobody will read our result
+
+
+def _noop() -> None:
+    return None
+
+
+def worker_pool() -> ProcessPoolExecutor:
+    """A pool of one spawned worker process that dies with this process, already started."""
+    pool = ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)
+    )
+    # the first submit starts the worker, in the calling thread: do it from the long-lived spawner
+    _spawner.submit(pool.submit, _noop).result()
+    return pool
+
+
+def worker_pids(pool: ProcessPoolExecutor) -> list[int]:
+    """The process ids of `pool`'s workers (tests, health)."""
+    processes = getattr(pool, "_processes", None) or {}
+    return [int(pid) for pid in processes]
