@@ -19,6 +19,11 @@ from grid.domain import Site
 from grid.errors import InputError, InputErrors
 from grid.timeindex import parse_local
 
+# Loads, PV and heat demand below 1 mW (per kWp for PV) are planned as 0: far below any meter's
+# resolution, and values near HiGHS's feasibility tolerance (1e-7) can make its presolve misjudge an
+# always-feasible model as infeasible.
+POWER_RESOLUTION_KW = 1e-6
+
 MAX_REPORTED = 20
 
 
@@ -172,7 +177,10 @@ class SiteInputs:
                 shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
                 problems.append(InputError(f"inputs.{name}", f"has no column for {len(missing)} asset(s): {shown}"))
                 continue
-            picked[name] = frame[ids].astype(float)
+            power = frame[ids].astype(float)
+            # below the plan's resolution: such crumbs (1e-7 kW, -1e-12 from a forecast's rounding)
+            # only upset the solver's presolve
+            picked[name] = power.mask(power.abs() < POWER_RESOLUTION_KW, 0.0)
             _check_finite(picked[name], f"inputs.{name}", non_negative, problems)
         series = {
             "temp_degc": window.temp_degc,
