@@ -32,6 +32,7 @@ from grid.errors import InputError, InputErrors
 from grid.schedule import metrics
 from grid.schedule.publish import Publisher
 from grid.schedule.setpoints import setpoints
+from grid.schedule.state import StateSource, StoredStates, max_age_from_env, resolve_start_state
 from grid.schedule.workers import worker_pids, worker_pool
 from grid.series import SiteInputs, load_inputs
 from grid.store import plans as plan_store
@@ -65,6 +66,8 @@ class PlanningConfig:
     #: solve in a worker process so that a long solve never holds the API's GIL (only for a
     #: picklable planner such as the default ``plan_site``)
     solve_in_subprocess: bool = False
+    #: a state measurement older than this is not used (the plan says ``estimated`` or ``assumed``)
+    state_max_age: dt.timedelta = field(default_factory=max_age_from_env)
 
 
 @dataclass
@@ -96,6 +99,7 @@ class PlanningService:
         inputs_provider: InputsProvider = file_inputs,
         planner: Planner = plan_site_warm,
         publisher: Publisher | None = None,
+        state_source: StateSource | None = None,
     ) -> None:
         self.engine = engine
         self.sites = dict(sites)
@@ -103,6 +107,8 @@ class PlanningService:
         self.inputs_provider = inputs_provider
         self.planner = planner
         self.publisher = publisher
+        #: the latest measured state of each storage asset (from the store's telemetry by default)
+        self.state_source: StateSource = state_source or StoredStates(engine)
         self._locks = {sid: threading.Lock() for sid in self.sites}
         #: called with the site id after each stored plan (the API drops its cached latest plan)
         self.listeners: list[Callable[[str], None]] = []
@@ -205,7 +211,7 @@ class PlanningService:
         period = floor_period(now, res)
         if trigger == "scheduled" and not plan_store.claim_period(self.engine, site_id, period.to_pydatetime(), now):
             return RunResult(site_id, "skipped", period.to_pydatetime(), message="period already planned")
-        header, body_json = self._plan(site, site_id, period, error)
+        header, body_json = self._plan(site, site_id, period, error, now)
         duration = time.perf_counter() - t0
         row = plan_store.save_plan(self.engine, header, trigger, duration, plan_json=body_json)
         for listener in self.listeners:
@@ -222,19 +228,37 @@ class PlanningService:
         return RunResult(site_id, row.status, period.to_pydatetime(), row.plan_id, row.message, duration)
 
     def _plan(
-        self, site: Site | None, site_id: str, period: pd.Timestamp, error: str | None
+        self, site: Site | None, site_id: str, period: pd.Timestamp, error: str | None, now: dt.datetime
     ) -> tuple[dict[str, Any], str]:
         """(plan header, plan JSON) of a run; a failed plan's when anything goes wrong."""
         hours = self.config.horizon_hours
         if site is not None:
             try:
-                return self._run_job(PlanJob(site, period, hours, self.config.time_limit_s))
+                return self._run_job(self._job(site, period, hours, now))
             except (InputError, InputErrors) as exc:
                 error = f"input error: {exc}"
             except Exception as exc:  # a crashing planner must not stop the service; it is recorded
                 log.exception("planner crashed for site %s", site_id)
                 error = f"planner error: {type(exc).__name__}: {exc}"
         return encoded(failed_body(site_id, period, hours, error or "unknown error"))
+
+    def _job(self, site: Site, period: pd.Timestamp, hours: float, now: dt.datetime) -> PlanJob:
+        """The run's job: the site at its start state (measured, estimated or assumed)."""
+        previous = plan_store.latest_good(self.engine, site.id)
+        body = plan_store.plan_body(self.engine, previous.plan_id) if previous is not None else None
+        at = pd.Timestamp(now).tz_convert("UTC")
+        measured = self.state_source(site, at)
+        start = resolve_start_state(site, period, measured, body, self.config.state_max_age, at)
+        for warning in start.warnings:
+            log.info("%s: %s", site.id, warning)
+        return PlanJob(
+            start.site,
+            period,
+            hours,
+            self.config.time_limit_s,
+            {aid: s.as_dict() for aid, s in start.states.items()},
+            tuple(start.warnings),
+        )
 
     def publish(self, site_id: str, now: dt.datetime) -> bool:
         """Publish the set-points of the latest good plan (with its stale state); False if none."""
@@ -274,17 +298,22 @@ def failed_body(site_id: str, start: pd.Timestamp, hours: float, message: str) -
         "assets": {},
         "solver": {},
         "timings_s": {},
+        "warnings": [],
     }
 
 
 @dataclass(frozen=True)
 class PlanJob:
-    """What one run plans: `site` from `start` (UTC, on the grid) for `hours`."""
+    """What one run plans: `site` (its storage assets at their start state) from `start` (UTC, on
+    the grid) for `hours`; `initial_states` (asset id -> the plan JSON's ``initial_state``) and
+    `warnings` go into the plan as they are."""
 
     site: Site
     start: pd.Timestamp
     hours: float
     time_limit_s: float | None
+    initial_states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 HEADER_KEYS = ("plan_id", "site", "computed_at", "start", "end", "status", "objective_eur", "message")
@@ -306,9 +335,21 @@ def run_plan_job(
             inputs = provider(job.site, job.start, job.hours)
         index = horizon_index(job.start, job.hours, job.site.site.resolution_min)
         plan = planner(job.site, inputs, index, SolveOptions(time_limit_s=job.time_limit_s))
-        return encoded(plan.to_dict())
+        body = plan.to_dict()
     except (InputError, InputErrors) as exc:
-        return encoded(failed_body(job.site.id, job.start, job.hours, f"input error: {exc}"))
+        body = failed_body(job.site.id, job.start, job.hours, f"input error: {exc}")
+    return encoded(with_start_state(body, job))
+
+
+def with_start_state(body: dict[str, Any], job: PlanJob) -> dict[str, Any]:
+    """`body` with each asset's ``initial_state`` and the job's warnings (a failed plan keeps its
+    warnings: they may say why it failed)."""
+    assets = body.get("assets") or {}
+    for asset_id, state in job.initial_states.items():
+        if asset_id in assets:
+            assets[asset_id]["initial_state"] = state
+    body["warnings"] = [*body.get("warnings", []), *job.warnings]
+    return body
 
 
 def _picklable(obj: Any) -> bool:
