@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from grid.domain import EVSession
+from grid.domain import EVSession, Site
 from grid.errors import InputError
 from grid.ingest.report import IngestReport, Source
 from grid.store import bulk
@@ -303,10 +303,10 @@ def save_session(
 ) -> bool:
     """Write `session` (its new state) and the event that made it, in `conn`'s transaction.
 
-    Returns False, writing nothing, when the event (`key`, default from source and body) is
-    already stored: a message the broker delivers again is one event.
+    Returns False, writing nothing, when the event (`key`, default from source, body and the
+    time received) is stored already.
     """
-    key = key or event_key(source, site, session.session_id, kind, body)
+    key = key or event_key(source, site, session.session_id, kind, {"body": body, "received_at": iso(received_at)})
     seen = conn.execute(sa.select(ev_session_events.c.id).where(ev_session_events.c.event_key == key)).first()
     if seen is not None:
         return False
@@ -345,6 +345,29 @@ def save_session(
         )
     )
     return True
+
+
+def seed_sessions(conn: Connection, site: Site, now: pd.Timestamp | None = None) -> int:
+    """Store the site YAML's sessions whose ids the store does not hold yet (the YAML only seeds
+    the store; afterwards sessions come as events); returns how many were stored."""
+    received = pd.Timestamp.now("UTC").floor("s") if now is None else now
+    stored = 0
+    known = set(conn.execute(sa.select(ev_sessions.c.session_id).where(ev_sessions.c.site_id == site.id)).scalars())
+    for s in site.ev_sessions:
+        if s.id in known:
+            continue
+        session = StoredSession(
+            s.id,
+            s.charger,
+            pd.Timestamp(s.arrival).tz_convert("UTC"),
+            pd.Timestamp(s.departure).tz_convert("UTC"),
+            s.energy_needed_kwh,
+            capacity_kwh=s.capacity_kwh,
+            initial_soc=s.initial_soc,
+        )
+        body = json.loads(s.model_dump_json())
+        stored += save_session(conn, site.id, session, "created", received, received, "yaml", body)
+    return stored
 
 
 def session_events(engine: Engine, site: str, session_id: str) -> list[dict[str, Any]]:

@@ -178,12 +178,17 @@ def site_sensor_specs(site: Site) -> list[SensorSpec]:
 
 
 def register_site(engine: Engine, site: Site) -> int:
-    """Create or update `site` and its sensors in one transaction; return how many are new."""
+    """Create or update `site`, its sensors and assets in one transaction, and seed its YAML's EV
+    sessions the store does not hold yet; return how many sensors are new."""
     with engine.begin() as conn:
         info = site.site
+        from grid.store.live import seed_sessions  # live reads sites: imported here, not at the top
+
         _upsert_site(conn, info.id, info.name, info.timezone, info.resolution_min)
         _replace_assets(conn, info.id, site_asset_rows(site))
-        return _add_sensors(conn, info.id, site_sensor_specs(site))
+        new = _add_sensors(conn, info.id, site_sensor_specs(site))
+        seed_sessions(conn, site)
+        return new
 
 
 def site_asset_rows(site: Site) -> list[dict[str, object]]:
