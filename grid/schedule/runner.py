@@ -30,12 +30,14 @@ from sqlalchemy.engine import Engine
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.schedule import metrics
+from grid.schedule.live import StoredStates, limit_orders, planned_sessions, with_orders
 from grid.schedule.publish import Publisher
 from grid.schedule.setpoints import setpoints
-from grid.schedule.state import StateSource, StoredStates, max_age_from_env, resolve_start_state
+from grid.schedule.state import StateSource, max_age_from_env, resolve_start_state
 from grid.schedule.workers import worker_pids, worker_pool
 from grid.series import SiteInputs, load_inputs
 from grid.store import plans as plan_store
+from grid.store.live import LimitOrder
 from grid.timeindex import horizon_index, iso
 from models.plan import Plan
 from models.solve import SolveOptions
@@ -243,7 +245,11 @@ class PlanningService:
         return encoded(failed_body(site_id, period, hours, error or "unknown error"))
 
     def _job(self, site: Site, period: pd.Timestamp, hours: float, now: dt.datetime) -> PlanJob:
-        """The run's job: the site at its start state (measured, estimated or assumed)."""
+        """The run's job: the site at its start state (measured, estimated or assumed), with the
+        EV sessions and limit orders the store holds for the horizon."""
+        end = period + pd.Timedelta(hours=hours)
+        sessions, sessions_from = planned_sessions(self.engine, site, period, end)
+        site = site.model_copy(update={"ev_sessions": sessions})
         previous = plan_store.latest_good(self.engine, site.id)
         body = plan_store.plan_body(self.engine, previous.plan_id) if previous is not None else None
         at = pd.Timestamp(now).tz_convert("UTC")
@@ -258,6 +264,8 @@ class PlanningService:
             self.config.time_limit_s,
             {aid: s.as_dict() for aid, s in start.states.items()},
             tuple(start.warnings),
+            tuple(limit_orders(self.engine, site, period, end)),
+            {"ev_sessions": f"{sessions_from}: {len(sessions)} in the horizon"},
         )
 
     def publish(self, site_id: str, now: dt.datetime) -> bool:
@@ -306,7 +314,7 @@ def failed_body(site_id: str, start: pd.Timestamp, hours: float, message: str) -
 class PlanJob:
     """What one run plans: `site` (its storage assets at their start state) from `start` (UTC, on
     the grid) for `hours`; `initial_states` (asset id -> the plan JSON's ``initial_state``) and
-    `warnings` go into the plan as they are."""
+    `warnings` go into the plan as they are; `limit_orders` lower the connections' limits."""
 
     site: Site
     start: pd.Timestamp
@@ -314,6 +322,9 @@ class PlanJob:
     time_limit_s: float | None
     initial_states: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    limit_orders: tuple[LimitOrder, ...] = ()
+    #: where inputs the provider does not know of came from (the plan's ``inputs``)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 HEADER_KEYS = ("plan_id", "site", "computed_at", "start", "end", "status", "objective_eur", "message")
@@ -334,21 +345,25 @@ def run_plan_job(
             assert provider is not None
             inputs = provider(job.site, job.start, job.hours)
         index = horizon_index(job.start, job.hours, job.site.site.resolution_min)
+        inputs = with_orders(inputs.window(index), job.limit_orders, job.site.site.resolution_min)
         plan = planner(job.site, inputs, index, SolveOptions(time_limit_s=job.time_limit_s))
         body = plan.to_dict()
+        body["inputs"] = {**inputs.sources, **job.sources}
     except (InputError, InputErrors) as exc:
         body = failed_body(job.site.id, job.start, job.hours, f"input error: {exc}")
-    return encoded(with_start_state(body, job))
+    return encoded(with_run_context(body, job))
 
 
-def with_start_state(body: dict[str, Any], job: PlanJob) -> dict[str, Any]:
-    """`body` with each asset's ``initial_state`` and the job's warnings (a failed plan keeps its
-    warnings: they may say why it failed)."""
+def with_run_context(body: dict[str, Any], job: PlanJob) -> dict[str, Any]:
+    """`body` with each asset's ``initial_state``, the job's warnings and the limit orders it
+    keeps (a failed plan keeps its warnings: they may say why it failed)."""
     assets = body.get("assets") or {}
     for asset_id, state in job.initial_states.items():
         if asset_id in assets:
             assets[asset_id]["initial_state"] = state
     body["warnings"] = [*body.get("warnings", []), *job.warnings]
+    body["limit_orders"] = [order.as_dict() for order in job.limit_orders]
+    body.setdefault("inputs", dict(job.sources))
     return body
 
 

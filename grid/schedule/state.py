@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import Engine
 
 from grid.domain import Site
 from grid.timeindex import iso
@@ -58,16 +57,6 @@ class Measured:
 
 #: state_source(site, at) -> the latest state measurement of each storage asset at or before `at`
 StateSource = Callable[[Site, pd.Timestamp], Mapping[str, Measured]]
-
-
-class StoredStates:
-    """The planner's state source: the latest state telemetry in the store at `engine`."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def __call__(self, site: Site, at: pd.Timestamp) -> Mapping[str, Measured]:
-        return {}
 
 
 @dataclass(frozen=True)
