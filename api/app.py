@@ -1,5 +1,6 @@
 """The FastAPI application factory: settings -> store -> planning service -> (scheduler, MQTT) ->
-routes under ``/api/v1``; ``/healthz`` and ``/metrics`` at the root; OpenAPI at ``/docs``."""
+routes under ``/api/v1``; ``/healthz`` and ``/metrics`` at the root; OpenAPI at ``/docs``. Every
+request passes :class:`api.edge.EdgeMiddleware` first (keys, body limits, security headers)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors
 from api.cache import ResponseCache
 from api.context import Clock, ReplayClock, ServiceContext, wall_clock
+from api.edge import EdgeMiddleware
 from api.fastpath import SetpointsFastPath
 from api.jobs import JobManager
 from api.outage import DatabaseOutage
+from api.ratelimit import WrongKeyLimiter
 from api.routes import dashboard, forecasts, health, jobs, kpis, plans, readings, scenarios, setpoints
 from api.settings import Settings
 from api.uploads import clean_stale_uploads
@@ -51,7 +54,9 @@ Neighbourhood load management: dispatch plans, per-asset set-points, meter readi
   **[t, t + resolution_min)** (15 minutes by default). Local days in Europe/Berlin have 92, 96 or 100
   quarter-hours.
 
-**Auth.** Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`). Roles: `operator`
+**Auth.** Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`; one of them, once:
+else 400). The key is checked before the body is read; bodies are limited (413). Too many wrong
+keys from one address answer 429 with `Retry-After`. Roles: `operator`
 (plans, set-points, re-plan), `manager` (readings, forecasts, KPIs), `planner` (scenarios), `ingest` (write
 readings), `admin` (all). Each key is scoped to sites. 401: missing or wrong key; 403: no right or
 other site; 404: unknown site.
@@ -131,6 +136,7 @@ def create_app(
         clock=clock,
         publisher=publisher,
         outage=outage,
+        wrong_keys=WrongKeyLimiter(settings.wrong_key_per_s, settings.wrong_key_burst),
     )
 
     @asynccontextmanager
@@ -181,5 +187,6 @@ def create_app(
     app.include_router(dashboard.router)
 
     app.add_middleware(SetpointsFastPath, ctx=ctx)  # inside the latency middleware: measured too
+    app.add_middleware(EdgeMiddleware, ctx=ctx)  # keys, body limits and headers before anything reads the body
     app.add_middleware(LatencyMiddleware)
     return app
