@@ -121,10 +121,27 @@ async def verify_key(ctx: ServiceContext, token: str, client: str) -> ApiKey:
         if wait_s:
             raise RefusalError(429, "too many wrong API keys from this client", {"Retry-After": str(wait_s)})
     elif ctx.outage.since is None and now < hit[0] + ctx.settings.auth_cache_s:
-        _check_soon(ctx, digest, token)
+        _checking(ctx, digest, token, client)  # in the background
         known: ApiKey = hit[1]
         return known
-    return await _check(ctx, digest, token, client)
+    return await asyncio.shield(_checking(ctx, digest, token, client))
+
+
+def _checking(ctx: ServiceContext, digest: str, token: str, client: str) -> asyncio.Future[ApiKey]:
+    """The check of a key running now, else a new one: requests with the same key that come while
+    it runs wait for it instead of each reading the database."""
+    task: asyncio.Future[ApiKey] | None = ctx.auth_checks.get(digest)
+    if task is None:
+        task = asyncio.ensure_future(_check(ctx, digest, token, client))
+        ctx.auth_checks[digest] = task
+
+        def done(finished: asyncio.Future[ApiKey]) -> None:
+            ctx.auth_checks.pop(digest, None)
+            if not finished.cancelled():
+                finished.exception()  # retrieved: a background check nobody waits for fails quietly
+
+        task.add_done_callback(done)
+    return task
 
 
 async def _check(ctx: ServiceContext, digest: str, token: str, client: str) -> ApiKey:
@@ -150,22 +167,6 @@ async def _check(ctx: ServiceContext, digest: str, token: str, client: str) -> A
     if ctx.settings.auth_cache_s > 0:
         ctx.auth_cache[digest] = (time.monotonic() + ctx.settings.auth_cache_s, key)
     return key
-
-
-def _check_soon(ctx: ServiceContext, digest: str, token: str) -> None:
-    """Start one background check of a key (no more while it runs)."""
-    if digest in ctx.auth_checks:
-        return
-
-    async def run() -> None:
-        try:
-            await _check(ctx, digest, token, "")
-        except (RefusalError, SQLAlchemyError):
-            pass  # a revoked key is gone from the cache; a broken database shows in the next request
-        finally:
-            ctx.auth_checks.pop(digest, None)
-
-    ctx.auth_checks[digest] = asyncio.get_running_loop().create_task(run())
 
 
 def public(setting: bool | None, host: str) -> bool:
