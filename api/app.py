@@ -54,9 +54,9 @@ Neighbourhood load management: dispatch plans, per-asset set-points, meter readi
   **[t, t + resolution_min)** (15 minutes by default). Local days in Europe/Berlin have 92, 96 or 100
   quarter-hours.
 
-**Auth.** Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`; one of them, once:
-else 400). The key is checked before the body is read; bodies are limited (413). Too many wrong
-keys from one address answer 429 with `Retry-After`. Roles: `operator`
+**Auth.** Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`; either header twice:
+400; with both, `X-API-Key` counts). The key is checked before the body is read; bodies are
+limited (413). Too many wrong keys from one address answer 429 with `Retry-After`. Roles: `operator`
 (plans, set-points, re-plan), `manager` (readings, forecasts, KPIs), `planner` (scenarios), `ingest` (write
 readings), `admin` (all). Each key is scoped to sites. 401: missing or wrong key; 403: no right or
 other site; 404: unknown site.

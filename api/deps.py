@@ -1,6 +1,6 @@
 """Request dependencies: the service context, API-key authentication and per-site rights.
 
-A key comes in ``X-API-Key`` or ``Authorization: Bearer <key>`` (more than one: 400; see
+A key comes in ``X-API-Key`` or ``Authorization: Bearer <key>`` (either header twice: 400; see
 :mod:`api.edge`, which verifies it before the body is read). Missing or wrong key -> 401;
 a known key without the right or outside its sites -> 403; a site the service does not run -> 404.
 Keys are never logged.

@@ -4,8 +4,8 @@
 in this order, for every request under ``/api/v1``:
 
 1. the API key is read by :func:`request_key`, the one parser of keys (the fast path and the
-   routes take the key it verified): two ``X-API-Key`` headers, two ``Authorization`` headers or
-   a key in both answer 400 (they used to be read differently by different layers);
+   routes take the key it verified): two ``X-API-Key`` or two ``Authorization`` headers answer
+   400 (the fast path used to take the last, the route the first);
 2. no key: 401; a ``Content-Length`` above the limit: 413;
 3. the key is verified (:func:`verify_key`: from memory when verified within ``auth_cache_s``, else
    in the database) and kept in the ASGI scope for the routes; wrong keys are counted per client
@@ -69,21 +69,25 @@ class BodyTooLarge(HTTPException):
 
 
 def request_key(headers: Any) -> str | None:
-    """The API key of a request from its raw ASGI headers: ``X-API-Key`` or ``Authorization:
-    Bearer <key>``; None without one. More than one key header: :class:`RefusalError` 400."""
-    keys: list[str] = []
-    authorizations = 0
+    """The API key of a request from its raw ASGI headers: ``X-API-Key``, else ``Authorization:
+    Bearer <key>``; None without one. Two ``X-API-Key`` or two ``Authorization`` headers:
+    :class:`RefusalError` 400 (layers that read the first and the last would disagree)."""
+    api_keys: list[bytes] = []
+    authorizations: list[bytes] = []
     for name, value in headers:
         if name == b"x-api-key":
-            keys.append(value.decode("latin-1").strip())
+            api_keys.append(value)
         elif name == b"authorization":
-            authorizations += 1
-            scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
-            if scheme.lower() == BEARER and credentials.strip():
-                keys.append(credentials.strip())
-    if len(keys) > 1 or authorizations > 1:
+            authorizations.append(value)
+    if len(api_keys) > 1 or len(authorizations) > 1:
         raise RefusalError(400, "more than one API key header (send one X-API-Key or one Authorization: Bearer)")
-    return keys[0] if keys and keys[0] else None
+    if api_keys:
+        return api_keys[0].decode("latin-1").strip() or None
+    if authorizations:
+        scheme, _, credentials = authorizations[0].decode("latin-1").strip().partition(" ")
+        if scheme.lower() == BEARER and credentials.strip():
+            return credentials.strip()
+    return None
 
 
 def header(headers: Any, wanted: bytes) -> str | None:
