@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     scenario_queue_max: int = Field(
         default=4, ge=1, description="Most queued or running scenario runs per site; more answer 429."
     )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's OpenTelemetry bridge (traces, metrics and logs to a configured OpenTelemetry "
+        "provider); off, requests skip its per-request check.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `grid serve` listens on.")
     port: int = Field(default=8000, description="Port `grid serve` listens on.")
 
