@@ -188,11 +188,13 @@ class PlanningService:
             kept = self._site_cache[site_id] = (version, load_site(path))
         return kept[1]
 
-    def run(self, site_id: str, now: dt.datetime, trigger: str = "manual") -> RunResult:
+    def run(self, site_id: str, now: dt.datetime, trigger: str = "manual", wait: bool = False) -> RunResult:
         """Plan `site_id` from the interval containing `now`. ``trigger="scheduled"`` claims the
-        period first and skips it if it was already planned."""
+        period first and skips it if it was already planned. While a run for the site is in
+        progress the call is skipped, or with `wait` waits for it (a run whose inputs changed
+        after that run read them: a limit order)."""
         lock = self._locks[site_id]
-        if not lock.acquire(blocking=False):
+        if not lock.acquire(blocking=wait):
             return RunResult(site_id, "skipped", message="a run for this site is in progress")
         try:
             return self._run_locked(site_id, now, trigger)
