@@ -13,6 +13,7 @@ unit of the variable (already multiplied by dt_h for powers); slack amounts are 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.base.matrix_constraint import MatrixConstraint
+from pyomo.core.base.param import ParamData
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 if TYPE_CHECKING:
@@ -119,10 +121,15 @@ class Assembly:
         """Add ``block.<name>``, a mutable Param indexed like the array ``source(tables)`` returns
         (a 0-d array is not allowed), and remember `source` so that :meth:`refresh` can set it anew."""
         values = np.asarray(source(self.tables), dtype=float)
-        ranges = [range(n) for n in values.shape]
-        flat = values.ravel()
-        param = pyo.Param(*ranges, mutable=True, initialize=dict(zip(_keys(values.shape), flat.tolist(), strict=True)))
+        param = pyo.Param(*[range(n) for n in values.shape], mutable=True)
         setattr(block, name, param)
+        # Pyomo's initialisation validates every key and value one by one (10x the cost of the
+        # ParamData objects themselves); the keys are the index set's own, in its order
+        data = param._data
+        for key, v in zip(_keys(values.shape), values.ravel().tolist(), strict=True):
+            d = ParamData(param)
+            d._value = v
+            data[key] = d
         self.params.append((param, source))
         return param
 
@@ -135,7 +142,7 @@ class Assembly:
             if len(data) != len(values):
                 raise ValueError(f"{param.name}: {len(values)} values for {len(data)} parameters")
             for p, v in zip(data, values.tolist(), strict=True):
-                p.set_value(v)
+                p._value = v  # the slot behind set_value (a float is always a valid value of a Param)
         for i, source in self._slack_steps:
             kind, assets, cols, _, unit, scale, cost = self.slacks[i]
             self.slacks[i] = (kind, assets, cols, np.asarray(source(tables)).ravel(), unit, scale, cost)
@@ -239,7 +246,7 @@ def _keys(shape: tuple[int, ...]) -> list[Any]:
     """Param index keys in row-major order: ints for 1-d, tuples otherwise."""
     if len(shape) == 1:
         return list(range(shape[0]))
-    return [tuple(int(i) for i in k) for k in np.ndindex(*shape)]
+    return list(itertools.product(*(range(n) for n in shape)))
 
 
 def _is_number(value: Any) -> bool:
