@@ -42,7 +42,6 @@ class SolveOutcome:
     termination: str
     objective_eur: float | None
     solver: PersistentHighs
-    results: Any
     handover_s: float  # Pyomo -> HiGHS (model load or parameter update)
     solve_s: float  # HiGHS itself
 
@@ -52,36 +51,29 @@ def solve_model(
 ) -> SolveOutcome:
     """Hand the model to a (new or given persistent) HiGHS instance and solve it.
 
-    Re-using `solver` on the same model only pushes changed mutable parameters to HiGHS and warm
-    starts from the previous basis.
+    Re-using `solver` on the model it holds only pushes changed mutable parameters to HiGHS and
+    warm starts from the previous basis.
     """
     options = options or SolveOptions()
     _use_threads(options.threads)
     opt = solver or PersistentHighs()
     t0 = time.perf_counter()
-    results = opt.solve(
-        dm.model,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-        time_limit=options.time_limit_s,
-        threads=options.threads,
-        solver_options={"output_flag": False, **options.highs_options},  # the log is captured otherwise: slower
-    )
-    wall_s = time.perf_counter() - t0
-    # HiGHS's run clock keeps running over the solves of one instance: take this solve's share
-    total_s = float(results.timing_info.highs_time)
-    highs_s = total_s - opt.highs_time_s
-    opt.highs_time_s = total_s
-    term = results.termination_condition
+    if opt.model is dm:
+        opt.update()
+    else:
+        opt.load(dm)
+    t1 = time.perf_counter()
+    opt.run(options.time_limit_s, options.threads, options.highs_options)
+    solve_s = time.perf_counter() - t1
+    term = opt.termination()
     ok = term == TerminationCondition.convergenceCriteriaSatisfied
     return SolveOutcome(
         ok=ok,
         termination=term.name,
-        objective_eur=results.incumbent_objective if ok else None,
+        objective_eur=opt.objective() if ok else None,
         solver=opt,
-        results=results,
-        handover_s=max(wall_s - highs_s, 0.0),
-        solve_s=highs_s,
+        handover_s=t1 - t0,
+        solve_s=solve_s,
     )
 
 
@@ -148,7 +140,7 @@ def _result_plan(dm: DispatchModel, outcome: SolveOutcome, computed_at: pd.Times
         "name": "highs",
         "version": ".".join(map(str, outcome.solver.version())),
         "termination": outcome.termination,
-        "interface": "pyomo.contrib.solver.highs (persistent)",
+        "interface": "highspy (persistent, models.highs)",
     }
     if not outcome.ok:
         return Plan(
