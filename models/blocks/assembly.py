@@ -103,10 +103,11 @@ class ArrayParam:
     function that computes its values from the tables. Indexing it (numpy-style, on the array's
     shape) gives a :class:`ParamRef` to those elements, flattened in row-major order."""
 
-    def __init__(self, component: Any, source: ParamSource, shape: tuple[int, ...], number: int) -> None:
+    def __init__(self, component: Any, source: ParamSource, values: np.ndarray, number: int) -> None:
         self.component = component
         self.source = source
-        self.shape = shape
+        self.shape = values.shape
+        self.values = values.ravel()  # as built or last refreshed (`read` gets them from the model)
         self.number = number  # position in Assembly.params
         self.data: list[ParamData] = list(component._data.values())
 
@@ -129,6 +130,7 @@ class ArrayParam:
     def write(self, values: np.ndarray) -> None:
         for d, v in zip(self.data, values.tolist(), strict=True):
             d._value = v  # the slot behind set_value: a float is always a valid value of this Param
+        self.values = values
 
 
 class ParamRef:
@@ -209,7 +211,7 @@ class Values:
         if isinstance(value, ParamRef):
             if len(value) != n:
                 raise ValueError(f"{len(value)} values for {n} places")
-            return cls(value.evaluate(value.param.read()), [(np.arange(n), value)])
+            return cls(value.evaluate(value.param.values), [(np.arange(n), value)])
         if value is None:
             return cls(np.full(n, np.nan))
         numbers = np.asarray(value, dtype=float)
@@ -222,7 +224,7 @@ class Values:
     def put(self, positions: Any, ref: ParamRef) -> Values:
         """Let the numbers at `positions` follow `ref` (same length); returns self."""
         positions = np.asarray(positions, dtype=np.int64).ravel()
-        self.numbers[positions] = ref.evaluate(ref.param.read())
+        self.numbers[positions] = ref.evaluate(ref.param.values)
         self.links.append((positions, ref))
         return self
 
@@ -284,7 +286,7 @@ class RowGroup:
             if r.size != len(coefs):
                 raise ValueError(f"{len(coefs)} coefficients for {r.size} entries")
             self.coef_links.append((self.n_triplets, coefs))
-            k = coefs.evaluate(coefs.param.read())
+            k = coefs.evaluate(coefs.param.values)
         else:
             r, c, k = np.broadcast_arrays(np.asarray(rows), np.asarray(cols), np.asarray(coefs, dtype=float))
         self.rows.append(r.ravel())
@@ -429,7 +431,7 @@ class Assembly:
             d = ParamData(param)
             d._value = v
             data[key] = d
-        handle = ArrayParam(param, source, values.shape, len(self.params))
+        handle = ArrayParam(param, source, values, len(self.params))
         self.params.append(handle)
         return handle
 
@@ -558,10 +560,14 @@ class Assembly:
             for arr, values, target in ((col_lower, lower, "col_lower"), (col_upper, upper, "col_upper")):
                 arr[start : start + len(values.numbers)] = values.numbers
                 links[target] += [Link(start + pos, ref) for pos, ref in values.links]
-        for cols, lower in self._lower_overrides:
-            col_lower[cols] = lower.numbers
-            links["col_lower"] = [_without(link, cols) for link in links["col_lower"]]
-            links["col_lower"] += [Link(cols[pos], ref) for pos, ref in lower.links]
+        if self._lower_overrides:
+            raised = np.zeros(n_cols, dtype=bool)
+            for cols, _ in self._lower_overrides:
+                raised[cols] = True
+            links["col_lower"] = [_without(link, raised) for link in links["col_lower"]]
+            for cols, lower in self._lower_overrides:
+                col_lower[cols] = lower.numbers
+                links["col_lower"] += [Link(cols[pos], ref) for pos, ref in lower.links]
         # rows in the order Pyomo lists the constraint components (the model's own order)
         row_start: dict[int, int] = {}
         lowers, uppers, indptrs, indices, data = [], [], [], [], []
@@ -624,9 +630,10 @@ class Assembly:
         return range(start, start + len(component))
 
 
-def _without(link: Link, cols: np.ndarray) -> Link:
-    keep = ~np.isin(link.positions, cols)
-    return Link(link.positions[keep], link.ref[keep])
+def _without(link: Link, dropped: np.ndarray) -> Link:
+    """`link` without the columns where the boolean array `dropped` is set."""
+    keep = ~dropped[link.positions]
+    return link if keep.all() else Link(link.positions[keep], link.ref[keep])
 
 
 def _concat(parts: list[np.ndarray], infinite: float) -> np.ndarray:
