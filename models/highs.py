@@ -43,6 +43,10 @@ _STATUS = {
 }
 
 
+_ROWWISE = int(highspy.MatrixFormat.kRowwise)
+_MINIMIZE = int(highspy.ObjSense.kMinimize)
+
+
 class PersistentHighs:
     """One HiGHS instance holding one dispatch model's LP (see the module docstring)."""
 
@@ -62,21 +66,26 @@ class PersistentHighs:
         if form is None:
             raise ValueError("the model is not finalised")
         arrays = form.evaluate(dm.assembly.param_values())
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = form.num_col, form.num_row
-        lp.col_cost_ = arrays["cost"]
-        lp.col_lower_ = _finite(arrays["col_lower"])
-        lp.col_upper_ = _finite(arrays["col_upper"])
-        lp.row_lower_ = _finite(arrays["row_lower"])
-        lp.row_upper_ = _finite(arrays["row_upper"])
-        matrix = lp.a_matrix_
-        matrix.format_ = highspy.MatrixFormat.kRowwise
-        matrix.num_col_, matrix.num_row_ = form.num_col, form.num_row
-        matrix.start_ = form.indptr.astype(np.int32)
-        matrix.index_ = form.indices.astype(np.int32)
-        matrix.value_ = arrays["coef"]
-        lp.sense_ = highspy.ObjSense.kMinimize
-        status = self.highs.passModel(lp)
+        # the array overload: numpy buffers are read directly (a HighsLp's fields copy element by
+        # element through Python); integrality is all-continuous, which HiGHS treats as an LP
+        h: Any = self.highs
+        status = h.passModel(
+            form.num_col,
+            form.num_row,
+            len(form.indices),
+            _ROWWISE,
+            _MINIMIZE,
+            0.0,
+            arrays["cost"],
+            _finite(arrays["col_lower"]),
+            _finite(arrays["col_upper"]),
+            _finite(arrays["row_lower"]),
+            _finite(arrays["row_upper"]),
+            form.indptr[:-1].astype(np.int32),
+            form.indices.astype(np.int32),
+            arrays["coef"],
+            np.zeros(form.num_col, dtype=np.int32),
+        )
         if status == highspy.HighsStatus.kError:
             raise ValueError(f"HiGHS rejected the model {dm.model.name}")
         self.model = dm

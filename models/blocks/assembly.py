@@ -82,14 +82,27 @@ class LinearRows(MatrixConstraint):
     has Mapping's."""
 
     def construct(self, data: Any = None) -> None:
-        if getattr(self, "_constructed", False):
-            return
-        self._constructed = True
-        ref = weakref.ref(self)
-        self._data = tuple(LinearRow(i, ref) for i in range(len(self._lower)))
+        self._constructed = True  # the row objects are made when first asked for (see `_rows`)
+
+    @property
+    def _data(self) -> tuple[LinearRow, ...]:
+        """The row objects, made on first use: the LP itself is the CSR arrays; a reader, a writer
+        or a solver interface that walks the rows gets ordinary constraint data objects."""
+        rows = self.__dict__.get("_rows")
+        if rows is None:
+            ref = weakref.ref(self)
+            rows = self.__dict__["_rows"] = tuple(LinearRow(i, ref) for i in range(len(self._lower)))
+        return rows
+
+    @_data.setter
+    def _data(self, value: Any) -> None:  # IndexedComponent.__init__ sets an empty dict first
+        self.__dict__.pop("_rows", None)
+
+    def __len__(self) -> int:
+        return len(self._lower)
 
     def keys(self, sort: Any = None, ordered: Any = None) -> Any:
-        return range(len(self._data))
+        return range(len(self._lower))
 
     def values(self, sort: Any = None, ordered: Any = None) -> Any:
         return iter(self._data)
@@ -602,8 +615,7 @@ class Assembly:
             links=links,
             base_cost=cost.copy(),
         )
-        current = form.evaluate(self.param_values())
-        form.cost = current["cost"]
+        form.cost = form.evaluate({p.number: p.values for p in self.params})["cost"]
         return form
 
     def _objective(self, m: pyo.ConcreteModel, x: tuple[Any, ...]) -> None:
