@@ -443,6 +443,7 @@ class Assembly:
         for key, v in zip(_keys(values.shape), values.ravel().tolist(), strict=True):
             d = ParamData(param)
             d._value = v
+            d._index = key
             data[key] = d
         handle = ArrayParam(param, source, values, len(self.params))
         self.params.append(handle)

@@ -109,3 +109,5 @@ def test_a_reader_sees_the_parameters_in_the_pyomo_model(demo: tuple[Site, SiteI
     assert m.balance[0].upper is m.connections.fixed_net_kw[0, 0]
     m.connections.fixed_net_kw[0, 0] = 123.0
     assert m.balance[0].ub == 123.0
+    assert m.ev.max_kw[0, 3].name == "ev.max_kw[0,3]" and m.ev.charge[3].name == "ev.charge[3]"
+    assert " ".join(str(m.balance[0].expr).split()).endswith("- heat_pumps.power[0] == connections.fixed_net_kw[0,0]")
