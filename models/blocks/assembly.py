@@ -402,18 +402,27 @@ class Assembly:
         index = pyo.RangeSet(0, n - 1) if n else pyo.Set(initialize=[])
         var = pyo.Var(
             index,
-            dense=True,
+            dense=False,
             bounds=(None if scalar_lb is False else scalar_lb, None if scalar_ub is False else scalar_ub),
         )
         setattr(block, name, var)
-        data = list(var.values())
-        # the slots behind setlb/setub, which store a float, None or a Param expression as given
-        if scalar_lb is False:
-            for v, b in zip(data, lower.pyomo(), strict=True):
-                v._lb = b
-        if scalar_ub is False:
-            for v, b in zip(data, upper.pyomo(), strict=True):
-                v._ub = b
+        data: list[Any] = []
+        if n:
+            # Pyomo makes the first VarData (domain and bounds validated); the others are copies of
+            # it with their own index and bounds: what Pyomo's dense construction does, in one pass
+            # with the bounds (the slots behind setlb/setub, which store a float, None or a Param
+            # expression as given)
+            first = var[0]
+            copy = first.__class__.copy
+            lows = [first._lb] * n if scalar_lb is not False else lower.pyomo()
+            ups = [first._ub] * n if scalar_ub is not False else upper.pyomo()
+            store = var._data
+            for i, low, up in zip(range(n), lows, ups, strict=True):
+                v = copy(first) if i else first
+                v._index, v._lb, v._ub = i, low, up
+                store[i] = v
+                data.append(v)
+        var._dense = True
         start = len(self.columns)
         self.columns.extend(data)
         self._col_lower.append(lower)
