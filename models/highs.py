@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import highspy
 import numpy as np
+from pyomo.common.tee import capture_output
 from pyomo.contrib.solver.common.results import TerminationCondition
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ _STATUS = {
 }
 
 
+_BANNER_SHOWN = [False]
 _ROWWISE = int(highspy.MatrixFormat.kRowwise)
 _MINIMIZE = int(highspy.ObjSense.kMinimize)
 
@@ -51,7 +53,12 @@ class PersistentHighs:
     """One HiGHS instance holding one dispatch model's LP (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.highs = highspy.Highs()
+        if _BANNER_SHOWN[0]:
+            self.highs = highspy.Highs()
+        else:  # HiGHS prints its banner on stdout with the first instance of a process
+            with capture_output(capture_fd=True):
+                self.highs = highspy.Highs()
+            _BANNER_SHOWN[0] = True
         self.highs.setOptionValue("output_flag", False)
         self.model: DispatchModel | None = None
         self._pushed: dict[str, np.ndarray] = {}
