@@ -229,6 +229,7 @@ class StoredSession:
             energy_needed_kwh=self.energy_needed_kwh,
             capacity_kwh=self.capacity_kwh,
             initial_soc=self.initial_soc,
+            v2g_consent=self.v2g_consent,
         )
 
     def as_dict(self) -> dict[str, Any]:
