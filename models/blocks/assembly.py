@@ -260,8 +260,12 @@ class Values:
 
 
 def _as_bounds(numbers: np.ndarray) -> list[Any]:
+    """Floats, None for NaN."""
+    missing = np.isnan(numbers)
+    if missing.all():
+        return [None] * len(numbers)
     out: list[Any] = numbers.tolist()
-    if np.isnan(numbers).any():
+    if missing.any():
         out = [None if v != v else v for v in out]
     return out
 
@@ -447,12 +451,14 @@ class Assembly:
         param = pyo.Param(*[range(n) for n in values.shape], mutable=True)
         setattr(block, name, param)
         # Pyomo's initialisation validates every key and value one by one (10x the cost of the
-        # ParamData objects themselves); the keys are the index set's own, in its order
+        # ParamData objects themselves); the keys are the index set's own, in its order. The three
+        # slots are exactly what ParamData.__init__ sets (owner, index, value)
         data = param._data
+        owner = weakref.ref(param)
+        new = ParamData.__new__
         for key, v in zip(_keys(values.shape), values.ravel().tolist(), strict=True):
-            d = ParamData(param)
-            d._value = v
-            d._index = key
+            d = new(ParamData)
+            d._component, d._index, d._value = owner, key, v
             data[key] = d
         handle = ArrayParam(param, source, values, len(self.params))
         self.params.append(handle)
