@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,12 +139,15 @@ class ArrayParam:
 
     def read(self) -> np.ndarray:
         """The Params' current values (flat), as set by a refresh or by hand on the Pyomo model."""
-        return np.fromiter((d._value for d in self.data), dtype=float, count=len(self.data))
+        return np.fromiter(map(_VALUE, self.data), dtype=float, count=len(self.data))
 
     def write(self, values: np.ndarray) -> None:
         for d, v in zip(self.data, values.tolist(), strict=True):
             d._value = v  # the slot behind set_value: a float is always a valid value of this Param
         self.values = values
+
+
+_VALUE = operator.attrgetter("_value")  # the slot behind ParamData.value
 
 
 class ParamRef:
