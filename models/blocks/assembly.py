@@ -576,7 +576,9 @@ class Assembly:
                     coef_links.append(Link(positions, ref))
                     for p, obj in zip(positions.tolist(), ref.pyomo(), strict=True):
                         data[p] = obj
-            comp = LinearRows(data, cols, indptr, g.lower.pyomo(), g.upper.pyomo(), x)
+            lower = g.lower.pyomo()
+            upper = lower if g.upper is g.lower else g.upper.pyomo()  # equality rows: one list
+            comp = LinearRows(data, cols, indptr, lower, upper, x)
             setattr(g.block, g.name, comp)
             sorted_groups[id(comp)] = (g, indptr, cols, coefs, coef_links)
         self.form = self._standard_form(m, sorted_groups)
@@ -635,7 +637,8 @@ class Assembly:
             links=links,
             base_cost=cost.copy(),
         )
-        form.cost = form.evaluate({p.number: p.values for p in self.params})["cost"]
+        for link in links["cost"]:
+            np.add.at(form.cost, link.positions, link.ref.evaluate(link.ref.param.values))
         return form
 
     def _objective(self, m: pyo.ConcreteModel, x: tuple[Any, ...]) -> None:
