@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,12 +139,15 @@ class ArrayParam:
 
     def read(self) -> np.ndarray:
         """The Params' current values (flat), as set by a refresh or by hand on the Pyomo model."""
-        return np.fromiter((d._value for d in self.data), dtype=float, count=len(self.data))
+        return np.fromiter(map(_VALUE, self.data), dtype=float, count=len(self.data))
 
     def write(self, values: np.ndarray) -> None:
         for d, v in zip(self.data, values.tolist(), strict=True):
             d._value = v  # the slot behind set_value: a float is always a valid value of this Param
         self.values = values
+
+
+_VALUE = operator.attrgetter("_value")  # the slot behind ParamData.value
 
 
 class ParamRef:
@@ -260,8 +264,12 @@ class Values:
 
 
 def _as_bounds(numbers: np.ndarray) -> list[Any]:
+    """Floats, None for NaN."""
+    missing = np.isnan(numbers)
+    if missing.all():
+        return [None] * len(numbers)
     out: list[Any] = numbers.tolist()
-    if np.isnan(numbers).any():
+    if missing.any():
         out = [None if v != v else v for v in out]
     return out
 
@@ -447,12 +455,14 @@ class Assembly:
         param = pyo.Param(*[range(n) for n in values.shape], mutable=True)
         setattr(block, name, param)
         # Pyomo's initialisation validates every key and value one by one (10x the cost of the
-        # ParamData objects themselves); the keys are the index set's own, in its order
+        # ParamData objects themselves); the keys are the index set's own, in its order. The three
+        # slots are exactly what ParamData.__init__ sets (owner, index, value)
         data = param._data
+        owner = weakref.ref(param)
+        new = ParamData.__new__
         for key, v in zip(_keys(values.shape), values.ravel().tolist(), strict=True):
-            d = ParamData(param)
-            d._value = v
-            d._index = key
+            d = new(ParamData)
+            d._component, d._index, d._value = owner, key, v
             data[key] = d
         handle = ArrayParam(param, source, values, len(self.params))
         self.params.append(handle)
@@ -572,7 +582,9 @@ class Assembly:
                     coef_links.append(Link(positions, ref))
                     for p, obj in zip(positions.tolist(), ref.pyomo(), strict=True):
                         data[p] = obj
-            comp = LinearRows(data, cols, indptr, g.lower.pyomo(), g.upper.pyomo(), x)
+            lower = g.lower.pyomo()
+            upper = lower if g.upper is g.lower else g.upper.pyomo()  # equality rows: one list
+            comp = LinearRows(data, cols, indptr, lower, upper, x)
             setattr(g.block, g.name, comp)
             sorted_groups[id(comp)] = (g, indptr, cols, coefs, coef_links)
         self.form = self._standard_form(m, sorted_groups)
@@ -631,7 +643,8 @@ class Assembly:
             links=links,
             base_cost=cost.copy(),
         )
-        form.cost = form.evaluate({p.number: p.values for p in self.params})["cost"]
+        for link in links["cost"]:
+            np.add.at(form.cost, link.positions, link.ref.evaluate(link.ref.param.values))
         return form
 
     def _objective(self, m: pyo.ConcreteModel, x: tuple[Any, ...]) -> None:
