@@ -25,7 +25,20 @@ from api.fastpath import SetpointsFastPath
 from api.jobs import JobManager
 from api.outage import DatabaseOutage
 from api.ratelimit import WrongKeyLimiter
-from api.routes import dashboard, forecasts, health, jobs, kpis, plans, readings, scenarios, setpoints
+from api.routes import (
+    dashboard,
+    ev_sessions,
+    forecasts,
+    health,
+    jobs,
+    kpis,
+    plans,
+    readings,
+    scenarios,
+    setpoints,
+    signals,
+    telemetry,
+)
 from api.settings import Settings
 from api.uploads import clean_stale_uploads
 from grid.domain import load_site
@@ -195,6 +208,9 @@ def create_app(
     errors.install(app)
     for module in (plans, jobs, setpoints, readings, kpis, forecasts, scenarios):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(telemetry.router, prefix=API_PREFIX)
+    app.include_router(ev_sessions.router, prefix=API_PREFIX)
+    app.include_router(signals.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(dashboard.router)
 
