@@ -52,7 +52,7 @@ from grid.timeindex import iso, to_utc
 TimeLike = pd.Timestamp | dt.datetime | str
 
 #: names of the price forecasts beyond the last published price
-SAME_HOUR_LAST_DAY = "same_hour_last_day"  # the same UTC time on the latest day with a published price
+SAME_HOUR_LAST_DAY = "same_hour_last_day"  # the same local time on the latest day with a published price
 LAST_PRICE = "last_price"  # the last published price, held
 PRICE_FORECASTS = (SAME_HOUR_LAST_DAY, LAST_PRICE)
 #: how far back a price forecast looks for a published day
@@ -515,9 +515,10 @@ def prices_as_of(
 
     Published prices of the site (or, where the site has none, of `market`) at or before `at`,
     the latest publication winning; an hourly price covers its four quarter-hours. Beyond them the
-    named `forecast`: ``same_hour_last_day`` (the same UTC time on the nearest earlier day, up to
-    :data:`FORECAST_LOOKBACK_DAYS` back, that has a published price) or ``last_price`` (the last
-    published price before the interval, held).
+    named `forecast`: ``same_hour_last_day`` (the same wall-clock time in the site's time zone on
+    the nearest earlier day, up to :data:`FORECAST_LOOKBACK_DAYS` back, that has a published
+    price: day-ahead prices are per local delivery day, so across a DST change 03:00 follows
+    03:00) or ``last_price`` (the last published price before the interval, held).
 
     Returns a frame on `index` with ``price_eur_per_kwh`` (NaN where nothing is known),
     ``source`` (``published``, the forecast's name, or ``missing``) and ``published_at`` (NaT
@@ -543,17 +544,19 @@ def prices_as_of(
     price = values[pos].copy()
     pub = published[pos].copy()
     source = np.where(np.isnan(price), "missing", "published").astype(object)
-    day = int(pd.Timedelta(days=1) / res)
-    for j in np.flatnonzero(np.isnan(price)):
-        p = pos[j]
-        if forecast == SAME_HOUR_LAST_DAY:
-            for k in range(1, FORECAST_LOOKBACK_DAYS + 1):
-                q = p - k * day
-                if q >= 0 and not np.isnan(values[q]):
+    missing = np.flatnonzero(np.isnan(price))
+    if forecast == SAME_HOUR_LAST_DAY and len(missing):
+        tz = get_site(engine, site).timezone
+        wall = index[missing].tz_convert(tz).tz_localize(None)
+        for k in range(1, FORECAST_LOOKBACK_DAYS + 1):
+            back = (wall - pd.Timedelta(days=k)).tz_localize(tz, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
+            at_grid = grid.get_indexer(back)
+            for j, q in zip(missing, at_grid, strict=True):
+                if source[j] == "missing" and q >= 0 and not np.isnan(values[q]):
                     price[j], source[j] = values[q], forecast
-                    break
-        else:
-            earlier = np.flatnonzero(~np.isnan(values[: p + 1]))
+    if forecast == LAST_PRICE:
+        for j in missing:
+            earlier = np.flatnonzero(~np.isnan(values[: pos[j] + 1]))
             if len(earlier):
                 price[j], source[j] = values[earlier[-1]], forecast
     return pd.DataFrame(
