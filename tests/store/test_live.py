@@ -338,3 +338,14 @@ def test_order_limits_per_interval(live: Engine) -> None:
     assert set(caps) == {"T1"} and a.connection == b.connection
     assert list(caps["T1"]["import_kw"].fillna(-1)) == [150.0, 80.0, 80.0, -1]
     assert list(caps["T1"]["export_kw"].fillna(-1)) == [-1, 10.0, 10.0, -1]
+
+
+def test_mqtt_arrival_needs_a_session_id(live: Engine) -> None:
+    topic = "quartier/s1/chargers/ev1/session"
+    body = (
+        b'{"event": "arrival", "arrival": "2026-01-15T12:00:00Z", '
+        b'"departure": "2026-01-15T20:00:00Z", "energy_needed_kwh": 1}'
+    )
+    report = session_message(live, "s1", topic, "ev1", body, NOW)
+    assert [r.field for r in report.rejected] == ["session_id"]
+    assert sessions_in(live, "s1", NOW, DAY) == []
