@@ -691,23 +691,3 @@ def active_orders(engine: Engine, site: str, start: TimeLike, end: TimeLike) -> 
         .order_by(c.start, c.created_at, c.id)
     )
     return [_order(r) for r in _rows(engine, query)]
-
-
-def order_limits(orders: Sequence[LimitOrder], index: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
-    """Per connection, the caps the orders put on each interval of `index`: a frame with
-    ``import_kw`` and ``export_kw`` (NaN: no order limits that direction there). An order covers
-    every interval it overlaps (an order from 17:05 caps the whole 17:00 quarter-hour); where
-    orders overlap the tightest cap holds."""
-    index = _check_index(index)
-    res = _resolution(index)
-    starts, ends = index.as_unit("ns").asi8, (index + res).as_unit("ns").asi8
-    out: dict[str, pd.DataFrame] = {}
-    for order in orders:
-        frame = out.setdefault(
-            order.connection, pd.DataFrame({"import_kw": np.nan, "export_kw": np.nan}, index=index, dtype=float)
-        )
-        covered = (starts < to_utc(order.end).as_unit("ns").value) & (ends > to_utc(order.start).as_unit("ns").value)
-        for column, cap in (("import_kw", order.import_kw), ("export_kw", order.export_kw)):
-            if cap is not None:
-                frame.loc[covered, column] = np.fmin(frame.loc[covered, column].to_numpy(), cap)
-    return out

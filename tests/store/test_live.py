@@ -27,7 +27,6 @@ from grid.store.live import (
     cancel_order,
     device_power,
     get_session,
-    order_limits,
     prices_as_of,
     session_events,
     sessions_in,
@@ -323,21 +322,6 @@ def test_same_hour_last_day_is_local_across_the_dst_change(live: Engine) -> None
     assert (got["source"] == "same_hour_last_day").all()
     local_hours = [t.tz_convert("Europe/Berlin").hour for t in sunday]
     assert list(got["price_eur_per_kwh"] * 1000) == pytest.approx([float(h) for h in local_hours])
-
-
-def test_order_limits_per_interval(live: Engine) -> None:
-    a = place_order(live, "s1", _order(start="2026-01-15T17:05:00+01:00", end="2026-01-15T17:30:00+01:00"), NOW)
-    b = place_order(
-        live,
-        "s1",
-        _order(start="2026-01-15T16:15:00Z", end="2026-01-15T16:45:00Z", import_kw=80.0, export_kw=10.0),
-        NOW,
-    )
-    index = pd.date_range("2026-01-15T16:00:00Z", periods=4, freq="15min", tz="UTC")
-    caps = order_limits(active_orders(live, "s1", index[0], index[-1] + pd.Timedelta(minutes=15)), index)
-    assert set(caps) == {"T1"} and a.connection == b.connection
-    assert list(caps["T1"]["import_kw"].fillna(-1)) == [150.0, 80.0, 80.0, -1]
-    assert list(caps["T1"]["export_kw"].fillna(-1)) == [-1, 10.0, 10.0, -1]
 
 
 def test_mqtt_arrival_needs_a_session_id(live: Engine) -> None:
