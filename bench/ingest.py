@@ -40,11 +40,7 @@ START = pd.Timestamp("2025-01-01T00:00:00Z")
 def write_csv(path: Path, rows: int, meters: int) -> None:
     """Register readings, meter by meter, each rising by 0..0.5 kWh per quarter-hour."""
     steps = rows // meters
-    stamps = (
-        pd.date_range(START, periods=steps, freq="15min")
-        .strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        .to_numpy()
-    )
+    stamps = pd.date_range(START, periods=steps, freq="15min").strftime("%Y-%m-%dT%H:%M:%S+00:00").to_numpy()
     rng = np.random.default_rng(1)
     values = np.round(1000 + np.cumsum(rng.uniform(0, 0.5, (meters, steps)), axis=1), 3)
     frame = pd.DataFrame(
@@ -62,9 +58,7 @@ def write_csv(path: Path, rows: int, meters: int) -> None:
 def setup_site(engine: Engine, meters: int) -> None:
     create_site(engine, "bench")
     specs = [
-        SensorSpec(
-            f"m{i:05d}.import", SensorKind.HOUSEHOLD_LOAD, f"m{i:05d}", "1-0:1.8.0", max_power_kw=50
-        )
+        SensorSpec(f"m{i:05d}.import", SensorKind.HOUSEHOLD_LOAD, f"m{i:05d}", "1-0:1.8.0", max_power_kw=50)
         for i in range(meters)
     ]
     add_sensors(engine, "bench", specs)
@@ -78,9 +72,7 @@ def csv_rate(kind: str, path: Path, rows: int, meters: int, tmp: Path) -> float:
         seconds = time.perf_counter() - t0
         assert report.accepted == rows and report.balanced, report
     rate = rows / seconds
-    print(
-        f"csv -> {kind}: {rows:,} readings in {seconds:.2f} s = {rate:,.0f} readings/s", flush=True
-    )
+    print(f"csv -> {kind}: {rows:,} readings in {seconds:.2f} s = {rate:,.0f} readings/s", flush=True)
     return rate
 
 
@@ -199,13 +191,10 @@ def mqtt_rate(n: int, meters: int, tmp: Path, publisher: str = "paho", pace: int
         site = f"bench{uuid.uuid4().hex[:6]}"
         create_site(engine, site)
         specs = [
-            SensorSpec(f"m{i:05d}.import", SensorKind.HOUSEHOLD_LOAD, f"m{i:05d}", "1-0:1.8.0")
-            for i in range(meters)
+            SensorSpec(f"m{i:05d}.import", SensorKind.HOUSEHOLD_LOAD, f"m{i:05d}", "1-0:1.8.0") for i in range(meters)
         ]
         add_sensors(engine, site, specs)
-        settings = MqttSettings(
-            client_id=f"bench-{site}", session_expiry_s=60, batch_size=5000, batch_seconds=0.25
-        )
+        settings = MqttSettings(client_id=f"bench-{site}", session_expiry_s=60, batch_size=5000, batch_seconds=0.25)
         ingestor = MqttIngestor(engine, site, settings, IngestOptions())
         ingestor.start()
         assert ingestor.subscribed.wait(30), "no subscription"
@@ -240,23 +229,18 @@ def mqtt_rate(n: int, meters: int, tmp: Path, publisher: str = "paho", pace: int
             sent += int(out.split()[1]) if out.startswith("SENT") else 0
         ingestor.close()
         with engine.connect() as conn:
-            in_store = int(
-                conn.execute(sa.text("SELECT count(*) FROM register_readings")).scalar_one()
-            )
+            in_store = int(conn.execute(sa.text("SELECT count(*) FROM register_readings")).scalar_one())
     lost = sent - in_store
     rate = in_store / seconds
     print(
-        f"mqtt -> sqlite: {sent:,} sent, {in_store:,} stored in {seconds:.2f} s "
-        f"= {rate:,.0f} messages/s",
+        f"mqtt -> sqlite: {sent:,} sent, {in_store:,} stored in {seconds:.2f} s = {rate:,.0f} messages/s",
         flush=True,
     )
     return rate, lost
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--mqtt-messages", type=int, default=50_000)
@@ -275,8 +259,7 @@ def main() -> None:
         path = tmp / "readings.csv"
         write_csv(path, rows, args.meters)
         print(
-            f"{rows:,} register readings of {args.meters} meters, "
-            f"{path.stat().st_size / 1e6:.0f} MB CSV",
+            f"{rows:,} register readings of {args.meters} meters, {path.stat().st_size / 1e6:.0f} MB CSV",
             flush=True,
         )
         sqlite = csv_rate("sqlite", path, rows, args.meters, tmp)

@@ -5,9 +5,10 @@ figures then measure the client).
 
 Four phases of `--seconds` each with `--concurrency` connections polling
 ``GET /api/v1/sites/demo/setpoints``: plain; with If-None-Match (304s); and both again while the
-service re-plans a 300-household site (`big`, 24 h) over and over. Ends with one line:
+service re-plans a 300-household site (`big`, 24 h) over and over. Then two plain phases with
+`--wide` (200) connections, idle and while re-planning. Ends with one line:
 
-    poll_rps <n> p99_ms <ms> poll_rps_solving <n> p99_ms_solving <ms>
+    poll_rps <n> p99_ms <ms> poll_rps_solving <n> p99_ms_solving <ms> p99_ms_200c <ms> p99_ms_200c_solving <ms>
 
 (the plain phases; the If-None-Match figures are printed above it).
 
@@ -166,11 +167,26 @@ class Replanner(threading.Thread):
                     time.sleep(0.2)
 
 
+def while_replanning(
+    base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool
+) -> tuple[tuple[float, float], int]:
+    """One polling phase while `big` is re-planned back to back; (rps, p99 ms), re-plans finished."""
+    replanner = Replanner(base, "big", headers)
+    replanner.start()
+    time.sleep(0.5)  # let the first solve start
+    try:
+        return measure(base, headers, seconds, concurrency, etag), replanner.done
+    finally:
+        replanner.stop.set()
+        replanner.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--port", type=int, default=8771)
+    parser.add_argument("--wide", type=int, default=200, help="Connections of the last two phases.")
     args = parser.parse_args()
     base = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -196,22 +212,28 @@ def main() -> None:
                 solving: list[tuple[float, float]] = []
                 jobs = 0
                 for etag in (False, True):
-                    replanner = Replanner(base, "big", headers)
-                    replanner.start()
-                    time.sleep(0.5)  # let the first solve start
-                    solving.append(measure(base, headers, args.seconds, args.concurrency, etag))
-                    replanner.stop.set()
-                    replanner.join()
-                    jobs += replanner.done
+                    phase, done = while_replanning(base, headers, args.seconds, args.concurrency, etag)
+                    solving.append(phase)
+                    jobs += done
                 print(f"solving, plain:         {solving[0][0]:8.1f} req/s  p99 {solving[0][1]:7.1f} ms")
                 print(f"solving, If-None-Match: {solving[1][0]:8.1f} req/s  p99 {solving[1][1]:7.1f} ms")
                 print(f"re-plans finished during the solving phases: {jobs}")
+                wide = measure(base, headers, args.seconds, args.wide, etag=False)
+                wide_solving, done = while_replanning(base, headers, args.seconds, args.wide, False)
+                print(f"{args.wide} connections:          {wide[0]:8.1f} req/s  p99 {wide[1]:7.1f} ms")
+                print(
+                    f"{args.wide} connections, solving: {wide_solving[0]:8.1f} req/s  p99 {wide_solving[1]:7.1f} ms "
+                    f"({done} re-plans finished)"
+                )
         finally:
             proc.terminate()
             proc.wait(30)
     rps, p99 = plain
     rps_s, p99_s = solving[0]
-    print(f"poll_rps {rps:.0f} p99_ms {p99:.1f} poll_rps_solving {rps_s:.0f} p99_ms_solving {p99_s:.1f}")
+    print(
+        f"poll_rps {rps:.0f} p99_ms {p99:.1f} poll_rps_solving {rps_s:.0f} p99_ms_solving {p99_s:.1f} "
+        f"p99_ms_200c {wide[1]:.1f} p99_ms_200c_solving {wide_solving[1]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,8 @@ def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timest
         connections[cid] = {
             "import_kw": imp[c] + over_imp[c],
             "export_kw": exp[c] + over_exp[c],
-            "limit_import_kw": np.full(T, float(pyo.value(grid.limit_import_kw[c]))),
-            "limit_export_kw": np.full(T, float(pyo.value(grid.limit_export_kw[c]))),
+            "limit_import_kw": np.array([pyo.value(grid.limit_import_kw[c, t]) for t in range(T)], dtype=float),
+            "limit_export_kw": np.array([pyo.value(grid.limit_export_kw[c, t]) for t in range(T)], dtype=float),
             "marginal_price_eur_per_kwh": marginal[c],
             "households": int(conn.households[c]),
             "peak_import_kw": float((imp[c] + over_imp[c]).max()),

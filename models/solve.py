@@ -59,14 +59,23 @@ def solve_model(
     _use_threads(options.threads)
     opt = solver or PersistentHighs()
     t0 = time.perf_counter()
-    results = opt.solve(
-        dm.model,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-        time_limit=options.time_limit_s,
-        threads=options.threads,
-        solver_options={"output_flag": False, **options.highs_options},  # the log is captured otherwise: slower
-    )
+
+    def run(extra: dict[str, Any]) -> Any:
+        return opt.solve(
+            dm.model,
+            load_solutions=False,
+            raise_exception_on_nonoptimal_result=False,
+            time_limit=options.time_limit_s,
+            threads=options.threads,
+            # the log is captured otherwise: slower
+            solver_options={"output_flag": False, **extra, **options.highs_options},
+        )
+
+    results = run({})
+    if results.termination_condition in _PRESOLVE_VERDICTS and "presolve" not in options.highs_options:
+        # The model is always feasible by construction (penalised slacks); an "infeasible" verdict is
+        # presolve misjudging tiny numbers: solve once more without presolve before giving up.
+        results = run({"presolve": "off"})
     wall_s = time.perf_counter() - t0
     # HiGHS's run clock keeps running over the solves of one instance: take this solve's share
     total_s = float(results.timing_info.highs_time)
@@ -84,6 +93,13 @@ def solve_model(
         solve_s=highs_s,
     )
 
+
+_PRESOLVE_VERDICTS = (
+    TerminationCondition.provenInfeasible,
+    TerminationCondition.locallyInfeasible,
+    TerminationCondition.infeasibleOrUnbounded,
+    TerminationCondition.unbounded,
+)
 
 _threads_in_use: list[int] = [0]  # HiGHS's process-wide task scheduler is sized by the first run
 

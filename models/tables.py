@@ -43,8 +43,8 @@ class Placement:
 @dataclass
 class ConnectionTable:
     ids: list[str]
-    limit_import_kw: np.ndarray
-    limit_export_kw: np.ndarray
+    limit_import_kw: np.ndarray  # (C, T): the connection's limit, lowered where an order applies
+    limit_export_kw: np.ndarray  # (C, T)
     hard_limits: np.ndarray
     peak_so_far_kw: np.ndarray
     fixed_load_kw: np.ndarray  # (C, T) inflexible household load
@@ -232,8 +232,8 @@ def _connections(site: Site, inputs: SiteInputs, homes: Placement, feeder_pos: d
     feeders = [(f, ci) for ci, c in enumerate(site.connections) for f in c.feeders]
     return ConnectionTable(
         ids=[c.id for c in site.connections],
-        limit_import_kw=np.array([c.limit_import_kw for c in site.connections]),
-        limit_export_kw=np.array([c.limit_export_kw for c in site.connections]),
+        limit_import_kw=_limits([c.limit_import_kw for c in site.connections], inputs.ordered_import_kw, T),
+        limit_export_kw=_limits([c.limit_export_kw for c in site.connections], inputs.ordered_export_kw, T),
         hard_limits=np.array([c.hard_limits for c in site.connections]),
         peak_so_far_kw=np.array([c.peak_so_far_kw for c in site.connections]),
         fixed_load_kw=fixed,
@@ -244,6 +244,15 @@ def _connections(site: Site, inputs: SiteInputs, homes: Placement, feeder_pos: d
         feeder_limit_export_kw=np.array([f.export_limit_kw for f, _ in feeders]),
         feeder_fixed_load_kw=feeder_fixed,
     )
+
+
+def _limits(own_kw: list[float], ordered: pd.DataFrame | None, T: int) -> np.ndarray:
+    """(C, T) limits in kW: each connection's own, or a limit order's where it is lower."""
+    limits = np.repeat(np.asarray(own_kw, dtype=float).reshape(-1, 1), T, axis=1)
+    if ordered is not None and len(own_kw):
+        orders = ordered.to_numpy(dtype=float).T
+        limits = np.where(np.isnan(orders), limits, np.minimum(limits, orders))
+    return limits
 
 
 def _pv(site: Site, inputs: SiteInputs, at: Placement, spot: np.ndarray, dt_h: float) -> PVTable:

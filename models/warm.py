@@ -66,7 +66,9 @@ PARAM_FIELDS = frozenset(
 def structure_key(tables: Tables) -> str:
     """A digest of everything in `tables` that shapes the model (see the module docstring)."""
     h = hashlib.sha256()
-    _feed(h, "", tables)
+    bats = tables.batteries  # an "end where you started" target is the initial_kwh Param: no structure
+    terminal = np.where(bats.terminal_is_initial, -1.0, bats.terminal_kwh)
+    _feed(h, "", dataclasses.replace(tables, batteries=dataclasses.replace(bats, terminal_kwh=terminal)))
     _feed(h, "derived", needs_unmet_slack(tables.heat_pumps))
     return h.hexdigest()
 

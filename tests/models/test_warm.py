@@ -193,3 +193,28 @@ def test_planner_reuses_the_model_when_only_numbers_change(demo: tuple[Site, Sit
     fewer = site.model_copy(update={"ev_sessions": [s for s in site.ev_sessions if s.id != gone]})
     rebuilt = planner(fewer, inputs, later)
     assert rebuilt.status == "optimal" and not rebuilt.solver["warm_start"] and planner.cold_runs == 2
+
+
+def test_a_measured_start_state_keeps_the_model(demo: tuple[Site, SiteInputs]) -> None:
+    """Every run starts from measured or estimated states: new initial SoCs and store levels (and
+    the "end where you started" targets that follow them) must not force a cold build, and the
+    refreshed LP is the fresh one."""
+    site, inputs = demo
+    base = tables_at(demo)
+    moved = site.model_copy(
+        update={
+            "batteries": [
+                b.model_copy(update={"initial_soc": b.soc_min + 0.5 * (b.soc_max - b.soc_min)}) for b in site.batteries
+            ],
+            "heat_pumps": [h.model_copy(update={"initial_store": 0.37}) for h in site.heat_pumps],
+        }
+    )
+    changed = build_tables(moved, inputs, base.index)
+    assert not np.array_equal(changed.batteries.terminal_kwh, base.batteries.terminal_kwh)
+    assert structure_key(changed) == structure_key(base)
+    _, dm, outcome = solve_tables(base)
+    warm, _, warm_outcome = solve_tables(changed, warm=(dm, outcome.solver))
+    cold = solve_model(build_model(changed))
+    assert warm.solver["warm_start"] and warm_outcome.ok and cold.ok
+    for name, values in lp_arrays(cold).items():
+        np.testing.assert_allclose(lp_arrays(warm_outcome)[name], values, rtol=1e-12, atol=1e-12, err_msg=name)
