@@ -31,8 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from grid.domain import EVSession, Site
-from grid.errors import InputError
-from grid.ingest.report import IngestReport, Source
+from grid.errors import InputError, InputErrors
+from grid.ingest.report import IngestReport, Rejected, Source
 from grid.store import bulk
 from grid.store.engine import write_transaction
 from grid.store.schema import (
@@ -145,6 +145,20 @@ def store_rejections(engine: Engine, site_id: str, report: IngestReport, now: dt
     with write_transaction(engine) as conn:
         batch_id = open_batch(conn, site_id, report.source, now)
         close_batch(conn, site_id, batch_id, report, now)
+
+
+def keep_refusal(
+    engine: Engine, site_id: str, source: Source, error: InputError | InputErrors, raw: str, now: TimeLike
+) -> IngestReport:
+    """Store a refused document or request (an EV-session event, a price publication, a limit
+    order) as rejected records, one per problem, where meter rejects go; returns the report."""
+    errors = error.errors if isinstance(error, InputErrors) else [error]
+    report = IngestReport(source, rows_read=max(1, len(errors)))
+    for err in errors:
+        value = str(err.value)[:200] if err.has_value else None
+        report.rejected.append(Rejected(source.name, err.where or "payload", value, err.what, raw[:100_000]))
+    store_rejections(engine, site_id, report, _db_time(now))
+    return report
 
 
 # --- device telemetry ------------------------------------------------------------------------------

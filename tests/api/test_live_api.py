@@ -224,3 +224,24 @@ def test_roles_write_ingest_read_manager(client: TestClient, key: dict[str, str]
                 assert (r.status_code == 403) == denied, (method, path, role, site, r.status_code, r.text)
         r = client.request(method, f"{BASE}{path}", json=body)
         assert r.status_code == 401, (method, path)
+
+
+def test_refused_requests_are_kept_as_rejected_records(client: TestClient, key: dict[str, str], store: Engine) -> None:
+    h = _h(key, "ingest")
+    assert client.post(f"{BASE}/ev-sessions", json={**SESSION, "charger": "T1"}, headers=h).status_code == 422
+    order = {**ORDER, "connection": "T9", "import_kw": None, "export_kw": None}
+    assert client.post(f"{BASE}/limits", json=order, headers=h).status_code == 422
+    bad = {"published_at": "2026-01-14T00:00:00Z", "prices": [{"start": "2026-01-14T02:00:00", "price": 1}]}
+    assert client.put(f"{BASE}/prices", json=bad, headers=h).status_code == 422
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(rejected_records.c.source, rejected_records.c.field, rejected_records.c.raw)
+        ).all()
+    kept = sorted((str(s), str(f)) for s, f, _ in rows)
+    assert kept == [
+        ("POST ev-sessions", "charger"),
+        ("POST limits", "connection"),
+        ("POST limits", "import_kw"),
+        ("PUT prices", "prices[0].start"),
+    ]
+    assert all('"T1"' in raw or '"T9"' in raw or "prices" in raw for _, _, raw in rows)
