@@ -23,7 +23,7 @@ VIOLATION_TOL = 1e-5
 def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timestamp) -> Plan:
     """The plan of a solved model; `sol` is the solver that solved it."""
     m, tab = dm.model, dm.tables
-    x = sol.var_values(dm.assembly.columns)  # every column's value, in the model's global order
+    x = sol.col_values()  # every column's value, in the model's global order
     T, dt_h = tab.T, tab.dt_h
     conn = tab.connections
     C = len(conn.ids)

@@ -42,7 +42,6 @@ class SolveOutcome:
     termination: str
     objective_eur: float | None
     solver: PersistentHighs
-    results: Any
     handover_s: float  # Pyomo -> HiGHS (model load or parameter update)
     solve_s: float  # HiGHS itself
 
@@ -52,45 +51,35 @@ def solve_model(
 ) -> SolveOutcome:
     """Hand the model to a (new or given persistent) HiGHS instance and solve it.
 
-    Re-using `solver` on the same model only pushes changed mutable parameters to HiGHS and warm
-    starts from the previous basis.
+    Re-using `solver` on the model it holds only pushes changed mutable parameters to HiGHS and
+    warm starts from the previous basis.
     """
     options = options or SolveOptions()
     _use_threads(options.threads)
     opt = solver or PersistentHighs()
     t0 = time.perf_counter()
-
-    def run(extra: dict[str, Any]) -> Any:
-        return opt.solve(
-            dm.model,
-            load_solutions=False,
-            raise_exception_on_nonoptimal_result=False,
-            time_limit=options.time_limit_s,
-            threads=options.threads,
-            # the log is captured otherwise: slower
-            solver_options={"output_flag": False, **extra, **options.highs_options},
-        )
-
-    results = run({})
-    if results.termination_condition in _PRESOLVE_VERDICTS and "presolve" not in options.highs_options:
+    if opt.model is dm:
+        opt.update()
+    else:
+        opt.load(dm)
+    t1 = time.perf_counter()
+    opt.run(options.time_limit_s, options.threads, options.highs_options)
+    term = opt.termination()
+    if term in _PRESOLVE_VERDICTS and "presolve" not in options.highs_options:
         # The model is always feasible by construction (penalised slacks); an "infeasible" verdict is
         # presolve misjudging tiny numbers: solve once more without presolve before giving up.
-        results = run({"presolve": "off"})
-    wall_s = time.perf_counter() - t0
-    # HiGHS's run clock keeps running over the solves of one instance: take this solve's share
-    total_s = float(results.timing_info.highs_time)
-    highs_s = total_s - opt.highs_time_s
-    opt.highs_time_s = total_s
-    term = results.termination_condition
+        opt.run(options.time_limit_s, options.threads, {**options.highs_options, "presolve": "off"})
+        term = opt.termination()
+        opt.highs.setOptionValue("presolve", "choose")  # HiGHS keeps options: later solves as usual
+    solve_s = time.perf_counter() - t1
     ok = term == TerminationCondition.convergenceCriteriaSatisfied
     return SolveOutcome(
         ok=ok,
         termination=term.name,
-        objective_eur=results.incumbent_objective if ok else None,
+        objective_eur=opt.objective() if ok else None,
         solver=opt,
-        results=results,
-        handover_s=max(wall_s - highs_s, 0.0),
-        solve_s=highs_s,
+        handover_s=t1 - t0,
+        solve_s=solve_s,
     )
 
 
@@ -164,7 +153,7 @@ def _result_plan(dm: DispatchModel, outcome: SolveOutcome, computed_at: pd.Times
         "name": "highs",
         "version": ".".join(map(str, outcome.solver.version())),
         "termination": outcome.termination,
-        "interface": "pyomo.contrib.solver.highs (persistent)",
+        "interface": "highspy (persistent, models.highs)",
     }
     if not outcome.ok:
         return Plan(

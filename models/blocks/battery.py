@@ -20,7 +20,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from grid.domain import Penalties
-from models.blocks.assembly import Assembly
+from models.blocks.assembly import Assembly, Values
 from models.tables import BatteryTable
 
 
@@ -37,33 +37,29 @@ def add_batteries(
     b = pyo.Block()
     m.batteries = b
     B = len(tab.ids)
-    b.initial_kwh = asm.param(b, "initial_kwh", lambda t: t.batteries.initial_kwh)
+    initial = asm.param(b, "initial_kwh", lambda t: t.batteries.initial_kwh)
     # devices without a contract follow their requested profile (mutable: it moves with the forecasts)
     fixed = np.flatnonzero(~tab.flex)
-    b.request_charge_kw = asm.param(
+    request_charge = asm.param(
         b,
         "request_charge_kw",
         lambda t: np.minimum(t.batteries.charge_kw[fixed, None], t.batteries.request_charge_kw[fixed]),
     )
-    b.request_discharge_kw = asm.param(
+    request_discharge = asm.param(
         b,
         "request_discharge_kw",
         lambda t: np.minimum(t.batteries.discharge_kw[fixed, None], t.batteries.request_discharge_kw[fixed]),
     )
-    charge_ub = tab.charge_kw[:, None].repeat(T, axis=1).astype(object)
-    discharge_ub = tab.discharge_kw[:, None].repeat(T, axis=1).astype(object)
-    for j, i in enumerate(fixed.tolist()):
-        for t in range(T):
-            charge_ub[i, t] = b.request_charge_kw[j, t]
-            discharge_ub[i, t] = b.request_discharge_kw[j, t]
-    b.charge_cols = asm.var(b, "charge", B * T, 0.0, charge_ub.ravel().tolist()).reshape(B, T)
-    b.discharge_cols = asm.var(b, "discharge", B * T, 0.0, discharge_ub.ravel().tolist()).reshape(B, T)
+    requested = (fixed[:, None] * T + np.arange(T)).ravel()  # their (battery, step) columns
+    charge_ub = Values.of(np.repeat(tab.charge_kw, T), B * T).put(requested, request_charge.all())
+    discharge_ub = Values.of(np.repeat(tab.discharge_kw, T), B * T).put(requested, request_discharge.all())
+    b.charge_cols = asm.var(b, "charge", B * T, 0.0, charge_ub).reshape(B, T)
+    b.discharge_cols = asm.var(b, "discharge", B * T, 0.0, discharge_ub).reshape(B, T)
     leaky = tab.self_discharge_per_h > 0
-    soc_lb = np.where(leaky, 0.0, tab.soc_min_kwh)[:, None].repeat(T + 1, axis=1).astype(object)
-    soc_ub = tab.soc_max_kwh[:, None].repeat(T + 1, axis=1).astype(object)
-    for i in range(B):
-        soc_lb[i, 0] = soc_ub[i, 0] = b.initial_kwh[i]
-    b.soc_cols = asm.var(b, "soc", B * (T + 1), soc_lb.ravel().tolist(), soc_ub.ravel().tolist()).reshape(B, T + 1)
+    first = np.arange(B) * (T + 1)  # soc[b, 0] is fixed to the initial state
+    soc_lb = Values.of(np.repeat(np.where(leaky, 0.0, tab.soc_min_kwh), T + 1), B * (T + 1)).put(first, initial.all())
+    soc_ub = Values.of(np.repeat(tab.soc_max_kwh, T + 1), B * (T + 1)).put(first, initial.all())
+    b.soc_cols = asm.var(b, "soc", B * (T + 1), soc_lb, soc_ub).reshape(B, T + 1)
     keep = 1.0 - tab.self_discharge_per_h * dt_h
     rows = asm.equal(b, "continuity", np.zeros(B * T))
     r = np.arange(B * T).reshape(B, T)
@@ -88,8 +84,10 @@ def add_batteries(
     # energy free
     targeted = np.flatnonzero(~np.isnan(tab.terminal_kwh))
     b.shortfall_cols = asm.var(b, "shortfall", len(targeted))
-    target = [b.initial_kwh[i] if tab.terminal_is_initial[i] else float(tab.terminal_kwh[i]) for i in targeted.tolist()]
-    term = asm.rows(b, "terminal", target, [None] * len(targeted))
+    own = tab.terminal_is_initial[targeted]
+    target = Values.of(np.where(own, np.nan, tab.terminal_kwh[targeted]), len(targeted))
+    target.put(np.flatnonzero(own), initial[targeted[own]])
+    term = asm.rows(b, "terminal", target, None)
     term.add(np.arange(len(targeted)), b.soc_cols[targeted, T], 1.0)
     term.add(np.arange(len(targeted)), b.shortfall_cols, 1.0)
     shortfall_slacks(

@@ -48,17 +48,16 @@ def add_ev(m: pyo.ConcreteModel, tab: EVTable, dt_h: float, penalties: Penalties
     sess, step = np.repeat(np.arange(S), T), np.tile(np.arange(T), S)  # every (session, step), by session
     v2g = tab.v2g[ch] & tab.flex[ch] if S else np.zeros(0, dtype=bool)  # V2G is a contracted service
     eff = tab.efficiency[ch] if S else np.zeros(0)
-    b.max_kw = asm.param(b, "max_kw", lambda t: plugged_max_kw(t.ev))
-    ub = np.array(list(b.max_kw.values()), dtype=object)
+    ub = asm.param(b, "max_kw", lambda t: plugged_max_kw(t.ev)).all()  # (session, step), by session
     b.steps = (sess, step)
-    b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub.tolist())
+    b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub)
     on2 = v2g[sess] if S else np.zeros(0, dtype=bool)
     b.v2g_steps = (sess[on2], step[on2])
-    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, ub[on2].tolist())
+    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, ub[on2])
     b.missed_cols = asm.var(b, "missed", S)
-    b.required_kwh = asm.param(b, "required_kwh", lambda t: required_kwh(t.ev, t.dt_h, t.index[0].timestamp()))
+    required = asm.param(b, "required_kwh", lambda t: required_kwh(t.ev, t.dt_h, t.index[0].timestamp()))
     delivered = eff[sess] * dt_h
-    need = asm.rows(b, "need", list(b.required_kwh.values()), [None] * S)
+    need = asm.rows(b, "need", required.all(), None)
     need.add(sess, b.charge_cols, delivered)
     need.add(sess[on2], b.discharge_cols, -dt_h / eff[sess[on2]])
     need.add(np.arange(S), b.missed_cols, 1.0)

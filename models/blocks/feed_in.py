@@ -65,19 +65,14 @@ def add_feed_in(m: pyo.ConcreteModel, tables: Tables, asm: Assembly) -> pyo.Bloc
     b.unpaid_cols = asm.var(b, "unpaid_export", K * T).reshape(K, T)
     if not K:
         return b
-    b.group_unpaid = asm.param(b, "group_unpaid", lambda t: group_unpaid(t, groups))
-    b.group_paid = asm.param(b, "group_paid", lambda t: 1.0 - group_unpaid(t, groups))
-    b.neg_fixed_unpaid_kw = asm.param(b, "neg_fixed_unpaid_kw", lambda t: -fixed_generation_kw(t, conns, True))
-    b.neg_fixed_paid_kw = asm.param(b, "neg_fixed_paid_kw", lambda t: -fixed_generation_kw(t, conns, False))
-    kk, tt = np.divmod(np.arange(K * T), T)
+    group_unpaid_share = asm.param(b, "group_unpaid", lambda t: group_unpaid(t, groups))
+    group_paid_share = asm.param(b, "group_paid", lambda t: 1.0 - group_unpaid(t, groups))
+    neg_fixed_unpaid = asm.param(b, "neg_fixed_unpaid_kw", lambda t: -fixed_generation_kw(t, conns, True))
+    neg_fixed_paid = asm.param(b, "neg_fixed_paid_kw", lambda t: -fixed_generation_kw(t, conns, False))
     r = np.arange(K * T).reshape(K, T)
-    export = asm.rows(b, "within_export", np.zeros(K * T), [None] * (K * T))  # x - unpaid >= 0
-    unpaid = asm.rows(
-        b, "unpaid_gen", [b.neg_fixed_unpaid_kw[k, t] for k, t in zip(kk, tt, strict=True)], [None] * (K * T)
-    )
-    paid = asm.rows(
-        b, "paid_sources", [b.neg_fixed_paid_kw[k, t] for k, t in zip(kk, tt, strict=True)], [None] * (K * T)
-    )
+    export = asm.rows(b, "within_export", np.zeros(K * T), None)  # x - unpaid >= 0
+    unpaid = asm.rows(b, "unpaid_gen", neg_fixed_unpaid.all(), None)
+    paid = asm.rows(b, "paid_sources", neg_fixed_paid.all(), None)
     soft = {c: j for j, c in enumerate(grid.soft)}
     for k, c in enumerate(conns.tolist()):
         for rows, sign in ((export, 1.0), (paid, -1.0)):
@@ -93,14 +88,12 @@ def add_feed_in(m: pyo.ConcreteModel, tables: Tables, asm: Assembly) -> pyo.Bloc
         k = row_of[node]
         if k < 0:
             continue
-        unpaid.add(r[k], gen_cols[g], np.array([b.group_unpaid[g, t] for t in range(T)], dtype=object))
-        paid.add(r[k], gen_cols[g], np.array([b.group_paid[g, t] for t in range(T)], dtype=object))
+        unpaid.add(r[k], gen_cols[g], group_unpaid_share[g])
+        paid.add(r[k], gen_cols[g], group_paid_share[g])
     # every other source feeding the node (battery and V2G discharge) counts as paid
     node, _, t, coef, cols = asm.injections()
     pv_cols = np.isin(cols, gen_cols.ravel())
     source = (coef < 0) & ~pv_cols & (row_of[node] >= 0)
     paid.add(row_of[node[source]] * T + t[source], cols[source], -coef[source])
-    for k, c in enumerate(conns.tolist()):
-        for step in range(T):
-            asm.cost_param(int(b.unpaid_cols[k, step]), grid.feed_in_price[c, step] * dt_h)
+    asm.cost(b.unpaid_cols, grid.feed_in_param[conns] * dt_h)
     return b

@@ -56,38 +56,31 @@ def add_connections(
     b = pyo.Block()
     m.connections = b
     C, T = tab.fixed_load_kw.shape
-    b.fixed_net_kw = asm.param(b, "fixed_net_kw", lambda t: fixed_injections(t)[0])
-    b.limit_import_kw = asm.param(b, "limit_import_kw", lambda t: t.connections.limit_import_kw)
-    b.limit_export_kw = asm.param(b, "limit_export_kw", lambda t: t.connections.limit_export_kw)
+    b.fixed_net_param = asm.param(b, "fixed_net_kw", lambda t: fixed_injections(t)[0])
+    limit_import = asm.param(b, "limit_import_kw", lambda t: t.connections.limit_import_kw)
+    limit_export = asm.param(b, "limit_export_kw", lambda t: t.connections.limit_export_kw)
     # per connection (C, T): each connection may have its own tariff
-    b.import_price = asm.param(
+    import_price = asm.param(
         b, "import_price", lambda t: t.prices.import_eur_per_kwh + t.prices.co2_eur_per_kwh[None, :]
     )
-    b.feed_in_price = asm.param(b, "feed_in_price", lambda t: t.prices.feed_in_eur_per_kwh)
-    cc, ct = np.divmod(np.arange(C * T), T)
-    imp_ub = [b.limit_import_kw[c, t] for c, t in zip(cc.tolist(), ct.tolist(), strict=True)]
-    exp_ub = [b.limit_export_kw[c, t] for c, t in zip(cc.tolist(), ct.tolist(), strict=True)]
-    b.imp_cols = asm.var(b, "imp", C * T, 0.0, imp_ub).reshape(C, T)
-    b.exp_cols = asm.var(b, "exp", C * T, 0.0, exp_ub).reshape(C, T)
+    b.feed_in_param = asm.param(b, "feed_in_price", lambda t: t.prices.feed_in_eur_per_kwh)
+    # (C, T) limits: each step's own (a limit order lowers some), row-major like the columns
+    b.imp_cols = asm.var(b, "imp", C * T, 0.0, limit_import.all()).reshape(C, T)
+    b.exp_cols = asm.var(b, "exp", C * T, 0.0, limit_export.all()).reshape(C, T)
     b.soft = [c for c in range(C) if not tab.hard_limits[c]]
     b.hard = [c for c in range(C) if tab.hard_limits[c]]
     b.over_import_cols = asm.var(b, "over_import", len(b.soft) * T).reshape(len(b.soft), T)
     b.over_export_cols = asm.var(b, "over_export", len(b.soft) * T).reshape(len(b.soft), T)
     hard = np.array(b.hard, dtype=int)
-    b.unmet_max_kw = asm.param(b, "unmet_max_kw", lambda t: t.connections.fixed_load_kw[hard].reshape(len(hard), t.T))
-    b.spill_max_kw = asm.param(b, "spill_max_kw", lambda t: inflexible_generation_kw(t)[hard].reshape(len(hard), t.T))
-    jj, tt = np.divmod(np.arange(len(hard) * T), T)
-    unmet_ub = [b.unmet_max_kw[j, t] for j, t in zip(jj.tolist(), tt.tolist(), strict=True)]
-    spill_ub = [b.spill_max_kw[j, t] for j, t in zip(jj.tolist(), tt.tolist(), strict=True)]
-    b.unmet_cols = asm.var(b, "unmet", len(b.hard) * T, 0.0, unmet_ub).reshape(len(b.hard), T)
-    b.spill_cols = asm.var(b, "spill", len(b.hard) * T, 0.0, spill_ub).reshape(len(b.hard), T)
-    every, soft = np.arange(C), np.array(b.soft, dtype=int)
-    for cols, conns in ((b.imp_cols, every), (b.over_import_cols, soft)):
-        for col, c, t in zip(cols.ravel(), np.repeat(conns, T), np.tile(np.arange(T), len(conns)), strict=True):
-            asm.cost_param(col, b.import_price[int(c), int(t)] * dt_h)
-    for cols, conns in ((b.exp_cols, every), (b.over_export_cols, soft)):
-        for col, c, t in zip(cols.ravel(), np.repeat(conns, T), np.tile(np.arange(T), len(conns)), strict=True):
-            asm.cost_param(col, -b.feed_in_price[int(c), int(t)] * dt_h)
+    unmet_max = asm.param(b, "unmet_max_kw", lambda t: t.connections.fixed_load_kw[hard].reshape(len(hard), t.T))
+    spill_max = asm.param(b, "spill_max_kw", lambda t: inflexible_generation_kw(t)[hard].reshape(len(hard), t.T))
+    b.unmet_cols = asm.var(b, "unmet", len(b.hard) * T, 0.0, unmet_max.all()).reshape(len(b.hard), T)
+    b.spill_cols = asm.var(b, "spill", len(b.hard) * T, 0.0, spill_max.all()).reshape(len(b.hard), T)
+    soft = np.array(b.soft, dtype=int)
+    asm.cost(b.imp_cols, import_price.all() * dt_h)
+    asm.cost(b.over_import_cols, import_price[soft] * dt_h)
+    asm.cost(b.exp_cols, -b.feed_in_param.all() * dt_h)
+    asm.cost(b.over_export_cols, -b.feed_in_param[soft] * dt_h)
     steps = np.arange(T)
     ids = np.array(tab.ids, dtype=object)
     breach = penalties.limit_breach_eur_per_kwh * dt_h
@@ -127,7 +120,7 @@ def _add_peak(b: pyo.Block, tab: ConnectionTable, prices: PriceTable, asm: Assem
 def add_balance(m: pyo.ConcreteModel, b: pyo.Block, asm: Assembly) -> None:
     """Per connection c and step t: import - export + unmet - spill - sum(injections) == fixed_net."""
     C, T = b.imp_cols.shape
-    rows = asm.equal(m, "balance", [b.fixed_net_kw[c, t] for c in range(C) for t in range(T)])
+    rows = asm.equal(m, "balance", b.fixed_net_param.all())
     r = np.arange(C * T).reshape(C, T)
     rows.add(r, b.imp_cols, 1.0)
     rows.add(r, b.exp_cols, -1.0)
@@ -149,14 +142,12 @@ def add_feeders(
     b = pyo.Block()
     m.feeders = b
     F, T = tab.feeder_fixed_load_kw.shape
-    b.fixed_kw = asm.param(b, "fixed_kw", lambda t: fixed_injections(t)[1])
+    fixed = asm.param(b, "fixed_kw", lambda t: fixed_injections(t)[1]).all()
     b.over_import_cols = asm.var(b, "over_import", F * T).reshape(F, T)
     b.over_export_cols = asm.var(b, "over_export", F * T).reshape(F, T)
-    ff, tt = np.divmod(np.arange(F * T), T)
-    upper = [float(tab.feeder_limit_import_kw[f]) - b.fixed_kw[f, t] for f, t in zip(ff, tt, strict=True)]
-    lower = [-float(tab.feeder_limit_export_kw[f]) - b.fixed_kw[f, t] for f, t in zip(ff, tt, strict=True)]
-    up = asm.rows(b, "limit_import", [None] * (F * T), upper)
-    low = asm.rows(b, "limit_export", lower, [None] * (F * T))
+    ff = np.arange(F * T) // T
+    up = asm.rows(b, "limit_import", None, tab.feeder_limit_import_kw[ff] - fixed)
+    low = asm.rows(b, "limit_export", -tab.feeder_limit_export_kw[ff] - fixed, None)
     _, feeder, t, coef, cols = asm.injections()
     on = feeder >= 0
     for rows in (up, low):

@@ -21,7 +21,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from grid.domain import Penalties
-from models.blocks.assembly import Assembly
+from models.blocks.assembly import Assembly, Values
 from models.blocks.battery import shortfall_slacks
 from models.tables import HeatPumpTable
 
@@ -32,35 +32,29 @@ def add_heat_pumps(
     b = pyo.Block()
     m.heat_pumps = b
     H = len(tab.ids)
-    b.cop = asm.param(b, "cop", lambda t: t.heat_pumps.cop)
-    b.demand_kw = asm.param(b, "demand_kw", lambda t: t.heat_pumps.heat_demand_kw)
-    b.initial_kwh = asm.param(b, "initial_kwh", lambda t: t.heat_pumps.initial_kwh)
+    cop = asm.param(b, "cop", lambda t: t.heat_pumps.cop)
+    demand = asm.param(b, "demand_kw", lambda t: t.heat_pumps.heat_demand_kw)
+    initial = asm.param(b, "initial_kwh", lambda t: t.heat_pumps.initial_kwh)
     b.power_cols = asm.var(b, "power", H * T, 0.0, np.repeat(tab.electric_kw, T)).reshape(H, T)
-    store_lb = np.zeros((H, T + 1), dtype=object)
-    store_ub = tab.store_kwh[:, None].repeat(T + 1, axis=1).astype(object)
-    for h in range(H):
-        store_lb[h, 0] = store_ub[h, 0] = b.initial_kwh[h]
-    b.store_cols = asm.var(b, "store", H * (T + 1), store_lb.ravel().tolist(), store_ub.ravel().tolist()).reshape(
-        H, T + 1
-    )
+    first = np.arange(H) * (T + 1)  # store[h, 0] is fixed to the initial content
+    store_lb = Values.of(0.0, H * (T + 1)).put(first, initial.all())
+    store_ub = Values.of(np.repeat(tab.store_kwh, T + 1), H * (T + 1)).put(first, initial.all())
+    b.store_cols = asm.var(b, "store", H * (T + 1), store_lb, store_ub).reshape(H, T + 1)
     # Unmet heat is only possible where demand (plus store losses) comes near what the heat pump can
     # deliver; elsewhere running at demand / COP always covers it, so no slack is needed there.
     b.unmet_mask = needs_unmet_slack(tab)
     b.unmet_cols = asm.var(b, "unmet", int(b.unmet_mask.sum()))
     keep = 1.0 - tab.loss_per_h * dt_h
-    rows = asm.equal(b, "balance", [b.demand_kw[h, t] for h in range(H) for t in range(T)])
+    rows = asm.equal(b, "balance", demand.all())
     r = np.arange(H * T).reshape(H, T)
-    cop = np.empty((H, T), dtype=object)
-    for h in range(H):
-        for t in range(T):
-            cop[h, t] = b.cop[h, t]
-    rows.add(r, b.power_cols, cop)
+    rows.add(r, b.power_cols, cop.all())
     rows.add(r[b.unmet_mask], b.unmet_cols, 1.0)
     rows.add(r, b.store_cols[:, 1:], -1.0 / dt_h)
     rows.add(r, b.store_cols[:, :-1], (keep / dt_h)[:, None])
     b.shortfall_cols = asm.var(b, "shortfall", H)
-    target = [b.initial_kwh[h] if tab.terminal_is_initial[h] else float(tab.terminal_kwh[h]) for h in range(H)]
-    term = asm.rows(b, "terminal", target, [None] * H)
+    own = tab.terminal_is_initial
+    target = Values.of(np.where(own, np.nan, tab.terminal_kwh), H).put(np.flatnonzero(own), initial[own])
+    term = asm.rows(b, "terminal", target, None)
     term.add(np.arange(H), b.store_cols[:, T], 1.0)
     term.add(np.arange(H), b.shortfall_cols, 1.0)
     _add_backlog(b, tab, T, dt_h, asm)
@@ -92,11 +86,11 @@ def _add_backlog(b: pyo.Block, tab: HeatPumpTable, T: int, dt_h: float, asm: Ass
     without a flexibility contract (requested energy is a mutable Param)."""
     inflexible = np.flatnonzero(~tab.flex)
     n = len(inflexible)
-    b.request_kwh = asm.param(b, "request_kwh", lambda t: t.heat_pumps.request_kw[inflexible] * dt_h)
+    request = asm.param(b, "request_kwh", lambda t: t.heat_pumps.request_kw[inflexible] * dt_h)
     ub = np.full((n, T + 1), np.nan)
     ub[:, 0] = 0.0
     b.backlog_cols = asm.var(b, "backlog", n * (T + 1), 0.0, ub.ravel()).reshape(n, T + 1)
-    rows = asm.equal(b, "backlog_step", [b.request_kwh[j, t] for j in range(n) for t in range(T)])
+    rows = asm.equal(b, "backlog_step", request.all())
     r = np.arange(n * T).reshape(n, T)
     rows.add(r, b.backlog_cols[:, 1:], 1.0)
     rows.add(r, b.backlog_cols[:, :-1], -1.0)

@@ -97,27 +97,25 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
     T, dt_h = tables.T, tables.dt_h
     # one Param for all three parts (computed once per build or refresh), split in build order
     lone_n, floor_n, _ = (len(part) for part in dimming_bounds(tables))
-    b.bounds_kw = asm.param(b, "bounds_kw", lambda t: np.concatenate(dimming_bounds(t)))
-    bounds = list(b.bounds_kw.values())
-    lone_floor = iter(bounds[:lone_n])
-    floor_lb = bounds[lone_n : lone_n + floor_n]  # group floors, T per group with several members
-    dim_lb = bounds[lone_n + floor_n :]  # each member's request at each of its steps
+    bounds = asm.param(b, "bounds_kw", lambda t: np.concatenate(dimming_bounds(t))).all()
+    lone_at = 0  # next lone device's floors in `bounds`
     floor_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col) pairs per group
     dim_rows: list[tuple[np.ndarray, np.ndarray]] = []
-    soft_lb: list[object] = []  # floors with a slack (hard-limit connections): lone devices' columns
-    soft_cols: list[int] = []
+    soft_at: list[np.ndarray] = []  # floors with a slack (hard-limit connections): their place in `bounds`
+    soft_cols: list[int] = []  # ... and the lone devices' columns
     below: list[tuple[str, np.ndarray, np.ndarray]] = []  # (device or group, floor row/soft row, step)
     n_floor = n_dim = 0
     for group in tables.dimming_groups:
         if len(group.members) == 1:  # the floor is a lower bound on the device's own variable
             steps, cols = member_columns(m, tables, *group.members[0])
+            mine = lone_at + np.arange(len(cols))
+            lone_at += len(cols)
             if group.on_hard_limit:  # ... or a row with a slack behind a hard limit
                 below.append((group.name, len(soft_cols) + np.arange(len(cols)), steps))
                 soft_cols += cols.tolist()
-                soft_lb += [next(lone_floor) for _ in range(len(cols))]
+                soft_at.append(mine)
             else:
-                for col in cols.tolist():
-                    asm.columns[col].setlb(next(lone_floor))
+                asm.set_lower(cols, bounds[mine])
         else:
             for kind, i in group.members:
                 steps, cols = member_columns(m, tables, kind, i)
@@ -129,14 +127,15 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
             cols = member_columns(m, tables, kind, i)[1]
             dim_rows.append((n_dim + np.arange(len(cols)), cols))
             n_dim += len(cols)
-    floor = asm.rows(b, "floor", floor_lb, [None] * len(floor_lb))
+    floor = asm.rows(b, "floor", bounds[lone_n : lone_n + floor_n], None)  # group floors, T per EMS group
     for rows, cols, coefs in floor_rows:
         floor.add(rows, cols, coefs)
-    soft = asm.rows(b, "soft_floor", soft_lb, [None] * len(soft_cols))
+    soft_lb = bounds[np.concatenate(soft_at)] if soft_at else np.zeros(0)
+    soft = asm.rows(b, "soft_floor", soft_lb, None, n=len(soft_cols))
     soft.add(np.arange(len(soft_cols)), np.array(soft_cols, dtype=int), 1.0)
     _add_below_min(b, below, floor, soft, penalties, dt_h, asm)
     b.dimmed_cols = asm.var(b, "dimmed", n_dim)
-    dimmed = asm.rows(b, "dimmed_def", dim_lb, [None] * n_dim)
+    dimmed = asm.rows(b, "dimmed_def", bounds[lone_n + floor_n :], None)  # each member's request per step
     for rows, cols in dim_rows:
         dimmed.add(rows, cols, 1.0)
     dimmed.add(np.arange(n_dim), b.dimmed_cols, 1.0)

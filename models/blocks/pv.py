@@ -38,8 +38,8 @@ def add_pv(m: pyo.ConcreteModel, tab: PVTable, asm: Assembly) -> pyo.Block:
     groups = curtailable_groups(tab)
     T = tab.available_kw.shape[1]
     G = len(groups)
-    b.available_kw = asm.param(b, "available_kw", lambda t: group_available_kw(t.pv, groups))
-    b.gen_cols = asm.var(b, "gen", G * T, 0.0, [b.available_kw[g, t] for g in range(G) for t in range(T)]).reshape(G, T)
+    available = asm.param(b, "available_kw", lambda t: group_available_kw(t.pv, groups))
+    b.gen_cols = asm.var(b, "gen", G * T, 0.0, available.all()).reshape(G, T)
     node = np.array([n for n, _, _ in groups], dtype=int).reshape(G, 1)
     feeder = np.array([f for _, f, _ in groups], dtype=int).reshape(G, 1)
     asm.inject(node, feeder, np.arange(T), -1.0, b.gen_cols)

@@ -87,7 +87,7 @@ def lp_arrays(outcome: SolveOutcome) -> dict[str, np.ndarray]:
     """The LP exactly as HiGHS holds it: costs, bounds and the column-wise matrix (entries of each
     column in row order: a mutable coefficient that was 0 and is set later is appended to its
     column by HiGHS, the same matrix in another order)."""
-    lp = outcome.solver._solver_model.getLp()
+    lp = outcome.solver.highs.getLp()
     a = lp.a_matrix_
     names = ("col_cost_", "col_lower_", "col_upper_", "row_lower_", "row_upper_")
     out = {name: np.asarray(getattr(lp, name)) for name in names}
