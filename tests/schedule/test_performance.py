@@ -18,6 +18,7 @@ Plans (the plan in force for an interval is the latest good plan computed by its
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,12 +32,14 @@ from grid.ingest.records import records_frame
 from grid.ingest.report import Source
 from grid.ingest.signals import Point, import_prices
 from grid.ingest.telemetry import ingest_telemetry, payload_items
+from grid.schedule import scheduler as sched
 from grid.schedule.performance import (
     evaluate_and_publish,
     evaluate_finished,
     evaluate_intervals,
     performance_kpis,
 )
+from grid.schedule.runner import PlanningService
 from grid.store.engine import write_transaction
 from grid.store.live import StoredSession, add_order, save_session
 from grid.store.plans import save_plan
@@ -328,3 +331,12 @@ def test_gauges(case: Engine) -> None:
     assert gauge("ev_delivered_kwh", "car1") == 8.0
     value = gauge("followed_share", "pv1")
     assert value is not None and value != value  # NaN: nothing measured, not 0
+
+
+def test_scheduled_evaluation_job(case: Engine, tmp_path: Path) -> None:
+    """The scheduler's job evaluates what ended by the service's clock; another site is skipped."""
+    service = PlanningService(case, {"s1": tmp_path / "s1.yaml"})
+    sched.make_scheduler(service, run_now=False, clock=lambda: NOW.to_pydatetime())
+    assert sched.scheduled_evaluation("s1") == 8
+    assert performance_kpis(case, "s1", START, END)["connections"]["T1"]["intervals_above_limit"] == 3
+    assert sched.scheduled_evaluation("north") is None
