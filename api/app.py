@@ -32,6 +32,7 @@ from api.routes import (
     health,
     jobs,
     kpis,
+    performance,
     plans,
     readings,
     scenarios,
@@ -211,6 +212,7 @@ def create_app(
     app.include_router(telemetry.router, prefix=API_PREFIX)
     app.include_router(ev_sessions.router, prefix=API_PREFIX)
     app.include_router(signals.router, prefix=API_PREFIX)
+    app.include_router(performance.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(dashboard.router)
 

@@ -461,3 +461,30 @@ limit_orders = sa.Table(
     sa.Column("cancelled_at", UtcTimestamp),
     sa.Index("ix_limit_orders_site_start", "site_id", "start"),
 )
+
+
+# --- Realised against planned (migration 0006; see grid/schedule/performance.py) ---
+
+#: One row per site, interval and entity (a connection or a controllable asset), written after the
+#: interval ended: what the plan in force (the latest good plan computed by the interval's start)
+#: said and what was measured. kW are means over [ts, ts + resolution), > 0 drawn from the grid.
+#: `measured_kw` is NULL when nothing was measured (never 0); `plan_id` NULL when no plan was in
+#: force. Connections: planned import, limit = the plan's import limit or a lower limit order in
+#: force. Assets: set-point (the plan's power), `dimmed_kw` the §14a dimming the plan applied.
+performance = sa.Table(
+    "performance",
+    metadata,
+    sa.Column("site_id", sa.String(64), primary_key=True),
+    sa.Column("ts", UtcTimestamp, primary_key=True),
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # connection, battery, heat_pump, ev_charger, pv
+    sa.Column("plan_id", sa.String(32)),
+    sa.Column("planned_kw", sa.Float),
+    sa.Column("measured_kw", sa.Float),
+    sa.Column("limit_kw", sa.Float),
+    sa.Column("setpoint_kw", sa.Float),
+    sa.Column("dimmed_kw", sa.Float),
+    sa.Column("price_eur_per_kwh", sa.Float),
+    sa.Column("evaluated_at", UtcTimestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
