@@ -150,7 +150,8 @@ def _ev(x: np.ndarray, m: Any, dm: DispatchModel, assets: dict[str, dict[str, An
                 continue
             flow = (charge[s] * eff - discharge[s] / eff) * tab.dt_h
             sessions[ev.session_ids[s]] = {
-                "required_kwh": float(dm.ev_required_kwh[s]),
+                "needed_kwh": float(ev.needed_kwh[s]),  # the need the plan was given (all of it)
+                "required_kwh": float(dm.ev_required_kwh[s]),  # the part due inside the horizon
                 "delivered_kwh": float(flow.sum()),
                 "missed_kwh": float(missed[s]),
                 "departs_in_horizon": bool(ev.departs_in_horizon[s]),

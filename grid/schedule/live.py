@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from grid.schedule.state import Measured
 from grid.series import SiteInputs
 from grid.store import live
 from grid.store.sites import get_site
+from grid.timeindex import iso
 
 
 class StoredStates:
@@ -47,13 +49,152 @@ def registered(engine: Engine, site_id: str) -> bool:
     return True
 
 
-def planned_sessions(engine: Engine, site: Site, start: pd.Timestamp, end: pd.Timestamp) -> tuple[list[EVSession], str]:
-    """(the EV sessions plugged in at some time in [start, end), where they came from)."""
+def planned_sessions(
+    engine: Engine,
+    site: Site,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    previous_plan: Mapping[str, Any] | None = None,
+) -> tuple[list[EVSession], str, dict[str, dict[str, Any]]]:
+    """(the EV sessions plugged in at some time in [start, end) with what each still needs at
+    `start`, where they came from, the need state per session id for the plan).
+
+    A car that has been charging since before `start` needs its request minus what it got: the
+    charger's measured energy since the arrival where telemetry covers every interval
+    (``measured``), else what the previous plan delivered by `start` (``estimated``), else all of
+    it (``assumed``: it just arrived, or nothing is known)."""
     if not registered(engine, site.id):
-        return list(site.ev_sessions), "site file (the site is not registered in the store)"
-    known = {c.id for c in site.ev_chargers}
-    stored = [s.to_domain() for s in live.sessions_in(engine, site.id, start, end) if s.charger in known]
-    return [s for s in stored if s.departure > s.arrival], "store (session events)"
+        return list(site.ev_sessions), "site file (the site is not registered in the store)", {}
+    known = {c.id: c for c in site.ev_chargers}
+    out: list[EVSession] = []
+    states: dict[str, dict[str, Any]] = {}
+    for stored in live.sessions_in(engine, site.id, start, end):
+        if stored.charger not in known:
+            continue
+        session = stored.to_domain()
+        if session.departure <= session.arrival:
+            continue
+        got, source = _delivered_so_far(engine, site, stored, start, previous_plan, known[stored.charger].efficiency)
+        remaining = max(session.energy_needed_kwh - got, 0.0)
+        update: dict[str, Any] = {"energy_needed_kwh": remaining}
+        if session.capacity_kwh is not None:
+            soc = (session.initial_soc or 0.0) + got / session.capacity_kwh
+            update["initial_soc"] = min(max(soc, 0.0), 1.0)
+        out.append(session.model_copy(update=update))
+        states[session.id] = {
+            "requested_kwh": round(session.energy_needed_kwh, 6),
+            "delivered_kwh": round(got, 6),
+            "remaining_kwh": round(remaining, 6),
+            "source": source,
+            "at": iso(start),
+        }
+    return out, "store (session events)", states
+
+
+def _delivered_so_far(
+    engine: Engine,
+    site: Site,
+    stored: live.StoredSession,
+    start: pd.Timestamp,
+    previous_plan: Mapping[str, Any] | None,
+    efficiency: float,
+) -> tuple[float, str]:
+    """Energy into the car between its arrival and `start` (kWh) and how it is known."""
+    if stored.arrival >= start:
+        return 0.0, "assumed"
+    res = pd.Timedelta(minutes=site.site.resolution_min)
+    power = live.device_power(engine, site.id, stored.arrival.floor(res), start)  # every interval it was there
+    if stored.charger in power.columns and len(power) and power[stored.charger].notna().all():
+        dt_h = site.site.resolution_min / 60.0
+        return float(power[stored.charger].clip(lower=0.0).sum() * dt_h * efficiency), "measured"
+    planned = _planned_session(previous_plan, stored.session_id)
+    if planned is not None:
+        energy, times, needed = planned
+        if times[0].value <= start.value <= times[-1].value:
+            got_since = float(np.interp(start.value, [t.value for t in times], energy)) - energy[0]
+            already = float(stored.energy_needed_kwh) - needed  # what the plan before knew was in
+            return max(already + got_since, 0.0), "estimated"
+    return 0.0, "assumed"
+
+
+def _planned_session(
+    plan: Mapping[str, Any] | None, session_id: str
+) -> tuple[list[float], list[pd.Timestamp], float] | None:
+    """(the car's planned energy at every interval start and the end, those instants, the need the
+    plan was given) of `session_id` in `plan`; None if the plan does not hold it."""
+    if not plan or plan.get("status") == "failed":
+        return None
+    for asset in (plan.get("assets") or {}).values():
+        planned = (asset.get("sessions") or {}).get(session_id)
+        if planned is None:
+            continue
+        energy = planned.get("energy_kwh") or []
+        times = [pd.Timestamp(t) for t in plan.get("intervals") or []] + [pd.Timestamp(plan["end"])]
+        if len(energy) != len(times) or "needed_kwh" not in planned:
+            return None
+        return [float(e) for e in energy], times, float(planned["needed_kwh"])
+    return None
+
+
+def ended_sessions(
+    engine: Engine, site: Site, previous_plan: Mapping[str, Any] | None, start: pd.Timestamp
+) -> list[dict[str, Any]]:
+    """Sessions the previous plan held that ended early (plugged out by `start`, before their
+    expected departure): what the car asked for, what it got and what it missed (kWh). Delivered
+    energy is the charger's measured power over the session when telemetry covers it
+    (``measured``), else the previous plan's remaining need at the plug-out (``estimated``)."""
+    if not previous_plan or not registered(engine, site.id):
+        return []
+    out = []
+    for charger_id, asset in (previous_plan.get("assets") or {}).items():
+        for sid, planned in (asset.get("sessions") or {}).items():
+            stored = live.get_session(engine, site.id, sid)
+            if stored is None or stored.plugged_out_at is None:
+                continue
+            left = stored.plugged_out_at
+            if left > start or left >= stored.departure:
+                continue
+            out.append(_ended(engine, site, charger_id, stored, planned, previous_plan))
+    return out
+
+
+def _ended(
+    engine: Engine,
+    site: Site,
+    charger_id: str,
+    stored: live.StoredSession,
+    planned: Mapping[str, Any],
+    plan: Mapping[str, Any],
+) -> dict[str, Any]:
+    left = stored.plugged_out_at
+    assert left is not None
+    requested = float(stored.energy_needed_kwh)
+    power = live.device_power(engine, site.id, stored.arrival.floor(f"{site.site.resolution_min}min"), left)
+    dt_h = site.site.resolution_min / 60.0
+    measured = charger_id in power.columns and power[charger_id].notna().all() and len(power)
+    if measured:
+        delivered = float(power[charger_id].clip(lower=0.0).sum() * dt_h)
+        missed, source = max(requested - delivered, 0.0), "measured"
+    else:
+        energy = planned.get("energy_kwh") or []
+        times = [pd.Timestamp(t) for t in plan.get("intervals") or []] + [pd.Timestamp(plan["end"])]
+        got = (
+            float(np.interp(left.value, [t.value for t in times], energy)) - energy[0]
+            if len(energy) == len(times)
+            else 0.0
+        )
+        missed = max(float(planned.get("required_kwh", requested)) - got, 0.0)
+        delivered, source = max(requested - missed, 0.0), "estimated"
+    return {
+        "session_id": stored.session_id,
+        "charger": charger_id,
+        "plugged_out_at": iso(left),
+        "expected_departure": iso(stored.departure),
+        "requested_kwh": round(requested, 6),
+        "delivered_kwh": round(delivered, 6),
+        "missed_kwh": round(missed, 6),
+        "source": source,
+    }
 
 
 def limit_orders(engine: Engine, site: Site, start: pd.Timestamp, end: pd.Timestamp) -> list[live.LimitOrder]:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.schedule import metrics
-from grid.schedule.live import StoredStates, limit_orders, planned_sessions, with_orders
+from grid.schedule.live import StoredStates, ended_sessions, limit_orders, planned_sessions, with_orders
 from grid.schedule.publish import Publisher
 from grid.schedule.setpoints import setpoints
 from grid.schedule.state import StateSource, max_age_from_env, resolve_start_state
@@ -250,14 +250,21 @@ class PlanningService:
         """The run's job: the site at its start state (measured, estimated or assumed), with the
         EV sessions and limit orders the store holds for the horizon."""
         end = period + pd.Timedelta(hours=hours)
-        sessions, sessions_from = planned_sessions(self.engine, site, period, end)
-        site = site.model_copy(update={"ev_sessions": sessions})
         previous = plan_store.latest_good(self.engine, site.id)
         body = plan_store.plan_body(self.engine, previous.plan_id) if previous is not None else None
+        sessions, sessions_from, needs = planned_sessions(self.engine, site, period, end, body)
+        ended = ended_sessions(self.engine, site, body, period)
+        site = site.model_copy(update={"ev_sessions": sessions})
         at = pd.Timestamp(now).tz_convert("UTC")
         measured = self.state_source(site, at)
         start = resolve_start_state(site, period, measured, body, self.config.state_max_age, at)
-        for warning in start.warnings:
+        warnings = list(start.warnings)
+        warnings += [
+            f"{e['session_id']} at {e['charger']} left at {e['plugged_out_at']}, before its expected departure:"
+            f" {e['missed_kwh']:.2f} of {e['requested_kwh']:.2f} kWh not delivered ({e['source']})"
+            for e in ended
+        ]
+        for warning in warnings:
             log.info("%s: %s", site.id, warning)
         return PlanJob(
             start.site,
@@ -265,9 +272,11 @@ class PlanningService:
             hours,
             self.config.time_limit_s,
             {aid: s.as_dict() for aid, s in start.states.items()},
-            tuple(start.warnings),
+            tuple(warnings),
             tuple(limit_orders(self.engine, site, period, end)),
             {"ev_sessions": f"{sessions_from}: {len(sessions)} in the horizon"},
+            needs,
+            tuple(ended),
         )
 
     def publish(self, site_id: str, now: dt.datetime) -> bool:
@@ -327,6 +336,10 @@ class PlanJob:
     limit_orders: tuple[LimitOrder, ...] = ()
     #: where inputs the provider does not know of came from (the plan's ``inputs``)
     sources: dict[str, str] = field(default_factory=dict)
+    #: per EV session: requested, delivered so far, remaining kWh and how that is known
+    session_needs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: sessions that ended early since the previous plan, with the energy they missed
+    ended_sessions: tuple[dict[str, Any], ...] = ()
 
 
 HEADER_KEYS = ("plan_id", "site", "computed_at", "start", "end", "status", "objective_eur", "message")
@@ -363,6 +376,11 @@ def with_run_context(body: dict[str, Any], job: PlanJob) -> dict[str, Any]:
     for asset_id, state in job.initial_states.items():
         if asset_id in assets:
             assets[asset_id]["initial_state"] = state
+    for asset in assets.values():
+        for session_id, session in (asset.get("sessions") or {}).items():
+            if session_id in job.session_needs:
+                session["need_state"] = job.session_needs[session_id]
+    body["ev_sessions_ended"] = list(job.ended_sessions)
     body["warnings"] = [*body.get("warnings", []), *job.warnings]
     body["limit_orders"] = [order.as_dict() for order in job.limit_orders]
     body.setdefault("inputs", dict(job.sources))

@@ -120,3 +120,78 @@ def test_an_unregistered_site_plans_its_file_and_says_so(store: Engine, sites: d
     assert {s["source"] for a, s in ((a, v.get("initial_state")) for a, v in body["assets"].items()) if s} == {
         "assumed"
     }
+
+
+def _car(store: Engine, sid: str, now: pd.Timestamp, need_kwh: float = 8.0) -> None:
+    create_session(
+        store,
+        "demo",
+        {
+            "session_id": sid,
+            "charger": "EV-H013",
+            "arrival": (now - 5 * MIN).isoformat(),
+            "departure": (now + 120 * MIN).isoformat(),
+            "energy_needed_kwh": need_kwh,
+        },
+        "api",
+        now,
+    )
+
+
+def test_a_charging_car_needs_only_what_it_has_not_got(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    """Run 1 plans the car's 8 kWh. Run 2 (15 min later, no charger telemetry) starts from what
+    run 1 delivered by then (estimated); run 3 with the charger's measured power since the
+    arrival starts from that (measured)."""
+    now = pd.Timestamp(clock())
+    _car(store, "car-3", now)
+    first = _body(store, registered, clock)
+    planned = first["assets"]["EV-H013"]["sessions"]["car-3"]
+    assert planned["need_state"] == {
+        "requested_kwh": 8.0,
+        "delivered_kwh": 0.0,
+        "remaining_kwh": 8.0,
+        "source": "assumed",
+        "at": first["start"],
+    }
+    clock.advance(15)
+    second = _body(store, registered, clock)
+    state = second["assets"]["EV-H013"]["sessions"]["car-3"]["need_state"]
+    by_then = planned["energy_kwh"][1] - planned["energy_kwh"][0]  # run 1's energy into the car by 01:15
+    assert state["source"] == "estimated" and state["delivered_kwh"] == pytest.approx(by_then, abs=1e-6)
+    assert state["remaining_kwh"] == pytest.approx(8.0 - by_then, abs=1e-6)
+    assert second["assets"]["EV-H013"]["sessions"]["car-3"]["needed_kwh"] == pytest.approx(8.0 - by_then, abs=1e-6)
+    # the charger reports 4 kW for the two intervals since the arrival (01:00-01:30)
+    later = pd.Timestamp(clock.advance(15))
+    t0 = now.floor("15min")
+    rows = [{"asset_id": "EV-H013", "ts": (t0 + k * 15 * MIN + MIN).isoformat(), "power_kw": 4.0} for k in range(2)]
+    assert ingest_telemetry(store, "demo", payload_items({"telemetry": rows}), Source("api", "t"), later).accepted == 2
+    third = _body(store, registered, clock)
+    state = third["assets"]["EV-H013"]["sessions"]["car-3"]["need_state"]
+    assert (state["source"], state["delivered_kwh"], state["remaining_kwh"]) == ("measured", 2.0, 6.0)
+
+
+def test_a_car_that_leaves_early_is_reported_with_the_energy_it_missed(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    now = pd.Timestamp(clock())
+    _car(store, "car-4", now, need_kwh=20.0)
+    _body(store, registered, clock)
+    later = pd.Timestamp(clock.advance(15))
+    plug_out(store, "demo", "car-4", {"at": (later.floor("15min") - MIN).isoformat()}, "api", later)
+    body = _body(store, registered, clock)
+    [ended] = body["ev_sessions_ended"]
+    assert ended["session_id"] == "car-4" and ended["source"] == "estimated"
+    assert ended["requested_kwh"] == 20.0 and 0.0 < ended["missed_kwh"] < 20.0
+    assert ended["delivered_kwh"] + ended["missed_kwh"] == pytest.approx(20.0)
+    assert any(w.startswith("car-4 at EV-H013 left at") and "not delivered" in w for w in body["warnings"])
+
+
+def test_an_arriving_car_reuses_the_kept_model(store: Engine, registered: PlanningService, clock: Clock) -> None:
+    _body(store, registered, clock)  # builds the model: no car yet
+    clock.advance(15)
+    _car(store, "car-5", pd.Timestamp(clock()))
+    body = _body(store, registered, clock)
+    assert "car-5" in body["assets"]["EV-H013"]["sessions"]
+    assert body["solver"]["warm_start"] is True
