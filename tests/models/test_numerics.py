@@ -81,3 +81,13 @@ def test_inputs_below_a_milliwatt_are_planned_as_zero() -> None:
     window = _inputs(idx, [0.0, 1e-7, -1e-9, 2e-6, 0.5]).for_site(site, idx)
     assert window.heat_demand_kw["hp0"].tolist() == [0.0, 0.0, 0.0, 2e-6, 0.5]
     assert POWER_RESOLUTION_KW == 1e-6
+
+
+def test_a_tiny_negative_is_written_as_zero_never_minus_zero() -> None:
+    """Set-points and plan numbers are rounded to 1e-6: -3e-9 kW is 0.0 in the JSON, not -0.0."""
+    import json
+
+    from models.plan import _clean
+
+    text = json.dumps(_clean({"power_kw": [-3e-9, 2.0, -1.5e-7, -0.0]}))
+    assert text == '{"power_kw": [0.0, 2.0, 0.0, 0.0]}'
