@@ -19,7 +19,8 @@ quantities are ``soc_kwh``, ``store_kwh`` (kWh; a % is converted with the batter
 offset or later than the receiving clock plus :data:`FUTURE_TOLERANCE`, a state outside
 [0, capacity], a power above :data:`POWER_LIMIT_FACTOR` x the rating, a unit that does not fit
 the quantity, anything that is not a finite number. The same (asset, quantity, time) again is a
-duplicate with the same value, else a revision (the later value is kept).
+duplicate with the same value, else a revision: the later value is stored and the one it
+replaces is kept in ``telemetry_revisions``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from grid.ingest.report import IngestReport, Rejected, Source
 from grid.store import bulk
 from grid.store.engine import write_transaction
 from grid.store.live import Asset, close_batch, open_batch, site_assets
-from grid.store.schema import device_telemetry
+from grid.store.schema import device_telemetry, telemetry_revisions
 from grid.store.sites import POWER_LIMIT_FACTOR, get_site
 
 #: a measurement stamped later than the receiving clock by more than this is refused (clock skew)
@@ -71,6 +72,8 @@ UNITS: dict[str, dict[str, float]] = {
 CANONICAL = {"soc_kwh": "kWh", "store_kwh": "kWh", "power_kw": "kW"}
 ITEM_KEYS = {"asset_id", "ts", "quantity", "value", "unit", *KEYED}
 CSV_HEADER = ["asset_id", "timestamp", "quantity", "value", "unit"]
+Key = tuple[str, str, pd.Timestamp]  # asset_id, quantity, measured_at
+Stored = tuple[float, pd.Timestamp, int]  # value, received_at, batch_id
 
 
 @dataclass(frozen=True)
@@ -266,8 +269,9 @@ def ingest_telemetry(
         bulk.lock_site(conn, site_id)
         batch_id = open_batch(conn, site_id, source, received.to_pydatetime())
         stored = _stored(conn, site_id, values)
-        inserts: dict[tuple[str, str, pd.Timestamp], float] = {}
-        updates: dict[tuple[str, str, pd.Timestamp], float] = {}
+        inserts: dict[Key, float] = {}
+        updates: dict[Key, float] = {}
+        replaced: list[tuple[Key, Stored, float]] = []  # the old value of each revision is kept
         accepted = duplicates = revised = 0
         for v in values:
             key = (v.asset_id, v.quantity, v.measured_at)
@@ -275,13 +279,14 @@ def ingest_telemetry(
             if old is None:
                 accepted += 1
                 inserts[key] = v.value
-            elif old == v.value:
+            elif old[0] == v.value:
                 duplicates += 1
                 continue
             else:
                 revised += 1
+                replaced.append((key, old, v.value))
                 (inserts if key in inserts else updates)[key] = v.value
-            stored[key] = v.value
+            stored[key] = (v.value, received, batch_id)
         common = {"site_id": site_id, "received_at": received.to_pydatetime(), "source": source.kind}
         if inserts:
             conn.execute(
@@ -306,22 +311,41 @@ def ingest_telemetry(
                 .where(c.site_id == site_id, c.asset_id == a, c.quantity == q, c.measured_at == t.to_pydatetime())
                 .values(value=value, batch_id=batch_id, **common)
             )
+        if replaced:
+            conn.execute(
+                telemetry_revisions.insert(),
+                [
+                    {
+                        "site_id": site_id,
+                        "asset_id": a,
+                        "quantity": q,
+                        "measured_at": t.to_pydatetime(),
+                        "old_value": value,
+                        "old_received_at": when.to_pydatetime(),
+                        "old_batch_id": old_batch,
+                        "new_value": new,
+                        "batch_id": batch_id,
+                        "revised_at": received.to_pydatetime(),
+                    }
+                    for (a, q, t), (value, when, old_batch), new in replaced
+                ],
+            )
         report.accepted, report.duplicates, report.revised = accepted, duplicates, revised
         close_batch(conn, site_id, batch_id, report, received.to_pydatetime())
     return report
 
 
-def _stored(conn: sa.Connection, site_id: str, values: list[Value]) -> dict[tuple[str, str, pd.Timestamp], float]:
-    """The stored values at the keys of `values` (by asset and time span, then matched)."""
+def _stored(conn: sa.Connection, site_id: str, values: list[Value]) -> dict[Key, Stored]:
+    """The stored (value, received_at, batch_id) at the keys of `values` (by asset and time span)."""
     if not values:
         return {}
     c = device_telemetry.c
     lo = min(v.measured_at for v in values).to_pydatetime()
     hi = max(v.measured_at for v in values).to_pydatetime()
-    query = sa.select(c.asset_id, c.quantity, c.measured_at, c.value).where(
+    query = sa.select(c.asset_id, c.quantity, c.measured_at, c.value, c.received_at, c.batch_id).where(
         c.site_id == site_id,
         c.asset_id.in_(sorted({v.asset_id for v in values})),
         c.measured_at >= lo,
         c.measured_at <= hi,
     )
-    return {(a, q, pd.Timestamp(t)): float(x) for a, q, t, x in conn.execute(query)}
+    return {(a, q, pd.Timestamp(t)): (float(x), pd.Timestamp(r), int(b)) for a, q, t, x, r, b in conn.execute(query)}

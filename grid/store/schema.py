@@ -488,3 +488,22 @@ performance = sa.Table(
     sa.Column("evaluated_at", UtcTimestamp, nullable=False),
     sqlite_with_rowid=False,
 )
+
+#: A telemetry value replaced by a later one for the same (asset, quantity, measured_at): the old
+#: value is kept here, as ``revisions`` keeps meter values (migration 0007).
+telemetry_revisions = sa.Table(
+    "telemetry_revisions",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("asset_id", sa.String(64), nullable=False),
+    sa.Column("quantity", sa.String(16), nullable=False),
+    sa.Column("measured_at", UtcTimestamp, nullable=False),
+    sa.Column("old_value", sa.Float, nullable=False),
+    sa.Column("old_received_at", UtcTimestamp, nullable=False),
+    sa.Column("old_batch_id", sa.Integer, nullable=False),
+    sa.Column("new_value", sa.Float, nullable=False),
+    sa.Column("batch_id", sa.Integer, nullable=False),
+    sa.Column("revised_at", UtcTimestamp, nullable=False),
+    sa.Index("ix_telemetry_revisions_site_asset", "site_id", "asset_id", "measured_at"),
+)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from grid.ingest.report import Source
 from grid.ingest.telemetry import Item, csv_items, ingest_telemetry, message_item, payload_items
 from grid.store.live import latest_states
-from grid.store.schema import batches, device_telemetry, rejected_records
+from grid.store.schema import batches, device_telemetry, rejected_records, telemetry_revisions
 from grid.store.testing import demo_assets, demo_sensors, scratch_store
 
 NOW = pd.Timestamp("2026-01-15T12:00:00Z")
@@ -104,6 +104,10 @@ def test_duplicates_and_revisions(live: Engine) -> None:
     again = _ingest(live, [item, {**item, "soc_kwh": 4.5}])
     assert (again.accepted, again.duplicates, again.revised) == (0, 1, 1)
     assert latest_states(live, "s1", NOW)["bat1"][0] == 4.5
+    r = telemetry_revisions.c
+    with live.connect() as conn:
+        kept = conn.execute(sa.select(r.asset_id, r.quantity, r.old_value, r.new_value)).all()
+    assert [tuple(k) for k in kept] == [("bat1", "soc_kwh", 4.0, 4.5)]  # the replaced value is kept
     with live.connect() as conn:
         received = conn.execute(sa.select(device_telemetry.c.received_at)).scalar_one()
     assert pd.Timestamp(received) == NOW
@@ -170,6 +174,7 @@ def test_stored_state_equals_accepted_messages(prop_store: Engine, batches: list
     demo_sensors(prop_store, site)
     demo_assets(prop_store, site)
     expected: dict[tuple[str, str, pd.Timestamp], float] = {}
+    every: list[tuple[tuple[str, str, pd.Timestamp], float]] = []  # each accepted message
     rejected = 0
     for batch in batches:
         items = [Item(f"m{k}", dict(m), str(m)) for k, m in enumerate(batch)]
@@ -181,6 +186,7 @@ def test_stored_state_equals_accepted_messages(prop_store: Engine, batches: list
             if k not in bad:
                 quantity = next(q for q in ("soc_kwh", "store_kwh", "power_kw") if q in m)
                 expected[m["asset_id"], quantity, pd.Timestamp(m["ts"])] = m[quantity]
+                every.append(((m["asset_id"], quantity, pd.Timestamp(m["ts"])), m[quantity]))
         for k in bad:  # each rejection is one the rules call bad
             m = batch[k]
             quantity, top = ASSETS.get(m["asset_id"], ("", 0.0))
@@ -191,5 +197,13 @@ def test_stored_state_equals_accepted_messages(prop_store: Engine, batches: list
     with prop_store.connect() as conn:
         rows = conn.execute(sa.select(t.asset_id, t.quantity, t.measured_at, t.value).where(t.site_id == site)).all()
         kept = conn.execute(sa.select(sa.func.count()).where(rejected_records.c.site_id == site)).scalar_one()
-    assert {(a, q, pd.Timestamp(ts)): v for a, q, ts, v in rows} == expected
+        r = telemetry_revisions.c
+        revised = conn.execute(
+            sa.select(r.asset_id, r.quantity, r.measured_at, r.old_value).where(r.site_id == site)
+        ).all()
+    stored = {(a, q, pd.Timestamp(ts)): v for a, q, ts, v in rows}
+    assert stored == expected
     assert kept == rejected
+    # nothing accepted is lost: each accepted value is the stored one or a kept revision of it
+    old = {((a, q, pd.Timestamp(ts)), v) for a, q, ts, v in revised}
+    assert all(stored[key] == value or (key, value) in old for key, value in every)
