@@ -197,6 +197,11 @@ def _session(store: Engine) -> None:
 
 @pytest.fixture
 def case(store: Engine) -> Engine:
+    return populate(store)
+
+
+def populate(store: Engine) -> Engine:
+    """The hand case of the module docstring in `store`."""
     _site(store)
     _plans(store)
     _readings(store)
