@@ -345,3 +345,14 @@ def test_scheduled_evaluation_job(case: Engine, tmp_path: Path) -> None:
     assert sched.scheduled_evaluation("s1") == 8
     assert performance_kpis(case, "s1", START, END)["connections"]["T1"]["intervals_above_limit"] == 3
     assert sched.scheduled_evaluation("north") is None
+
+
+def test_interval_by_interval_equals_all_at_once(case: Engine) -> None:
+    """As the scheduler goes (one finished interval after another) the stored rows and KPIs are
+    the same as from one evaluation of the whole period."""
+    for t in STAMPS:
+        assert evaluate_intervals(case, "s1", t, t + Q, now=NOW) == 1
+    one_by_one = performance_kpis(case, "s1", START, END)
+    evaluate_intervals(case, "s1", START, END, now=NOW)
+    assert performance_kpis(case, "s1", START, END) == one_by_one
+    assert one_by_one["totals"]["intervals_above_limit"] == 3
