@@ -216,6 +216,8 @@ class EdgeMiddleware:
             ):
                 scope[SCOPE_KEY] = await self.authenticate(scope, limit)
         except RefusalError as refusal:
+            if _has_body(scope["headers"]):  # close rather than read (and drop) a body nobody wants
+                refusal.headers.setdefault("Connection", "close")
             await refuse(send, refusal)
             return
         dashboard = path == "/dashboard" or path.startswith("/dashboard/")
@@ -244,8 +246,13 @@ class EdgeMiddleware:
             raise RefusalError(401, "missing API key (X-API-Key or Authorization: Bearer)", CHALLENGE)
         length = header(scope["headers"], b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
-            raise RefusalError(413, f"request body larger than {limit} bytes", {"Connection": "close"})
+            raise RefusalError(413, f"request body larger than {limit} bytes")
         return await verify_key(self.ctx, token, _client(scope))
+
+
+def _has_body(headers: Any) -> bool:
+    length = header(headers, b"content-length")
+    return header(headers, b"transfer-encoding") is not None or (length is not None and length.strip() not in ("", "0"))
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -146,6 +146,8 @@ def _ev(x: np.ndarray, m: Any, dm: DispatchModel, assets: dict[str, dict[str, An
         eff = float(ev.efficiency[c])
         sessions = {}
         for s in mine:
+            if not ev.session_ids[s]:  # an empty slot
+                continue
             flow = (charge[s] * eff - discharge[s] / eff) * tab.dt_h
             sessions[ev.session_ids[s]] = {
                 "required_kwh": float(dm.ev_required_kwh[s]),

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from api.deps import Ctx, IngestSite, ReadingsSite
 from api.live_schemas import SESSION_ID, EvSessionChange, EvSessionIn, EvSessionList, EvSessionOut, PlugOut
+from api.refusals import refusals_kept
 from api.responses import AUTH, BODY, merged
 from grid.ingest.sessions import (
     SessionConflictError,
@@ -63,7 +64,9 @@ def post_session(body: EvSessionIn, site: IngestSite, ctx: Ctx, response: Respon
     """A car arrived (or is expected): 201 with the stored session; 200 when a session with this id
     and the same fields exists already (a request sent again)."""
     data = body.model_dump(exclude_none=True, exclude_unset=True)
-    session, created = _apply(lambda: create_session(ctx.engine, site, data, "api", pd.Timestamp(ctx.clock())))
+    now = pd.Timestamp(ctx.clock())
+    with refusals_kept(ctx.engine, site, "POST ev-sessions", data, now):
+        session, created = _apply(lambda: create_session(ctx.engine, site, data, "api", now))
     if not created:
         response.status_code = 200
     return session_out(session)
@@ -101,7 +104,8 @@ def patch_session(body: EvSessionChange, site: IngestSite, session_id: SessionId
     """Change the expected departure, the energy need (or target SoC) or the V2G consent."""
     data = body.model_dump(exclude_none=True, exclude_unset=True)
     now = pd.Timestamp(ctx.clock())
-    session, _changed = _apply(lambda: change_session(ctx.engine, site, session_id, data, "api", now))
+    with refusals_kept(ctx.engine, site, f"PATCH ev-sessions/{session_id}", data, now):
+        session, _changed = _apply(lambda: change_session(ctx.engine, site, session_id, data, "api", now))
     return session_out(session)
 
 
@@ -114,5 +118,6 @@ def post_plug_out(site: IngestSite, session_id: SessionId, ctx: Ctx, body: PlugO
     """The car left (``at``, default now; not before its arrival). Plugging out again changes nothing."""
     data = body.model_dump(exclude_none=True, exclude_unset=True) if body is not None else {}
     now = pd.Timestamp(ctx.clock())
-    session, _changed = _apply(lambda: plug_out(ctx.engine, site, session_id, data, "api", now))
+    with refusals_kept(ctx.engine, site, f"POST ev-sessions/{session_id}/plug-out", data, now):
+        session, _changed = _apply(lambda: plug_out(ctx.engine, site, session_id, data, "api", now))
     return session_out(session)

@@ -21,6 +21,7 @@ from api.live_schemas import (
     WeatherIn,
 )
 from api.params import ID_PATTERN, INSTANT_SCHEMA, check_period, parse_instant
+from api.refusals import refusals_kept
 from api.responses import AUTH, BODY, merged
 from api.routes.jobs import RETRY_AFTER_S, job_out
 from grid.ingest.signals import Point, import_prices, import_weather, place_order
@@ -72,9 +73,11 @@ def put_prices(body: PricesIn, site: IngestSite, ctx: Ctx) -> PublicationOut:
     """Store one publication of day-ahead prices (15-minute or hourly; EUR/MWh, EUR/kWh or ct/kWh,
     stored as EUR/kWh) with its publication time. The same publication again replaces it."""
     points = [Point(f"prices[{i}]", p.model_dump(exclude_none=True)) for i, p in enumerate(body.prices)]
-    frame = import_prices(
-        ctx.engine, site, points, body.unit, body.published_at, body.source, _now(ctx), body.resolution_min
-    )
+    now = _now(ctx)
+    with refusals_kept(ctx.engine, site, "PUT prices", body.model_dump(), now):
+        frame = import_prices(
+            ctx.engine, site, points, body.unit, body.published_at, body.source, now, body.resolution_min
+        )
     return _publication(site, body.published_at, body.source, frame)
 
 
@@ -122,9 +125,11 @@ def get_prices(
 def put_weather(body: WeatherIn, site: IngestSite, ctx: Ctx) -> PublicationOut:
     """Store one publication of a weather forecast quantity (temp_degc, ghi_w_per_m2, wind_m_per_s)."""
     points = [Point(f"points[{i}]", p.model_dump(exclude_none=True)) for i, p in enumerate(body.points)]
-    frame = import_weather(
-        ctx.engine, site, body.quantity, points, body.published_at, body.source, _now(ctx), body.resolution_min
-    )
+    now = _now(ctx)
+    with refusals_kept(ctx.engine, site, "PUT weather", body.model_dump(), now):
+        frame = import_weather(
+            ctx.engine, site, body.quantity, points, body.published_at, body.source, now, body.resolution_min
+        )
     return _publication(site, body.published_at, body.source, frame)
 
 
@@ -147,7 +152,9 @@ def post_limit(
 ) -> LimitOrderAccepted:
     """Store a grid-operator limit order (§14a dimming, congestion, ...) for one connection and
     start a re-plan at once (``replan_job``; poll its ``job_url``, also in ``Location``)."""
-    order = place_order(ctx.engine, site, body.model_dump(exclude_none=True), _now(ctx))
+    data, now = body.model_dump(exclude_none=True), _now(ctx)
+    with refusals_kept(ctx.engine, site, "POST limits", data, now):
+        order = place_order(ctx.engine, site, data, now)
     return LimitOrderAccepted(order=_order_out(order), replan_job=_replan(site, request, response, ctx))
 
 

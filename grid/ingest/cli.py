@@ -165,7 +165,9 @@ def mqtt_ingest_command(
     tz: Annotated[str | None, typer.Option("--tz", help="Time zone of offset-less timestamps.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Subscribe to quartier/<site>/meters/+/+ and ingest until interrupted (Ctrl-C)."""
+    """Subscribe to quartier/<site>/meters/+/+ (meter readings), quartier/<site>/devices/+/state
+    (device telemetry) and quartier/<site>/chargers/+/session (EV session events) and ingest until
+    interrupted (Ctrl-C)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         engine = _engine(db)
@@ -190,7 +192,7 @@ def mqtt_ingest_command(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingestor.start()
-    console.print(f"subscribed to {ingestor.topic} on {host}:{port} as {ingestor.client_id}")
+    console.print(f"subscribed to {', '.join(ingestor.topics)} on {host}:{port} as {ingestor.client_id}")
     try:
         ingestor.run(stop)
     except KeyboardInterrupt:

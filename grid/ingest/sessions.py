@@ -246,6 +246,8 @@ def session_message(
         if event == "arrival":
             if "charger" in body:
                 raise InputError("charger", "must not be in the payload (the topic names the charger)")
+            if "session_id" not in body:  # a message delivered again must name the same session
+                raise InputError("session_id", "is missing (needed over MQTT)")
             created = create_session(engine, site, {**body, "charger": charger}, "mqtt", now)[1]
             report.accepted, report.duplicates = int(created), int(not created)
         else:

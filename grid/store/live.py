@@ -31,8 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from grid.domain import EVSession, Site
-from grid.errors import InputError
-from grid.ingest.report import IngestReport, Source
+from grid.errors import InputError, InputErrors
+from grid.ingest.report import IngestReport, Rejected, Source
 from grid.store import bulk
 from grid.store.engine import write_transaction
 from grid.store.schema import (
@@ -52,7 +52,7 @@ from grid.timeindex import iso, to_utc
 TimeLike = pd.Timestamp | dt.datetime | str
 
 #: names of the price forecasts beyond the last published price
-SAME_HOUR_LAST_DAY = "same_hour_last_day"  # the same UTC time on the latest day with a published price
+SAME_HOUR_LAST_DAY = "same_hour_last_day"  # the same local time on the latest day with a published price
 LAST_PRICE = "last_price"  # the last published price, held
 PRICE_FORECASTS = (SAME_HOUR_LAST_DAY, LAST_PRICE)
 #: how far back a price forecast looks for a published day
@@ -147,6 +147,20 @@ def store_rejections(engine: Engine, site_id: str, report: IngestReport, now: dt
         close_batch(conn, site_id, batch_id, report, now)
 
 
+def keep_refusal(
+    engine: Engine, site_id: str, source: Source, error: InputError | InputErrors, raw: str, now: TimeLike
+) -> IngestReport:
+    """Store a refused document or request (an EV-session event, a price publication, a limit
+    order) as rejected records, one per problem, where meter rejects go; returns the report."""
+    errors = error.errors if isinstance(error, InputErrors) else [error]
+    report = IngestReport(source, rows_read=max(1, len(errors)))
+    for err in errors:
+        value = str(err.value)[:200] if err.has_value else None
+        report.rejected.append(Rejected(source.name, err.where or "payload", value, err.what, raw[:100_000]))
+    store_rejections(engine, site_id, report, _db_time(now))
+    return report
+
+
 # --- device telemetry ------------------------------------------------------------------------------
 
 
@@ -229,6 +243,7 @@ class StoredSession:
             energy_needed_kwh=self.energy_needed_kwh,
             capacity_kwh=self.capacity_kwh,
             initial_soc=self.initial_soc,
+            v2g_consent=self.v2g_consent,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -515,9 +530,10 @@ def prices_as_of(
 
     Published prices of the site (or, where the site has none, of `market`) at or before `at`,
     the latest publication winning; an hourly price covers its four quarter-hours. Beyond them the
-    named `forecast`: ``same_hour_last_day`` (the same UTC time on the nearest earlier day, up to
-    :data:`FORECAST_LOOKBACK_DAYS` back, that has a published price) or ``last_price`` (the last
-    published price before the interval, held).
+    named `forecast`: ``same_hour_last_day`` (the same wall-clock time in the site's time zone on
+    the nearest earlier day, up to :data:`FORECAST_LOOKBACK_DAYS` back, that has a published
+    price: day-ahead prices are per local delivery day, so across a DST change 03:00 follows
+    03:00) or ``last_price`` (the last published price before the interval, held).
 
     Returns a frame on `index` with ``price_eur_per_kwh`` (NaN where nothing is known),
     ``source`` (``published``, the forecast's name, or ``missing``) and ``published_at`` (NaT
@@ -539,21 +555,23 @@ def prices_as_of(
         values[fill], published[fill] = m_values[fill], m_published[fill]
     pos = grid.get_indexer(index)
     if (pos < 0).any():  # index off its own resolution grid: look each interval up on its own
-        pos = np.searchsorted(grid.asi8, index.asi8, side="right") - 1
+        pos = np.searchsorted(grid.as_unit("ns").asi8, index.as_unit("ns").asi8, side="right") - 1
     price = values[pos].copy()
     pub = published[pos].copy()
     source = np.where(np.isnan(price), "missing", "published").astype(object)
-    day = int(pd.Timedelta(days=1) / res)
-    for j in np.flatnonzero(np.isnan(price)):
-        p = pos[j]
-        if forecast == SAME_HOUR_LAST_DAY:
-            for k in range(1, FORECAST_LOOKBACK_DAYS + 1):
-                q = p - k * day
-                if q >= 0 and not np.isnan(values[q]):
+    missing = np.flatnonzero(np.isnan(price))
+    if forecast == SAME_HOUR_LAST_DAY and len(missing):
+        tz = get_site(engine, site).timezone
+        wall = index[missing].tz_convert(tz).tz_localize(None)
+        for k in range(1, FORECAST_LOOKBACK_DAYS + 1):
+            back = (wall - pd.Timedelta(days=k)).tz_localize(tz, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
+            at_grid = grid.get_indexer(back)
+            for j, q in zip(missing, at_grid, strict=True):
+                if source[j] == "missing" and q >= 0 and not np.isnan(values[q]):
                     price[j], source[j] = values[q], forecast
-                    break
-        else:
-            earlier = np.flatnonzero(~np.isnan(values[: p + 1]))
+    if forecast == LAST_PRICE:
+        for j in missing:
+            earlier = np.flatnonzero(~np.isnan(values[: pos[j] + 1]))
             if len(earlier):
                 price[j], source[j] = values[earlier[-1]], forecast
     return pd.DataFrame(
@@ -574,7 +592,7 @@ def weather_as_of(
     values, published = _published(engine, weather_points, where, "value", to_utc(at), grid)
     pos = grid.get_indexer(index)
     if (pos < 0).any():
-        pos = np.searchsorted(grid.asi8, index.asi8, side="right") - 1
+        pos = np.searchsorted(grid.as_unit("ns").asi8, index.as_unit("ns").asi8, side="right") - 1
     return pd.DataFrame(
         {"value": values[pos], "published_at": pd.DatetimeIndex(published[pos]).tz_localize("UTC")}, index=index
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,12 +139,15 @@ class ArrayParam:
 
     def read(self) -> np.ndarray:
         """The Params' current values (flat), as set by a refresh or by hand on the Pyomo model."""
-        return np.fromiter((d._value for d in self.data), dtype=float, count=len(self.data))
+        return np.fromiter(map(_VALUE, self.data), dtype=float, count=len(self.data))
 
     def write(self, values: np.ndarray) -> None:
         for d, v in zip(self.data, values.tolist(), strict=True):
             d._value = v  # the slot behind set_value: a float is always a valid value of this Param
         self.values = values
+
+
+_VALUE = operator.attrgetter("_value")  # the slot behind ParamData.value
 
 
 class ParamRef:
@@ -260,8 +264,12 @@ class Values:
 
 
 def _as_bounds(numbers: np.ndarray) -> list[Any]:
+    """Floats, None for NaN."""
+    missing = np.isnan(numbers)
+    if missing.all():
+        return [None] * len(numbers)
     out: list[Any] = numbers.tolist()
-    if np.isnan(numbers).any():
+    if missing.any():
         out = [None if v != v else v for v in out]
     return out
 
@@ -389,7 +397,7 @@ class Assembly:
         self._param_costs: list[tuple[np.ndarray, ParamRef]] = []
         self._lower_overrides: list[tuple[np.ndarray, Values]] = []
         self.slacks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str, float, float]] = []
-        self._slack_steps: list[tuple[int, ParamSource]] = []
+        self._slack_steps: list[tuple[int, ParamSource | None, ParamSource | None]] = []
         self.form: StandardForm | None = None
 
     # --- variables ---------------------------------------------------------------------------------
@@ -447,12 +455,14 @@ class Assembly:
         param = pyo.Param(*[range(n) for n in values.shape], mutable=True)
         setattr(block, name, param)
         # Pyomo's initialisation validates every key and value one by one (10x the cost of the
-        # ParamData objects themselves); the keys are the index set's own, in its order
+        # ParamData objects themselves); the keys are the index set's own, in its order. The three
+        # slots are exactly what ParamData.__init__ sets (owner, index, value)
         data = param._data
+        owner = weakref.ref(param)
+        new = ParamData.__new__
         for key, v in zip(_keys(values.shape), values.ravel().tolist(), strict=True):
-            d = ParamData(param)
-            d._value = v
-            d._index = key
+            d = new(ParamData)
+            d._component, d._index, d._value = owner, key, v
             data[key] = d
         handle = ArrayParam(param, source, values, len(self.params))
         self.params.append(handle)
@@ -466,9 +476,13 @@ class Assembly:
             if len(values) != param.size:
                 raise ValueError(f"{param.component.name}: {len(values)} values for {param.size} parameters")
             param.write(values)
-        for i, source in self._slack_steps:
-            kind, assets, cols, _, unit, scale, cost = self.slacks[i]
-            self.slacks[i] = (kind, assets, cols, np.asarray(source(tables)).ravel(), unit, scale, cost)
+        for i, steps_source, assets_source in self._slack_steps:
+            kind, assets, cols, steps, unit, scale, cost = self.slacks[i]
+            if steps_source is not None:
+                steps = np.asarray(steps_source(tables)).ravel()
+            if assets_source is not None:
+                assets = np.asarray(assets_source(tables), dtype=object).ravel()
+            self.slacks[i] = (kind, assets, cols, steps, unit, scale, cost)
         self.tables = tables
 
     def param_values(self) -> dict[int, np.ndarray]:
@@ -530,13 +544,15 @@ class Assembly:
         scale: float,
         penalty: float,
         steps_source: ParamSource | None = None,
+        assets_source: ParamSource | None = None,
     ) -> None:
         """Register penalised slacks: each costs penalty x scale EUR per unit of the variable and is
         reported as a violation of value x scale `unit` at `steps` (-1: not tied to one interval;
-        `steps_source` computes them anew from refreshed tables when they depend on the data)."""
+        `steps_source` computes them anew from refreshed tables when they depend on the data, and
+        `assets_source` the assets: an EV slot holds another session after a refresh)."""
         a, c, s = np.broadcast_arrays(np.asarray(assets, dtype=object), np.asarray(cols), np.asarray(steps))
-        if steps_source is not None:
-            self._slack_steps.append((len(self.slacks), steps_source))
+        if steps_source is not None or assets_source is not None:
+            self._slack_steps.append((len(self.slacks), steps_source, assets_source))
         self.slacks.append((kind, a.ravel(), c.ravel(), s.ravel(), unit, scale, penalty * scale))
         self.cost(c.ravel(), penalty * scale)
 
@@ -566,7 +582,9 @@ class Assembly:
                     coef_links.append(Link(positions, ref))
                     for p, obj in zip(positions.tolist(), ref.pyomo(), strict=True):
                         data[p] = obj
-            comp = LinearRows(data, cols, indptr, g.lower.pyomo(), g.upper.pyomo(), x)
+            lower = g.lower.pyomo()
+            upper = lower if g.upper is g.lower else g.upper.pyomo()  # equality rows: one list
+            comp = LinearRows(data, cols, indptr, lower, upper, x)
             setattr(g.block, g.name, comp)
             sorted_groups[id(comp)] = (g, indptr, cols, coefs, coef_links)
         self.form = self._standard_form(m, sorted_groups)
@@ -625,7 +643,8 @@ class Assembly:
             links=links,
             base_cost=cost.copy(),
         )
-        form.cost = form.evaluate({p.number: p.values for p in self.params})["cost"]
+        for link in links["cost"]:
+            np.add.at(form.cost, link.positions, link.ref.evaluate(link.ref.param.values))
         return form
 
     def _objective(self, m: pyo.ConcreteModel, x: tuple[Any, ...]) -> None:

@@ -57,8 +57,10 @@ class Counted:
         return {"type": "http.disconnect"}
 
 
-def call(app: FastAPI, method: str, path: str, headers: list[tuple[str, str]], receive: Counted) -> tuple[int, bytes]:
-    """(status, body) of one request driven straight through the ASGI app."""
+def call(
+    app: FastAPI, method: str, path: str, headers: list[tuple[str, str]], receive: Counted
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of one request driven straight through the ASGI app."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -79,11 +81,12 @@ def call(app: FastAPI, method: str, path: str, headers: list[tuple[str, str]], r
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             out["status"] = message["status"]
+            out["headers"] = {k.decode(): v.decode() for k, v in message["headers"]}
         elif message["type"] == "http.response.body":
             out["body"] += message.get("body", b"")
 
     asyncio.run(app(scope, receive, send))
-    return out["status"], out["body"]
+    return out["status"], out["headers"], out["body"]
 
 
 @pytest.fixture
@@ -110,10 +113,12 @@ def small(small_app: FastAPI) -> Iterator[TestClient]:
 def test_body_without_key_is_not_read(small_app: FastAPI) -> None:
     """100 MB of JSON without a key: 401 before a single chunk of the body is taken."""
     receive = Counted(100)
-    status, _ = call(small_app, "POST", f"{URL}/readings", [("content-type", "application/json")], receive)
+    declared = [("content-type", "application/json"), ("content-length", str(100 << 20))]
+    status, answered, _ = call(small_app, "POST", f"{URL}/readings", declared, receive)
     assert status == 401 and receive.taken == 0
+    assert answered["connection"] == "close"  # the connection is closed, not read to the end and dropped
     wrong = Counted(100)
-    status, _ = call(small_app, "POST", f"{URL}/readings", [("x-api-key", "qk_nope_nope")], wrong)
+    status, _, _ = call(small_app, "POST", f"{URL}/readings", [("x-api-key", "qk_nope_nope")], wrong)
     assert status == 401 and wrong.taken == 0
 
 
@@ -122,14 +127,14 @@ def test_body_limits(small_app: FastAPI, key: dict[str, str]) -> None:
     bytes counted when no length is declared (chunked), reading no further than the limit."""
     h = [("x-api-key", key["ingest"]), ("content-type", "application/json")]
     declared = Counted(100)
-    status, _ = call(small_app, "POST", f"{URL}/readings", [*h, ("content-length", str(100 << 20))], declared)
+    status, _, _ = call(small_app, "POST", f"{URL}/readings", [*h, ("content-length", str(100 << 20))], declared)
     assert status == 413 and declared.taken == 0
     chunked = Counted(100)
-    status, body = call(small_app, "POST", f"{URL}/readings", h, chunked)
+    status, _, body = call(small_app, "POST", f"{URL}/readings", h, chunked)
     assert status == 413, body
     assert chunked.taken <= 4  # the opening, two chunks of 1 MiB, and the one past 2 MiB
     fits = Counted(1)
-    status, body = call(small_app, "POST", f"{URL}/readings", h, fits)
+    status, _, body = call(small_app, "POST", f"{URL}/readings", h, fits)
     assert status == 200, body  # an empty list of readings padded with 1 MiB of blanks
 
 

@@ -180,3 +180,68 @@ def test_bad_orders_name_the_field(
     assert r.status_code == 422, r.text
     assert _locs(r) == fields
     assert client.get(f"{BASE}/limits", headers=_h(key, "manager")).json()["orders"] == []
+
+
+#: every live-data operation: (method, path under the site, body); writes need ingest, reads manager
+OPERATIONS: list[tuple[str, str, Any, str]] = [
+    (
+        "POST",
+        "/telemetry",
+        {"telemetry": [{"asset_id": "BAT-H008", "ts": "2026-01-14T01:00:00Z", "soc_kwh": 1}]},
+        "ingest",
+    ),
+    ("GET", "/telemetry/latest", None, "manager"),
+    ("POST", "/ev-sessions", SESSION, "ingest"),
+    ("GET", "/ev-sessions", None, "manager"),
+    ("GET", "/ev-sessions/car-1", None, "manager"),
+    ("PATCH", "/ev-sessions/car-1", {"energy_needed_kwh": 5}, "ingest"),
+    ("POST", "/ev-sessions/car-1/plug-out", None, "ingest"),
+    (
+        "PUT",
+        "/prices",
+        {"published_at": "2026-01-14T00:00:00Z", "prices": [{"start": "2026-01-14T02:00:00Z", "price": 1}]},
+        "ingest",
+    ),
+    ("GET", "/prices?start=2026-01-14T00:00:00Z&end=2026-01-14T02:00:00Z", None, "manager"),
+    (
+        "PUT",
+        "/weather",
+        {"published_at": "2026-01-14T00:00:00Z", "points": [{"start": "2026-01-14T02:00:00Z", "value": 1}]},
+        "ingest",
+    ),
+    ("POST", "/limits", ORDER, "ingest"),
+    ("GET", "/limits", None, "manager"),
+    ("POST", "/limits/nope/cancel", None, "ingest"),
+]
+
+
+def test_roles_write_ingest_read_manager(client: TestClient, key: dict[str, str]) -> None:
+    for method, path, body, allowed in OPERATIONS:
+        for role in ("operator", "manager", "planner", "ingest", "admin"):
+            for site in ("demo", "north"):
+                r = client.request(method, f"/api/v1/sites/{site}{path}", json=body, headers=_h(key, role))
+                denied = site == "north" or role not in (allowed, "admin")
+                assert (r.status_code == 403) == denied, (method, path, role, site, r.status_code, r.text)
+        r = client.request(method, f"{BASE}{path}", json=body)
+        assert r.status_code == 401, (method, path)
+
+
+def test_refused_requests_are_kept_as_rejected_records(client: TestClient, key: dict[str, str], store: Engine) -> None:
+    h = _h(key, "ingest")
+    assert client.post(f"{BASE}/ev-sessions", json={**SESSION, "charger": "T1"}, headers=h).status_code == 422
+    order = {**ORDER, "connection": "T9", "import_kw": None, "export_kw": None}
+    assert client.post(f"{BASE}/limits", json=order, headers=h).status_code == 422
+    bad = {"published_at": "2026-01-14T00:00:00Z", "prices": [{"start": "2026-01-14T02:00:00", "price": 1}]}
+    assert client.put(f"{BASE}/prices", json=bad, headers=h).status_code == 422
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(rejected_records.c.source, rejected_records.c.field, rejected_records.c.raw)
+        ).all()
+    kept = sorted((str(s), str(f)) for s, f, _ in rows)
+    assert kept == [
+        ("POST ev-sessions", "charger"),
+        ("POST limits", "connection"),
+        ("POST limits", "import_kw"),
+        ("PUT prices", "prices[0].start"),
+    ]
+    assert all('"T1"' in raw or '"T9"' in raw or "prices" in raw for _, _, raw in rows)

@@ -305,3 +305,31 @@ def test_device_power_per_interval(live: Engine) -> None:
     assert power.loc["2026-01-15T10:00:00Z", "ev1"] == 9.0
     assert power.loc["2026-01-15T10:15:00Z", "bat1"] == -3.0
     assert pd.isna(power.loc["2026-01-15T10:30:00Z", "ev1"])
+
+
+def test_same_hour_last_day_is_local_across_the_dst_change(live: Engine) -> None:
+    """Prices for Saturday 2026-03-28 (local hour h costs h EUR/MWh); Sunday has 23 hours: its
+    03:00 (01:00Z) takes Saturday's 03:00 (02:00Z), not the 02:00 a UTC day earlier."""
+    saturday = pd.Timestamp("2026-03-28T00:00:00", tz="Europe/Berlin").tz_convert("UTC")
+    points = [
+        Point(f"prices[{h}]", {"start": (saturday + pd.Timedelta(hours=h)).isoformat(), "price": float(h)})
+        for h in range(24)
+    ]
+    import_prices(live, "s1", points, "EUR/MWh", "2026-03-27T12:00:00Z", "epex", pd.Timestamp("2026-03-27T13:00Z"))
+    sunday = pd.date_range("2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", freq="1h", tz="UTC", inclusive="left")
+    assert len(sunday) == 23
+    got = prices_as_of(live, "s1", "2026-03-28T12:00:00Z", sunday)
+    assert (got["source"] == "same_hour_last_day").all()
+    local_hours = [t.tz_convert("Europe/Berlin").hour for t in sunday]
+    assert list(got["price_eur_per_kwh"] * 1000) == pytest.approx([float(h) for h in local_hours])
+
+
+def test_mqtt_arrival_needs_a_session_id(live: Engine) -> None:
+    topic = "quartier/s1/chargers/ev1/session"
+    body = (
+        b'{"event": "arrival", "arrival": "2026-01-15T12:00:00Z", '
+        b'"departure": "2026-01-15T20:00:00Z", "energy_needed_kwh": 1}'
+    )
+    report = session_message(live, "s1", topic, "ev1", body, NOW)
+    assert [r.field for r in report.rejected] == ["session_id"]
+    assert sessions_in(live, "s1", NOW, DAY) == []
