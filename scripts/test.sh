@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 if ! command -v mosquitto_passwd >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   apt-get install -y -q mosquitto >/dev/null || echo "warning: could not install mosquitto; broker fault tests skip"
 fi
+# the dashboard's browser tests drive Debian's Chromium through Playwright (tests/dashboard)
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -q chromium >/dev/null
+fi
 .venv/bin/ruff check grid models api tests bench
 .venv/bin/mypy grid models api
 set +e
