@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
@@ -25,6 +26,7 @@ from api.context import ServiceContext, wall_clock
 from api.deps import context
 from api.edge import RefusalError, request_key, verify_key
 from grid.keys import Right, has_right
+from grid.schedule.performance import _measured_import  # the import meter the evaluation reads
 from grid.schedule.setpoints import setpoints
 from grid.store import plans as store
 from grid.store.apikeys import ApiKey
@@ -40,6 +42,7 @@ ASSET_GROUPS = {
     "pv": "PV",
 }
 DIGITS = 3
+MEASURED_DAYS = 2
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 Ctx = Annotated[ServiceContext, Depends(context)]
@@ -238,12 +241,30 @@ async def overview(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
     }
 
 
+def measured(ctx: ServiceContext, site: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Measured import (kW, mean per interval) of each transformer over the ``MEASURED_DAYS``
+    before the plan's start (the import meter that the performance evaluation reads); null where
+    nothing was measured."""
+    res = pd.Timedelta(minutes=int(body["resolution_min"]))
+    end = pd.Timestamp(body["start"])
+    index = pd.date_range(end - pd.Timedelta(days=MEASURED_DAYS), end - res, freq=res)
+    series = _measured_import(ctx.engine, site, list(body["connections"]), index, res)
+    out: dict[str, list[float | None]] = {}
+    for cid, s in series.items():
+        values = s.reindex(index)
+        out[cid] = [None if pd.isna(v) else round(float(v), DIGITS) for v in values]
+    return {"t0_ms": int(index[0].timestamp() * 1000), "step_min": int(body["resolution_min"]), "n": len(index),
+            "connections": out}
+
+
 @router.get("/api/sites/{site}/grid")
 async def grid(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
-    """Per transformer: planned import/export (kW) against the limits, marginal price (EUR/kWh)."""
+    """Per transformer: planned import/export (kW) against the limits, marginal price (EUR/kWh),
+    and the measured import of the days before (kW, same axis)."""
     may_read(key, ctx, site, PAGE_RIGHTS)
     _row, body = await latest(ctx, site)
     n = len(body["intervals"])
+    past = await run_in_threadpool(measured, ctx, site, body)
     connections = {
         cid: {
             "import_kw": _r(c["import_kw"][:n]),
@@ -255,7 +276,7 @@ async def grid(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
         for cid, c in body["connections"].items()
     }
     return {"site": site, "plan_id": body["plan_id"], "now_ms": _ms(ctx.clock().isoformat()), **_axis(body),
-            "connections": connections}
+            "connections": connections, "measured": past}
 
 
 @router.get("/api/sites/{site}/assets")

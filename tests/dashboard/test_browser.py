@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.conftest import ARTIFACTS, Served
+from tests.dashboard.conftest import ARTIFACTS, MEASURED_KW, Served
 
 PAGES = ("overview", "grid", "assets")
 MB = 1_000_000
@@ -113,6 +113,10 @@ def test_pages_draw_the_api_numbers(tab: Tab, served: Served) -> None:
         assert _close(traces["planned export"]["y"], [-v for v in c["export_kw"]])
         assert _close(traces["marginal price"]["y"], c["marginal_price_eur_per_kwh"], 1e-3)
         assert "kW" in imp["hover"] and "EUR/kWh" in traces["marginal price"]["hover"]
+    measured = tab.traces("div.chart[data-connection=T1]")[0]
+    assert measured["name"] == "measured import" and len(measured["x"]) == 2 * 96  # two days of quarter-hours
+    assert measured["x"][-1] + 15 * 60000 == _ms(plan["intervals"][0])
+    assert [v for v in measured["y"] if v is not None] == MEASURED_KW
     ticks = tab.page.eval_on_selector("div.chart", "el => el.layout.xaxis.ticktext")
     assert ticks and all(":00" in t for t in ticks)
     assert tab.page.eval_on_selector("div.chart", "el => el.layout.xaxis.title.text") == "Europe/Berlin"
@@ -186,7 +190,8 @@ def test_manager_reads_but_cannot_replan(tab: Tab, served: Served) -> None:
 def test_operator_can_replan(tab: Tab, served: Served) -> None:
     tab.sign_in(served.keys["operator"])
     tab.page.click("#replan")
-    tab.until("document.getElementById('who').textContent.includes('re-plan')")
+    tab.until("$('who').textContent.includes('re-plan') || !!$('error').textContent")
+    assert tab.page.is_hidden("#error"), tab.page.inner_text("#error")
     tab.no_errors()
 
 

@@ -79,8 +79,8 @@ function times(d) {
 
 // --- charts ----------------------------------------------------------------------------------
 
-function layout(title, yTitle, xs, nowMs) {
-  const ticks = berlinTicks(xs[0], xs[xs.length - 1]);
+function layout(title, yTitle, xs, nowMs, range) {
+  const ticks = range ? berlinTicks(range[0], range[1]) : berlinTicks(xs[0], xs[xs.length - 1]);
   const shapes = [];
   if (nowMs >= xs[0] && nowMs <= xs[xs.length - 1] + HOUR_MS) {
     shapes.push({ type: "line", x0: nowMs, x1: nowMs, yref: "paper", y0: 0, y1: 1, line: { color: "#b3261e", width: 1.5, dash: "dot" } });
@@ -88,7 +88,7 @@ function layout(title, yTitle, xs, nowMs) {
   return {
     title: { text: title, font: { size: 14 } },
     margin: { l: 55, r: 70, t: 36, b: 40 },
-    xaxis: { type: "linear", title: { text: "Europe/Berlin", font: { size: 11 } }, tickmode: "array", ...ticks },
+    xaxis: { type: "linear", title: { text: "Europe/Berlin", font: { size: 11 } }, tickmode: "array", range, ...ticks },
     yaxis: { title: { text: yTitle, font: { size: 12 } }, zeroline: true },
     legend: { orientation: "h", x: 0, y: -0.22, yanchor: "top" },
     hovermode: "x unified",
@@ -109,8 +109,8 @@ function plot(div, traces, lay) {
     const a = ev["xaxis.range[0]"], b = ev["xaxis.range[1]"];
     if (a !== undefined && b !== undefined) Plotly.relayout(div, { "xaxis.tickvals": berlinTicks(a, b).tickvals, "xaxis.ticktext": berlinTicks(a, b).ticktext });
     else if (ev["xaxis.autorange"]) {
-      const xs = traces[0].x;
-      const t = berlinTicks(xs[0], xs[xs.length - 1]);
+      const xs = traces.flatMap((tr) => [tr.x[0], tr.x[tr.x.length - 1]]);
+      const t = berlinTicks(Math.min(...xs), Math.max(...xs));
       Plotly.relayout(div, { "xaxis.tickvals": t.tickvals, "xaxis.ticktext": t.ticktext });
     }
   });
@@ -184,17 +184,21 @@ async function grid() {
   const xs = times(g);
   const box = $("grid-charts");
   box.replaceChildren();
+  const past = times(g.measured);
+  const all = past.concat(xs);
+  const shown = [Math.max(all[0], xs[0] - 24 * HOUR_MS), xs[xs.length - 1]];  // the last day and the plan
   for (const [cid, c] of Object.entries(g.connections)) {
     const div = el("div", null, "chart");
     div.dataset.connection = cid;
     box.append(div);
     plot(div, [
+      trace("measured import", past, g.measured.connections[cid], "kW", { line: { shape: "hv", color: "#444", width: 1 } }),
       trace("planned import", xs, c.import_kw, "kW"),
       trace("planned export", xs, c.export_kw.map((v) => -v), "kW"),
       trace("import limit", xs, c.limit_import_kw, "kW", { line: { shape: "hv", dash: "dash", color: "#b3261e" } }),
       trace("export limit", xs, c.limit_export_kw.map((v) => -v), "kW", { line: { shape: "hv", dash: "dash", color: "#e08a00" } }),
       trace("marginal price", xs, c.marginal_price_eur_per_kwh, "EUR/kWh", { yaxis: "y2", line: { shape: "hv", color: "#2a8a3e", width: 1 } }),
-    ], Object.assign(layout(`Transformer ${cid}: grid exchange (export < 0)`, "kW", xs, g.now_ms), {
+    ], Object.assign(layout(`Transformer ${cid}: grid exchange (export < 0)`, "kW", all, g.now_ms, shown), {
       yaxis2: { title: { text: "EUR/kWh", font: { size: 12 } }, overlaying: "y", side: "right", showgrid: false, tickformat: ".3f" },
     }));
   }
@@ -252,16 +256,7 @@ const PAGES = { overview, grid, assets };
 
 async function show(page) {
   state.page = page;
-  $("replan").addEventListener("click", async () => {
-  try {
-    const job = await api(`${API}/sites/${encodeURIComponent(state.site)}/replan`, { method: "POST", headers: { "X-Requested-With": "quartiere-dashboard" } });
-    showError("");
-    $("who").textContent = `role: ${state.me.role}; re-plan ${job.status}`;
-  } catch (e) {
-    showError(`${e.status}: ${e.message}`);
-  }
-});
-for (const b of document.querySelectorAll(".tab")) b.setAttribute("aria-current", b.dataset.page === page ? "page" : "false");
+  for (const b of document.querySelectorAll(".tab")) b.setAttribute("aria-current", b.dataset.page === page ? "page" : "false");
   for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== `page-${page}`;
   showError("");
   try {
