@@ -26,7 +26,10 @@ from api.context import ServiceContext, wall_clock
 from api.deps import context
 from api.edge import RefusalError, request_key, verify_key
 from grid.keys import Right, has_right
-from grid.schedule.performance import _measured_import  # the import meter the evaluation reads
+from grid.schedule.performance import (
+    _measured_import,  # the import meter the evaluation reads
+    performance_kpis,
+)
 from grid.schedule.setpoints import setpoints
 from grid.store import plans as store
 from grid.store.apikeys import ApiKey
@@ -76,6 +79,14 @@ def may_read(key: ApiKey, ctx: ServiceContext, site: str, rights: Iterable[Right
 
 SiteId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 PAGE_RIGHTS = (Right.READ_PLANS, Right.READ_KPIS)
+#: the pages of the dashboard and the rights that open each (one of them)
+PAGES: dict[str, tuple[Right, ...]] = {
+    "overview": PAGE_RIGHTS,
+    "grid": PAGE_RIGHTS,
+    "assets": PAGE_RIGHTS,
+    "performance": (Right.READ_KPIS,),
+}
+PERFORMANCE_DAYS = 7
 
 
 # --- sign-in ---------------------------------------------------------------------------------
@@ -120,6 +131,7 @@ def whoami(key: ApiKey, ctx: ServiceContext) -> dict[str, Any]:
         "role": key.role.value,
         "sites": sites if any(has_right(key.role, r) for r in PAGE_RIGHTS) else [],
         "can_replan": has_right(key.role, Right.TRIGGER_REPLAN),
+        "pages": [page for page, rights in PAGES.items() if any(has_right(key.role, r) for r in rights)],
     }
 
 
@@ -348,3 +360,25 @@ def replan(site: SiteId, key: Key, ctx: Ctx, request: Request) -> dict[str, Any]
     may_read(key, ctx, site, (Right.TRIGGER_REPLAN,))
     job, _created = ctx.jobs.submit(site)
     return {"job_id": job.job_id, "status": job.status}
+
+
+def performance_window(ctx: ServiceContext, resolution_min: int = 15) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The last ``PERFORMANCE_DAYS`` up to the current interval's start (service clock)."""
+    end = pd.Timestamp(ctx.clock()).tz_convert("UTC").floor(f"{resolution_min}min")
+    return end - pd.Timedelta(days=PERFORMANCE_DAYS), end
+
+
+@router.get("/api/sites/{site}/performance")
+async def performance(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
+    """Realised against planned over the last days (GET /api/v1/sites/{site}/performance of that
+    window, without the per-asset figures): totals, per transformer, dimming."""
+    may_read(key, ctx, site, PAGES["performance"])
+    start, end = performance_window(ctx)
+    k = await run_in_threadpool(performance_kpis, ctx.engine, site, start, end)
+    return {
+        "site": site,
+        **{f: k[f] for f in ("start", "end", "resolution_min", "intervals", "evaluated_intervals",
+                             "not_evaluated_intervals", "planned_intervals", "connections", "dimming", "totals")},
+        "assets": len(k["assets"]),
+        "dimming": {**k["dimming"], "devices": len(k["dimming"]["devices"])},
+    }

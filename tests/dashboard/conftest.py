@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from grid.schedule.performance import evaluate_intervals
 from grid.store.apikeys import create_key
 from grid.store.testing import scratch_store
 from tests.api.kit import Clock, demo_sites, make_app
@@ -78,6 +79,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                        headers={"X-API-Key": keys["admin"]}, timeout=60)
         try:
             assert r.status_code == 200 and r.json()["accepted"] == len(items), r.text
+            assert evaluate_intervals(engine, "demo", "2026-01-13T23:00:00Z", "2026-01-14T01:00:00Z") == 8
             yield Served(url, app, keys)
         finally:
             server.should_exit = True

@@ -15,7 +15,7 @@ import pytest
 
 from tests.dashboard.conftest import ARTIFACTS, MEASURED_KW, Served
 
-PAGES = ("overview", "grid", "assets")
+PAGES = ("overview", "grid", "assets", "performance")
 MB = 1_000_000
 
 
@@ -161,6 +161,32 @@ def test_pages_draw_the_api_numbers(tab: Tab, served: Served) -> None:
     tab.no_errors()
 
 
+def test_performance_page_against_the_api(tab: Tab, served: Served) -> None:
+    tab.sign_in(served.keys["manager"])
+    tab.show("performance")
+    window = served.api("/dashboard/api/sites/demo/performance", "manager")
+    api = served.api("/api/v1/sites/demo/performance", "manager", start=window["start"], end=window["end"])
+    assert api["totals"]["import_kwh"] == sum(MEASURED_KW) / 4  # the evaluated readings of T1
+    assert tab.page.inner_text("#perf-import b") == f"{api['totals']['import_kwh']:.1f} kWh"
+    assert f"{api['evaluated_intervals']} of {api['intervals']}" in tab.page.inner_text("#perf-totals")
+    cells = tab.page.eval_on_selector_all("#perf-table tr", "rs => rs.map(r => [...r.cells].map(c => c.innerText))")
+    assert [row[0] for row in cells[1:]] == sorted(api["connections"])
+    tab.shot("performance")
+    tab.no_errors()
+
+
+def test_operator_has_no_performance_page(tab: Tab, served: Served) -> None:
+    tab.sign_in(served.keys["operator"])
+    assert tab.page.is_hidden(".tab[data-page=performance]")
+    assert tab.page.request.get(f"{served.url}/dashboard/api/sites/demo/performance").status == 403
+    tab.no_errors()
+
+
+def test_overview_fits_a_laptop_screen(tab: Tab, served: Served) -> None:
+    tab.sign_in(served.keys["admin"])
+    assert tab.page.evaluate("document.documentElement.scrollHeight") <= 768
+
+
 def test_berlin_time_across_dst(tab: Tab, served: Served) -> None:
     tab.sign_in(served.keys["admin"])
     text = tab.page.evaluate(
@@ -239,7 +265,7 @@ def test_bytes_per_page_on_the_wire(tab: Tab, served: Served) -> None:
     plotly = sum(b for url, b in tab.wire if url.endswith("plotly.min.js"))
     first = sum(b for url, b in tab.wire if not url.endswith("plotly.min.js"))
     per_page["overview"] = first
-    for page in ("grid", "assets"):
+    for page in PAGES[1:]:
         before = len(tab.wire)
         tab.show(page)
         tab.page.wait_for_load_state("networkidle")

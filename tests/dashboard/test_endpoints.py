@@ -35,7 +35,8 @@ def test_session_cookie_and_errors(served: Served) -> None:
         ok = c.post("/dashboard/session", json={"key": served.keys["manager"]})
         cookie = ok.headers["set-cookie"].lower()
         assert ok.status_code == 200 and "httponly" in cookie and "samesite=strict" in cookie
-        assert ok.json() == {"signed_in": True, "role": "manager", "sites": ["demo"], "can_replan": False}
+        assert ok.json() == {"signed_in": True, "role": "manager", "sites": ["demo"], "can_replan": False,
+                             "pages": ["overview", "grid", "assets", "performance"]}
         assert c.get("/dashboard/api/sites/north/overview").status_code == 403
         assert c.get("/dashboard/api/sites/demo/overview").status_code == 200
         assert c.post("/dashboard/api/sites/demo/replan", headers={"X-Requested-With": "quartiere-dashboard"}

@@ -252,7 +252,37 @@ function setpointTable(text) {
   }
 }
 
-const PAGES = { overview, grid, assets };
+async function performance() {
+  const k = await api(`${API}/sites/${encodeURIComponent(state.site)}/performance`);
+  $("perf-title").textContent = `Realised against planned, ${localText(Date.parse(k.start))} – ${localText(Date.parse(k.end))}`;
+  const box = $("perf-totals");
+  box.replaceChildren();
+  card(box, "evaluated intervals", `${k.evaluated_intervals} of ${k.intervals}`);
+  card(box, "import", k.totals.import_kwh === null ? "not measured" : `${num(k.totals.import_kwh)} kWh`).id = "perf-import";
+  card(box, "cost", k.totals.cost_eur === null ? "not priced" : `${num(k.totals.cost_eur, 2)} EUR`);
+  card(box, "intervals above limit", String(k.totals.intervals_above_limit), k.totals.intervals_above_limit ? "bad" : "ok");
+  card(box, "kWh above limit", k.totals.kwh_above_limit === null ? "-" : `${num(k.totals.kwh_above_limit, 2)} kWh`);
+  card(box, "§14a dimming", `${k.dimming.intervals} intervals, ${num(k.dimming.dimmed_kwh || 0)} kWh`);
+  const rows = Object.entries(k.connections);
+  const t = el("table");
+  t.id = "perf-table";
+  if (rows.length) {
+    const fields = Object.keys(rows[0][1]);
+    const head = el("tr");
+    head.append(el("th", "transformer"), ...fields.map((f) => el("th", f.replace(/_/g, " "))));
+    t.append(head);
+    for (const [cid, c] of rows) {
+      const r = el("tr");
+      r.append(el("td", cid), ...fields.map((f) => el("td", typeof c[f] === "number" ? num(c[f], 2) : c[f] === null ? "-" : String(c[f]))));
+      t.append(r);
+    }
+  } else {
+    t.append(el("caption", "nothing evaluated in this period"));
+  }
+  $("perf-connections").replaceChildren(t);
+}
+
+const PAGES = { overview, grid, assets, performance };
 
 async function show(page) {
   state.page = page;
@@ -283,6 +313,7 @@ async function start() {
   $("nav").hidden = false;
   $("who").textContent = `role: ${state.me.role}`;
   $("replan").hidden = !state.me.can_replan;
+  for (const b of document.querySelectorAll(".tab")) b.hidden = !state.me.pages.includes(b.dataset.page);
   const sel = $("site");
   sel.replaceChildren(...state.me.sites.map((s) => new Option(s, s)));
   if (!state.me.sites.length) {
