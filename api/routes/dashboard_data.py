@@ -33,6 +33,7 @@ from grid.schedule.performance import (
 from grid.schedule.setpoints import setpoints
 from grid.store import plans as store
 from grid.store.apikeys import ApiKey
+from grid.store.forecasts import load_forecast, stored_forecasts
 
 COOKIE = "quartiere_session"
 TZ = ZoneInfo("Europe/Berlin")
@@ -84,8 +85,12 @@ PAGES: dict[str, tuple[Right, ...]] = {
     "overview": PAGE_RIGHTS,
     "grid": PAGE_RIGHTS,
     "assets": PAGE_RIGHTS,
+    "forecasts": (Right.READ_FORECASTS,),
     "performance": (Right.READ_KPIS,),
 }
+UNITS = {"power_kw": "kW", "kw_per_kwp": "kW/kWp", "heat_kw": "kW thermal", "temp_degc": "degC"}
+FORECAST_BEFORE = pd.Timedelta(days=1)
+FORECAST_AFTER = pd.Timedelta(days=2)
 PERFORMANCE_DAYS = 7
 
 
@@ -382,3 +387,46 @@ async def performance(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
         "assets": len(k["assets"]),
         "dimming": {**k["dimming"], "devices": len(k["dimming"]["devices"])},
     }
+
+
+def forecast_view(ctx: ServiceContext, site: str, target: str | None, quantity: str | None) -> dict[str, Any]:
+    """The stored targets, and the chosen one's quantiles from a day before now to two days after
+    (latest run per interval, as GET /api/v1/sites/{site}/forecasts answers)."""
+    stored = stored_forecasts(ctx.engine, site)
+    targets = [{"target": f.target, "quantity": f.quantity, "unit": UNITS.get(f.quantity, f.quantity)} for f in stored]
+    out: dict[str, Any] = {"site": site, "targets": targets, "forecast": None}
+    if not stored:
+        return out
+    if target is None:
+        chosen = next((f for f in stored if f.target == "site"), stored[0])
+    else:
+        found = [f for f in stored if f.target == target and (quantity is None or f.quantity == quantity)]
+        if not found:
+            raise HTTPException(404, f"no forecast of {target!r} stored for site {site!r}")
+        chosen = found[0]
+    now = pd.Timestamp(ctx.clock()).tz_convert("UTC").floor("15min")
+    frame = load_forecast(ctx.engine, site, chosen.target, now - FORECAST_BEFORE, now + FORECAST_AFTER,
+                          quantity=chosen.quantity)
+    index = frame.index
+    out["forecast"] = {
+        "target": chosen.target,
+        "quantity": chosen.quantity,
+        "unit": UNITS.get(chosen.quantity, chosen.quantity),
+        "t0_ms": int(index[0].timestamp() * 1000),
+        "step_min": int((index[1] - index[0]) / pd.Timedelta(minutes=1)) if len(index) > 1 else 15,
+        "n": len(index),
+        "now_ms": int(now.timestamp() * 1000),
+        "levels": [round(float(c), 6) for c in frame.columns],
+        "values": [[None if pd.isna(v) else round(float(v), DIGITS) for v in frame[c]] for c in frame.columns],
+    }
+    return out
+
+
+@router.get("/api/sites/{site}/forecasts")
+async def forecasts(
+    site: SiteId, key: Key, ctx: Ctx, target: str | None = None, quantity: str | None = None
+) -> dict[str, Any]:
+    """Quantile forecasts of one stored target (default: the site load) around now; see
+    :func:`forecast_view`."""
+    may_read(key, ctx, site, PAGES["forecasts"])
+    return await run_in_threadpool(forecast_view, ctx, site, target, quantity)

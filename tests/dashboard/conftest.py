@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from grid.schedule.performance import evaluate_intervals
 from grid.store.apikeys import create_key
+from grid.store.forecasts import store_forecast
 from grid.store.testing import scratch_store
 from tests.api.kit import Clock, demo_sites, make_app
 
@@ -29,6 +32,17 @@ READ_AT = [("13", 23, 0), ("13", 23, 15), ("13", 23, 30), ("13", 23, 45), ("14",
            ("14", 0, 45), ("14", 1, 0)]
 REGISTER_KWH = [100.0, 102.5, 105.0, 108.5, 111.0, 113.0, 115.0, 117.5, 120.0]
 MEASURED_KW = [4 * (b - a) for a, b in itertools.pairwise(REGISTER_KWH)]
+FORECAST_ISSUED = pd.Timestamp("2026-01-13T12:00:00Z")
+
+
+def forecast_quantiles() -> pd.DataFrame:
+    """The site load's forecast: a day from 2026-01-14T00:00Z, median 1 kW + 0.01 kW per quarter-hour,
+    band median -/+ 0.5 kW."""
+    index = pd.date_range("2026-01-14T00:00:00Z", periods=96, freq="15min")
+    median = 1.0 + 0.01 * np.arange(96)
+    return pd.DataFrame({0.1: median - 0.5, 0.5: median, 0.9: median + 0.5}, index=index)
+
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 
 
@@ -63,6 +77,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         ctx = app.state.ctx
         for site in ("demo", "north"):
             ctx.service.run(site, ctx.clock())
+        store_forecast(engine, "demo", "site", forecast_quantiles(), FORECAST_ISSUED, "standard_profile")
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, daemon=True)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.dashboard.conftest import ARTIFACTS, MEASURED_KW, Served
 
-PAGES = ("overview", "grid", "assets", "performance")
+PAGES = ("overview", "grid", "assets", "forecasts", "performance")
 MB = 1_000_000
 
 
@@ -175,9 +175,27 @@ def test_performance_page_against_the_api(tab: Tab, served: Served) -> None:
     tab.no_errors()
 
 
+def test_forecasts_page_draws_the_band(tab: Tab, served: Served) -> None:
+    tab.sign_in(served.keys["manager"])
+    tab.show("forecasts")
+    now = dt.datetime(2026, 1, 14, 1, 0, tzinfo=dt.UTC)  # the test clock's quarter-hour
+    api = served.api("/api/v1/sites/demo/forecasts", "manager", start=(now - dt.timedelta(days=1)).isoformat(),
+                     end=(now + dt.timedelta(days=2)).isoformat(), target="site")
+    traces = tab.traces("#fc-chart")
+    assert [t["name"] for t in traces] == ["10 %", "10 %–90 % band", "median"]
+    for t, level in zip(traces, (0, 2, 1), strict=True):
+        assert len(t["x"]) == len(api["intervals"]) and t["x"][0] == _ms(api["intervals"][0]["start"])
+        want = [i["values"][level] for i in api["intervals"]]
+        assert [v is None for v in t["y"]] == [v is None for v in want] and any(v is not None for v in want)
+        assert _close([v for v in t["y"] if v is not None], [v for v in want if v is not None])
+        assert "kW" in t["hover"]
+    tab.shot("forecasts")
+    tab.no_errors()
+
+
 def test_operator_has_no_performance_page(tab: Tab, served: Served) -> None:
     tab.sign_in(served.keys["operator"])
-    assert tab.page.is_hidden(".tab[data-page=performance]")
+    assert tab.page.is_hidden(".tab[data-page=performance]") and tab.page.is_hidden(".tab[data-page=forecasts]")
     assert tab.page.request.get(f"{served.url}/dashboard/api/sites/demo/performance").status == 403
     tab.no_errors()
 

@@ -36,7 +36,7 @@ def test_session_cookie_and_errors(served: Served) -> None:
         cookie = ok.headers["set-cookie"].lower()
         assert ok.status_code == 200 and "httponly" in cookie and "samesite=strict" in cookie
         assert ok.json() == {"signed_in": True, "role": "manager", "sites": ["demo"], "can_replan": False,
-                             "pages": ["overview", "grid", "assets", "performance"]}
+                             "pages": ["overview", "grid", "assets", "forecasts", "performance"]}
         assert c.get("/dashboard/api/sites/north/overview").status_code == 403
         assert c.get("/dashboard/api/sites/demo/overview").status_code == 200
         assert c.post("/dashboard/api/sites/demo/replan", headers={"X-Requested-With": "quartiere-dashboard"}

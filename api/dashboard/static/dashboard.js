@@ -282,7 +282,31 @@ async function performance() {
   $("perf-connections").replaceChildren(t);
 }
 
-const PAGES = { overview, grid, assets, performance };
+async function forecasts() {
+  const sel = $("fc-target");
+  const q = sel.value ? `?${new URLSearchParams(JSON.parse(sel.value))}` : "";
+  const f = await api(`${API}/sites/${encodeURIComponent(state.site)}/forecasts${q}`);
+  if (!sel.options.length) {
+    for (const t of f.targets) sel.append(new Option(`${t.target} (${t.unit})`, JSON.stringify({ target: t.target, quantity: t.quantity })));
+  }
+  $("fc-none").hidden = !!f.forecast;
+  $("fc-chart").hidden = !f.forecast;
+  if (!f.forecast) return;
+  const d = f.forecast;
+  const xs = times(d);
+  const lo = d.values[0], hi = d.values[d.values.length - 1];
+  const mid = d.levels.indexOf(0.5) >= 0 ? d.values[d.levels.indexOf(0.5)] : d.values[Math.floor(d.values.length / 2)];
+  const pct = (x) => `${Math.round(100 * x)} %`;
+  const band = `${pct(d.levels[0])}–${pct(d.levels[d.levels.length - 1])}`;
+  plot($("fc-chart"), [
+    trace(`${pct(d.levels[0])}`, xs, lo, d.unit, { line: { shape: "hv", width: 0, color: "#1f5fa8" }, showlegend: false }),
+    trace(`${band} band`, xs, hi, d.unit, { fill: "tonexty", fillcolor: "rgba(31,95,168,0.2)", line: { shape: "hv", width: 0, color: "#1f5fa8" } }),
+    trace("median", xs, mid, d.unit, { line: { shape: "hv", color: "#1f5fa8" } }),
+  ], layout(`Forecast of ${d.target} (${d.unit}), ${band} band`, d.unit, xs, d.now_ms));
+  sel.value = JSON.stringify({ target: d.target, quantity: d.quantity });
+}
+
+const PAGES = { overview, grid, assets, forecasts, performance };
 
 async function show(page) {
   state.page = page;
@@ -348,8 +372,14 @@ $("replan").addEventListener("click", async () => {
   }
 });
 for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => show(b.dataset.page));
-$("site").addEventListener("change", () => { state.site = $("site").value; $("asset-filter").length = 1; show(state.page); });
+$("site").addEventListener("change", () => {
+  state.site = $("site").value;
+  $("asset-filter").length = 1;
+  $("fc-target").length = 0;
+  show(state.page);
+});
 $("asset-filter").addEventListener("change", () => show("assets"));
+$("fc-target").addEventListener("change", () => show("forecasts"));
 $("sp-filter").addEventListener("input", () => {
   const q = $("sp-filter").value.toLowerCase();
   for (const r of $("sp-table").querySelectorAll("tr[data-search]")) r.hidden = !r.dataset.search.includes(q);
