@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import Histogram
 from sqlalchemy.engine import Engine
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -28,6 +27,7 @@ from api.outage import DatabaseOutage
 from api.ratelimit import WrongKeyLimiter
 from api.routes import (
     dashboard,
+    dashboard_compress,
     dashboard_data,
     ev_sessions,
     forecasts,
@@ -219,8 +219,8 @@ def create_app(
     app.include_router(dashboard.router)
     app.include_router(dashboard_data.router)
 
-    # JSON and pages compressed; inside the fast path and the edge: their answers and refusals pass as they are
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # gzip inside the fast path and the edge: their answers and refusals pass as they are
+    app.add_middleware(dashboard_compress.Compression)
     app.add_middleware(SetpointsFastPath, ctx=ctx)  # inside the latency middleware: measured too
     app.add_middleware(EdgeMiddleware, ctx=ctx)  # keys, body limits and headers before anything reads the body
     app.add_middleware(LatencyMiddleware)
