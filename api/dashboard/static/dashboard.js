@@ -186,15 +186,16 @@ async function grid() {
   box.replaceChildren();
   const past = times(g.measured);
   const all = past.concat(xs);
-  const shown = [Math.max(all[0], xs[0] - 24 * HOUR_MS), xs[xs.length - 1]];  // the last day and the plan
+  const span = xs[xs.length - 1] - xs[0];
+  const shown = [Math.max(all[0], xs[0] - Math.max(6 * HOUR_MS, span)), xs[xs.length - 1]];  // the plan and as long before
   for (const [cid, c] of Object.entries(g.connections)) {
     const div = el("div", null, "chart");
     div.dataset.connection = cid;
     box.append(div);
     plot(div, [
       trace("measured import", past, g.measured.connections[cid], "kW", { line: { shape: "hv", color: "#444", width: 1 } }),
-      trace("planned import", xs, c.import_kw, "kW"),
-      trace("planned export", xs, c.export_kw.map((v) => -v), "kW"),
+      trace("planned import", xs, c.import_kw, "kW", { line: { shape: "hv", color: "#1f5fa8" } }),
+      trace("planned export", xs, c.export_kw.map((v) => -v), "kW", { line: { shape: "hv", color: "#8a3ea8" } }),
       trace("import limit", xs, c.limit_import_kw, "kW", { line: { shape: "hv", dash: "dash", color: "#b3261e" } }),
       trace("export limit", xs, c.limit_export_kw.map((v) => -v), "kW", { line: { shape: "hv", dash: "dash", color: "#e08a00" } }),
       trace("marginal price", xs, c.marginal_price_eur_per_kwh, "EUR/kWh", { yaxis: "y2", line: { shape: "hv", color: "#2a8a3e", width: 1 } }),
