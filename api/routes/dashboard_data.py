@@ -32,6 +32,7 @@ from grid.schedule.performance import (
 )
 from grid.schedule.setpoints import setpoints
 from grid.store import plans as store
+from grid.store import scenarios as scenario_store
 from grid.store.apikeys import ApiKey
 from grid.store.forecasts import load_forecast, stored_forecasts
 
@@ -87,7 +88,9 @@ PAGES: dict[str, tuple[Right, ...]] = {
     "assets": PAGE_RIGHTS,
     "forecasts": (Right.READ_FORECASTS,),
     "performance": (Right.READ_KPIS,),
+    "scenarios": (Right.RUN_SCENARIOS,),
 }
+SCENARIO_FIELDS = ("run_id", "name", "status", "scenario_status", "message", "submitted_at", "finished_at")
 UNITS = {"power_kw": "kW", "kw_per_kwp": "kW/kWp", "heat_kw": "kW thermal", "temp_degc": "degC"}
 FORECAST_BEFORE = pd.Timedelta(days=1)
 FORECAST_AFTER = pd.Timedelta(days=2)
@@ -134,7 +137,7 @@ def whoami(key: ApiKey, ctx: ServiceContext) -> dict[str, Any]:
     return {
         "signed_in": True,
         "role": key.role.value,
-        "sites": sites if any(has_right(key.role, r) for r in PAGE_RIGHTS) else [],
+        "sites": sites if any(has_right(key.role, r) for rights in PAGES.values() for r in rights) else [],
         "can_replan": has_right(key.role, Right.TRIGGER_REPLAN),
         "pages": [page for page, rights in PAGES.items() if any(has_right(key.role, r) for r in rights)],
     }
@@ -430,3 +433,16 @@ async def forecasts(
     :func:`forecast_view`."""
     may_read(key, ctx, site, PAGES["forecasts"])
     return await run_in_threadpool(forecast_view, ctx, site, target, quantity)
+
+
+@router.get("/api/sites/{site}/scenarios")
+async def scenarios(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
+    """The newest scenario runs of the site (as GET /api/v1/sites/{site}/scenarios, without URLs)."""
+    may_read(key, ctx, site, PAGES["scenarios"])
+    rows = await run_in_threadpool(scenario_store.list_runs, ctx.engine, site, 50)
+    runs = []
+    for r in rows:
+        row = {"run_id": r.run_id, "name": r.name, "status": r.status, "scenario_status": r.scenario_status,
+               "message": r.message, "submitted_at": r.submitted_at, "finished_at": r.finished_at}
+        runs.append({f: v.astimezone(dt.UTC).isoformat() if isinstance(v, dt.datetime) else v for f, v in row.items()})
+    return {"site": site, "fields": list(SCENARIO_FIELDS), "runs": runs}

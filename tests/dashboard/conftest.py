@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from grid.schedule.performance import evaluate_intervals
 from grid.store.apikeys import create_key
 from grid.store.forecasts import store_forecast
+from grid.store.scenarios import create_run
 from grid.store.testing import scratch_store
 from tests.api.kit import Clock, demo_sites, make_app
 
@@ -78,6 +79,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for site in ("demo", "north"):
             ctx.service.run(site, ctx.clock())
         store_forecast(engine, "demo", "site", forecast_quantiles(), FORECAST_ISSUED, "standard_profile")
+        for site, name in (("demo", "bigger batteries"), ("north", "north only")):  # queued scenario runs
+            create_run(engine, f"{site:x<32}", site, name, {"name": name}, FORECAST_ISSUED.to_pydatetime())
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, daemon=True)

@@ -193,6 +193,19 @@ def test_forecasts_page_draws_the_band(tab: Tab, served: Served) -> None:
     tab.no_errors()
 
 
+def test_planner_sees_scenarios_only(tab: Tab, served: Served) -> None:
+    tab.sign_in(served.keys["planner"], expect="scenarios")
+    visible = tab.page.eval_on_selector_all(".tab", "bs => bs.filter(b => !b.hidden).map(b => b.dataset.page)")
+    assert visible == ["scenarios"]
+    api = served.api("/api/v1/sites/demo/scenarios", "planner")
+    rows = tab.page.eval_on_selector_all("#sc-table tr", "rs => rs.slice(1).map(r => r.cells[1].innerText)")
+    assert rows == [r["name"] for r in api["runs"]] == ["bigger batteries"]  # not north's run
+    for path in ("overview", "grid", "assets", "setpoints.csv", "forecasts", "performance"):
+        assert tab.page.request.get(f"{served.url}/dashboard/api/sites/demo/{path}").status == 403, path
+    tab.shot("scenarios")
+    tab.no_errors()
+
+
 def test_operator_has_no_performance_page(tab: Tab, served: Served) -> None:
     tab.sign_in(served.keys["operator"])
     assert tab.page.is_hidden(".tab[data-page=performance]") and tab.page.is_hidden(".tab[data-page=forecasts]")

@@ -307,7 +307,23 @@ async function forecasts() {
   sel.value = JSON.stringify({ target: d.target, quantity: d.quantity });
 }
 
-const PAGES = { overview, grid, assets, forecasts, performance };
+async function scenarios() {
+  const s = await api(`${API}/sites/${encodeURIComponent(state.site)}/scenarios`);
+  const t = el("table");
+  t.id = "sc-table";
+  const head = el("tr");
+  head.append(...s.fields.map((f) => el("th", f.replace(/_/g, " "))));
+  t.append(head);
+  for (const run of s.runs) {
+    const r = el("tr");
+    r.append(...s.fields.map((f) => el("td", f.endsWith("_at") && run[f] ? localText(Date.parse(run[f])) : run[f] === null ? "-" : run[f])));
+    t.append(r);
+  }
+  if (!s.runs.length) t.append(el("caption", "No scenario runs yet (POST /api/v1/sites/{site}/scenarios)."));
+  $("sc-runs").replaceChildren(t);
+}
+
+const PAGES = { overview, grid, assets, forecasts, performance, scenarios };
 
 async function show(page) {
   state.page = page;
@@ -347,7 +363,7 @@ async function start() {
     return;
   }
   state.site = state.me.sites[0];
-  await show(state.page);
+  await show(state.me.pages.includes(state.page) ? state.page : state.me.pages[0]);
 }
 
 $("login").addEventListener("submit", async (ev) => {
