@@ -12,7 +12,7 @@ if ! command -v mosquitto_passwd >/dev/null && command -v apt-get >/dev/null && 
 fi
 # the dashboard's browser tests drive Debian's Chromium through Playwright (tests/dashboard)
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  apt-get install -y -q chromium >/dev/null
+  apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
 fi
 .venv/bin/ruff check grid models api tests bench
 .venv/bin/mypy grid models api

@@ -120,6 +120,13 @@ def test_pages_draw_the_api_numbers(tab: Tab, served: Served) -> None:
     ticks = tab.page.eval_on_selector("div.chart", "el => el.layout.xaxis.ticktext")
     assert ticks and all(":00" in t for t in ticks)
     assert tab.page.eval_on_selector("div.chart", "el => el.layout.xaxis.title.text") == "Europe/Berlin"
+    # zoom to 2 h: the Berlin ticks follow the new range (hourly)
+    a, b = _ms(plan["intervals"][0]), _ms(plan["intervals"][0]) + 2 * 3600_000
+    zoom = f"el => Plotly.relayout(el, {{'xaxis.range[0]': {a}, 'xaxis.range[1]': {b}}})"
+    tab.page.eval_on_selector("div.chart", zoom)
+    tab.until(f"document.querySelector('div.chart').layout.xaxis.tickvals[0] >= {a}")
+    zoomed = tab.page.eval_on_selector("div.chart", "el => el.layout.xaxis.tickvals")
+    assert zoomed == [a + 3600_000 * k for k in range(3)]  # the plan starts on a full hour
     tab.shot("grid")
 
     tab.show("assets")
