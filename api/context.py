@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from api.cache import ResponseCache
 from api.jobs import JobManager
 from api.outage import DatabaseOutage
+from api.ratelimit import WrongKeyLimiter
 from api.settings import Settings
 from grid.schedule.runner import PlanningService
 
@@ -44,6 +45,8 @@ class ServiceContext:
     clock: Clock
     outage: DatabaseOutage = field(default_factory=lambda: DatabaseOutage(wall_clock))
     auth_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)  # sha256(key) -> (expiry, ApiKey)
+    auth_checks: dict[str, Any] = field(default_factory=dict)  # sha256(key) -> its background check (a task)
+    wrong_keys: WrongKeyLimiter = field(default_factory=lambda: WrongKeyLimiter(5.0, 20))
     started_at: dt.datetime | None = None  # by the service's clock, when the lifespan started
     publisher: Any = None  # grid.schedule.publish.MqttPublisher when MQTT is on
     scheduler: Any = None  # apscheduler BackgroundScheduler when running

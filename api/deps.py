@@ -1,26 +1,23 @@
 """Request dependencies: the service context, API-key authentication and per-site rights.
 
-A key comes in ``X-API-Key`` or ``Authorization: Bearer <key>``. Missing or wrong key -> 401;
+A key comes in ``X-API-Key`` or ``Authorization: Bearer <key>`` (either header twice: 400; see
+:mod:`api.edge`, which verifies it before the body is read). Missing or wrong key -> 401;
 a known key without the right or outside its sites -> 403; a site the service does not run -> 404.
 Keys are never logged.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Request, Security
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import SQLAlchemyError
 
 from api.context import ServiceContext
-from api.outage import PROBE_S, is_unavailable
+from api.edge import CHALLENGE, SCOPE_KEY, RefusalError, request_key, verify_key
 from grid.keys import Right, has_right
-from grid.store.apikeys import ApiKey, authenticate
+from grid.store.apikeys import ApiKey
 
 #: what every authenticated route may answer besides its success and 422
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -39,38 +36,25 @@ async def context(request: Request) -> ServiceContext:
 
 
 async def current_key(
+    request: Request,
     ctx: Annotated[ServiceContext, Depends(context)],
-    header: Annotated[str | None, Security(api_key_header)],
-    creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    _header: Annotated[str | None, Security(api_key_header)],
+    _creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> ApiKey:
-    """The key of the request. A verified key is kept (by its sha256) for ``auth_cache_s`` so that
-    polling does not hit the database; unknown keys are never cached. While the database is
-    unavailable, a key verified before keeps working (checked again every ``PROBE_S``)."""
-    token = header or (creds.credentials if creds is not None else None)
-    if not token:
-        raise HTTPException(401, "missing API key (X-API-Key or Authorization: Bearer)", {"WWW-Authenticate": "Bearer"})
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    hit = ctx.auth_cache.get(digest)
-    if hit is not None and time.monotonic() < hit[0]:
-        cached: ApiKey = hit[1]
-        return cached
-    if hit is not None and ctx.outage.since is not None:  # one probe per key: the others answer from memory
-        ctx.auth_cache[digest] = (time.monotonic() + PROBE_S, hit[1])
+    """The key of the request, verified by :class:`api.edge.EdgeMiddleware` before the body was
+    read (the two security parameters only document the headers in the OpenAPI document). Without
+    the middleware in front, the key is read and verified here with the same functions."""
+    key: ApiKey | None = request.scope.get(SCOPE_KEY)
+    if key is not None:
+        return key
     try:
-        key = await run_in_threadpool(authenticate, ctx.engine, token)
-    except SQLAlchemyError as exc:  # database down: a key verified before goes on working
-        if hit is None or not is_unavailable(exc):
-            raise  # -> 503 (api.errors)
-        ctx.outage.down()
-        ctx.auth_cache[digest] = (time.monotonic() + PROBE_S, hit[1])
-        cached_key: ApiKey = hit[1]
-        return cached_key
-    if key is None:
-        ctx.auth_cache.pop(digest, None)
-        raise HTTPException(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
-    if ctx.settings.auth_cache_s > 0:
-        ctx.auth_cache[digest] = (time.monotonic() + ctx.settings.auth_cache_s, key)
-    return key
+        token = request_key(request.scope["headers"])
+        if token is None:
+            raise RefusalError(401, "missing API key (X-API-Key or Authorization: Bearer)", CHALLENGE)
+        client = request.client.host if request.client else "unknown"
+        return await verify_key(ctx, token, client)
+    except RefusalError as refusal:
+        raise HTTPException(refusal.status, refusal.detail, refusal.headers) from None
 
 
 def site_access(right: Right) -> Callable[..., Awaitable[str]]:
@@ -91,10 +75,15 @@ def authorize(ctx: ServiceContext, key: ApiKey, site: str, right: Right) -> None
     """403 unless `key` may do `right` at `site`; 404 for a site the service does not run."""
     if not key.covers(site):
         raise HTTPException(403, f"this key is not scoped to site {site!r}")
-    if not has_right(key.role, right):
-        raise HTTPException(403, f"role {key.role.value!r} may not {right.value.replace('_', ' ')}")
+    require_right(key, right)
     if site not in ctx.settings.sites:
         raise HTTPException(404, f"unknown site {site!r}")
+
+
+def require_right(key: ApiKey, right: Right) -> None:
+    """403 unless the role of `key` may do `right` (at some site)."""
+    if not has_right(key.role, right):
+        raise HTTPException(403, f"role {key.role.value!r} may not {right.value.replace('_', ' ')}")
 
 
 Ctx = Annotated[ServiceContext, Depends(context)]

@@ -1,26 +1,24 @@
 """Set-point polling without the framework: a plain ASGI layer in front of FastAPI.
 
 Operators' devices poll ``GET /api/v1/sites/{site}/setpoints`` many times a minute. When all it
-needs is already in memory (the key verified within ``auth_cache_s``, the site's latest plan row
-and body, the encoded answer for this interval), this layer answers itself: the same status,
-body and headers as the route (``api.routes.setpoints``), which builds them with the same
-function. Anything else (first request, unknown or wrong key, missing right, bad or extra query
-parameters, no plan yet, a cache miss) goes on to FastAPI unchanged, which answers (errors
-included) and fills the caches.
+needs is already in memory (the key, verified by :class:`api.edge.EdgeMiddleware` in front of
+it, the site's latest plan row and body, the encoded answer for this interval), this layer
+answers itself: the same status, body and headers as the route (``api.routes.setpoints``),
+which builds them with the same function. Anything else (first request, missing right, bad or
+extra query parameters, no plan yet, a cache miss) goes on to FastAPI unchanged, which answers
+(errors included) and fills the caches.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import time
-from typing import Any
 
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.context import ServiceContext
-from api.routes.setpoints import setpoints_answer
+from api.edge import SCOPE_KEY, header
+from api.routes.setpoints import latest_loader, setpoints_answer
 from grid.keys import Right, has_right
 
 FAST_ANSWERS = Counter("quartiere_setpoints_fast_answers", "Set-point requests answered from memory by the fast path.")
@@ -68,34 +66,20 @@ class SetpointsFastPath:
             horizon = int(found.group(1))
         else:
             horizon = 4
-        token, if_none_match = _headers(scope["headers"])
-        if not token:
+        key = scope.get(SCOPE_KEY)
+        if key is None:
             return None
-        hit = ctx.auth_cache.get(hashlib.sha256(token.encode()).hexdigest())
-        if hit is None or time.monotonic() >= hit[0]:
-            return None
-        key = hit[1]
         if not (key.covers(site) and has_right(key.role, Right.READ_SETPOINTS) and site in ctx.settings.sites):
             return None
-        row = ctx.cache.peek_latest(site)
+        # A row past its time to live is served for as long again while one background read
+        # fetches the new one: the pollers never queue on the database together.
+        ttl = ctx.settings.latest_cache_s
+        row, expired = ctx.cache.peek_latest(site, ttl)
         if row is None:
             return None
+        if expired:
+            ctx.cache.refresh_soon(site, latest_loader(ctx, site), ttl)
         body = ctx.cache.peek_body(row.plan_id)
         if body is None:
             return None
-        return setpoints_answer(ctx, row, body, horizon, if_none_match)
-
-
-def _headers(headers: Any) -> tuple[str | None, str | None]:
-    """(API key, If-None-Match) from raw ASGI headers."""
-    token = if_none_match = None
-    for name, value in headers:
-        if name == b"x-api-key":
-            token = value.decode("latin-1")
-        elif name == b"authorization" and token is None:
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and credentials:
-                token = credentials.strip()
-        elif name == b"if-none-match":
-            if_none_match = value.decode("latin-1")
-    return token, if_none_match
+        return setpoints_answer(ctx, row, body, horizon, header(scope["headers"], b"if-none-match"))

@@ -29,6 +29,7 @@ class Job:
     plan_id: str | None = None
     plan_status: str | None = None
     message: str = ""
+    trigger: str = "manual"  # manual, limit_order (a grid-operator order came or was cancelled)
 
 
 class JobManager:
@@ -40,13 +41,18 @@ class JobManager:
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
 
-    def submit(self, site_id: str) -> tuple[Job, bool]:
-        """Start a job for `site_id`, or return the one already active; (job, created)."""
+    def submit(self, site_id: str, trigger: str = "manual") -> tuple[Job, bool]:
+        """Start a job for `site_id`, or return the one already active; (job, created).
+
+        A job still queued takes the run it would start anyway; one already running may have read
+        its inputs before the change that asks for this one, so a new job is queued behind it."""
         with self._lock:
             for job in self._jobs.values():
-                if job.site_id == site_id and job.status in ACTIVE:
+                if job.site_id == site_id and (
+                    job.status == "queued" or (job.status in ACTIVE and trigger == "manual")
+                ):
                     return job, False
-            job = Job(uuid.uuid4().hex, site_id, "queued", self.clock())
+            job = Job(uuid.uuid4().hex, site_id, "queued", self.clock(), trigger=trigger)
             self._jobs[job.job_id] = job
             self._futures[job.job_id] = self._pool.submit(self._run, job)
             return job, True
@@ -54,7 +60,7 @@ class JobManager:
     def _run(self, job: Job) -> None:
         job.status = "running"
         try:
-            result = self.service.run(job.site_id, self.clock(), trigger="manual")
+            result = self.service.run(job.site_id, self.clock(), trigger=job.trigger, wait=job.trigger != "manual")
         except Exception as exc:  # recorded on the job; the pool thread must survive
             job.status, job.message = "failed", f"{type(exc).__name__}: {exc}"
         else:

@@ -11,7 +11,10 @@ Responses = dict[int | str, dict[str, Any]]
 
 #: every route that needs a key (``X-API-Key`` or ``Authorization: Bearer``)
 AUTH: Responses = {
-    400: {"description": "Malformed request: more than one API key header, or a body that is not valid JSON."},
+    400: {
+        "description": "Malformed request: two X-API-Key or two Authorization headers, or a body that is not "
+        "valid JSON."
+    },
     401: {"description": "Missing, wrong or revoked API key."},
     403: {"description": "The key lacks the right or is not scoped to this site."},
     404: {"description": "Unknown site (or resource)."},

@@ -66,6 +66,33 @@ class Settings(BaseSettings):
         description="How long a verified key is trusted without the database, seconds "
         "(a revoked key stops working within this time).",
     )
+    wrong_key_per_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Wrong API keys a client address may try per second once its burst is spent; "
+        "more answer 429 with Retry-After, without a database look-up.",
+    )
+    wrong_key_burst: int = Field(default=20, ge=1, description="Wrong API keys a client address may try at once.")
+    max_body_bytes: int = Field(
+        default=16 << 20, ge=1, description="Largest request body (JSON), bytes; larger answers 413."
+    )
+    max_upload_bytes: int = Field(
+        default=256 << 20, ge=1, description="Largest file upload (the multipart body), bytes; larger answers 413."
+    )
+    max_upload_decompressed_bytes: int = Field(
+        default=256 << 20,
+        ge=1,
+        description="Largest size of an uploaded .gz file once decompressed, bytes; larger answers 413 "
+        "(bigger files: `grid ingest`).",
+    )
+    docs_public: bool | None = Field(
+        default=None,
+        description="Serve /docs, /redoc and /openapi.json without a key (unset: only when `host` is a loopback "
+        "address).",
+    )
+    metrics_public: bool | None = Field(
+        default=None, description="Serve /metrics without a key (unset: only when `host` is a loopback address)."
+    )
     latest_cache_s: float = Field(
         default=1.0,
         ge=0,
@@ -80,6 +107,11 @@ class Settings(BaseSettings):
     )
     scenario_queue_max: int = Field(
         default=4, ge=1, description="Most queued or running scenario runs per site; more answer 429."
+    )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's OpenTelemetry bridge (traces, metrics and logs to a configured OpenTelemetry "
+        "provider); off, requests skip its per-request check.",
     )
     host: str = Field(default="127.0.0.1", description="Address `grid serve` listens on.")
     port: int = Field(default=8000, description="Port `grid serve` listens on.")

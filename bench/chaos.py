@@ -56,7 +56,7 @@ import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from poll import Replanner, make_sites, measure, replan, wait_job
+from poll import make_sites, replan, wait_job, while_replanning
 
 from grid.private_services import PrivateMosquitto, PrivatePostgres, alive, descendants, free_port
 from grid.store.apikeys import create_key
@@ -528,19 +528,13 @@ async def _latencies(url: str, headers: dict[str, str], seconds: float) -> list[
 
 def case_poll_200c_replan(t: Totals, svc: Service, tokens: dict[str, str], seconds: float) -> None:
     headers = {"X-API-Key": tokens["admin"]}
-    replanner = Replanner(svc.base, "big", headers)
-    replanner.start()
-    time.sleep(0.5)  # let the first solve start
     try:
-        rps, p99 = measure(svc.base, headers, seconds, 200, etag=False)
+        (rps, p99), done = while_replanning(svc.base, headers, seconds, 200, etag=False)
     except SystemExit as exc:  # an error status during the phase
         t.record("poll_200c_replan", False, str(exc))
         return
-    finally:
-        replanner.stop.set()
-        replanner.join()
     t.p99_200c_ms = p99
-    t.record("poll_200c_replan", p99 < 100.0, f"{rps:.0f} req/s, p99 {p99:.1f} ms, {replanner.done} re-plans finished")
+    t.record("poll_200c_replan", p99 < 100.0, f"{rps:.0f} req/s, p99 {p99:.1f} ms, {done} re-plans finished")
 
 
 def main() -> None:

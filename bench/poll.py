@@ -5,9 +5,10 @@ figures then measure the client).
 
 Four phases of `--seconds` each with `--concurrency` connections polling
 ``GET /api/v1/sites/demo/setpoints``: plain; with If-None-Match (304s); and both again while the
-service re-plans a 300-household site (`big`, 24 h) over and over. Ends with one line:
+service re-plans a 300-household site (`big`, 24 h) over and over. Then two plain phases with
+`--wide` (200) connections, idle and while re-planning. Ends with one line:
 
-    poll_rps <n> p99_ms <ms> poll_rps_solving <n> p99_ms_solving <ms>
+    poll_rps <n> p99_ms <ms> poll_rps_solving <n> p99_ms_solving <ms> p99_ms_200c <ms> p99_ms_200c_solving <ms>
 
 (the plain phases; the If-None-Match figures are printed above it).
 
@@ -146,6 +147,31 @@ def measure(base: str, headers: dict[str, str], seconds: float, concurrency: int
     return wrk(url, h, seconds, concurrency)
 
 
+SETPOINT_BUCKET = re.compile(
+    r'^quartiere_http_request_duration_seconds_bucket\{le="([^"]+)",method="GET",'
+    r'route="/api/v1/sites/\{site\}/setpoints",status="(?:200|304)"\} ([0-9.e+]+)$'
+)
+
+
+def server_buckets(base: str) -> dict[float, float]:
+    """Cumulative counts of the service's own set-point latency histogram (from /metrics), per bound."""
+    counts: dict[float, float] = {}
+    for line in httpx.get(f"{base}/metrics", timeout=30).text.splitlines():
+        found = SETPOINT_BUCKET.match(line)
+        if found:
+            bound = float(found.group(1))
+            counts[bound] = counts.get(bound, 0.0) + float(found.group(2))
+    return counts
+
+
+def server_p99_bound_ms(before: dict[float, float], after: dict[float, float]) -> float:
+    """The smallest histogram bound (ms) under which 99 % of the requests between two readings were
+    answered, as the service measures them (from the ASGI call to the last byte handed to uvicorn)."""
+    delta = {b: after.get(b, 0.0) - before.get(b, 0.0) for b in after}
+    total = delta.get(float("inf"), 0.0)
+    return min((b * 1000 for b, n in delta.items() if total and n >= 0.99 * total), default=float("nan"))
+
+
 class Replanner(threading.Thread):
     """Re-plans `site` through the API back to back until stopped; counts finished runs."""
 
@@ -166,11 +192,26 @@ class Replanner(threading.Thread):
                     time.sleep(0.2)
 
 
+def while_replanning(
+    base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool
+) -> tuple[tuple[float, float], int]:
+    """One polling phase while `big` is re-planned back to back; (rps, p99 ms), re-plans finished."""
+    replanner = Replanner(base, "big", headers)
+    replanner.start()
+    time.sleep(0.5)  # let the first solve start
+    try:
+        return measure(base, headers, seconds, concurrency, etag), replanner.done
+    finally:
+        replanner.stop.set()
+        replanner.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--port", type=int, default=8771)
+    parser.add_argument("--wide", type=int, default=200, help="Connections of the last two phases.")
     args = parser.parse_args()
     base = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -196,22 +237,34 @@ def main() -> None:
                 solving: list[tuple[float, float]] = []
                 jobs = 0
                 for etag in (False, True):
-                    replanner = Replanner(base, "big", headers)
-                    replanner.start()
-                    time.sleep(0.5)  # let the first solve start
-                    solving.append(measure(base, headers, args.seconds, args.concurrency, etag))
-                    replanner.stop.set()
-                    replanner.join()
-                    jobs += replanner.done
+                    phase, done = while_replanning(base, headers, args.seconds, args.concurrency, etag)
+                    solving.append(phase)
+                    jobs += done
                 print(f"solving, plain:         {solving[0][0]:8.1f} req/s  p99 {solving[0][1]:7.1f} ms")
                 print(f"solving, If-None-Match: {solving[1][0]:8.1f} req/s  p99 {solving[1][1]:7.1f} ms")
                 print(f"re-plans finished during the solving phases: {jobs}")
+                b0 = server_buckets(base)
+                wide = measure(base, headers, args.seconds, args.wide, etag=False)
+                b1 = server_buckets(base)
+                wide_solving, done = while_replanning(base, headers, args.seconds, args.wide, False)
+                b2 = server_buckets(base)
+                print(
+                    f"{args.wide} connections:          {wide[0]:8.1f} req/s  p99 {wide[1]:7.1f} ms "
+                    f"(in the service: p99 <= {server_p99_bound_ms(b0, b1):.0f} ms)"
+                )
+                print(
+                    f"{args.wide} connections, solving: {wide_solving[0]:8.1f} req/s  p99 {wide_solving[1]:7.1f} ms "
+                    f"(in the service: p99 <= {server_p99_bound_ms(b1, b2):.0f} ms; {done} re-plans finished)"
+                )
         finally:
             proc.terminate()
             proc.wait(30)
     rps, p99 = plain
     rps_s, p99_s = solving[0]
-    print(f"poll_rps {rps:.0f} p99_ms {p99:.1f} poll_rps_solving {rps_s:.0f} p99_ms_solving {p99_s:.1f}")
+    print(
+        f"poll_rps {rps:.0f} p99_ms {p99:.1f} poll_rps_solving {rps_s:.0f} p99_ms_solving {p99_s:.1f} "
+        f"p99_ms_200c {wide[1]:.1f} p99_ms_200c_solving {wide_solving[1]:.1f}"
+    )
 
 
 if __name__ == "__main__":

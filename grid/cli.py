@@ -26,6 +26,7 @@ from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.forecast import cli as forecast_cli
 from grid.ingest import cli as ingest_cli
+from grid.ingest import live_cli
 from grid.scenarios import cli as scenario_cli
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index, to_utc
@@ -41,6 +42,9 @@ app.add_typer(forecast_cli.app, name="forecast")
 app.add_typer(scenario_cli.app, name="scenario")
 app.add_typer(scenario_cli.sweep_app, name="sweep")
 app.add_typer(api_cli.keys_app, name="keys")
+app.add_typer(live_cli.prices_app, name="prices")
+app.add_typer(live_cli.weather_app, name="weather")
+app.add_typer(live_cli.limits_app, name="limits")
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 

@@ -326,9 +326,7 @@ def _connections_and_homes(rng: np.random.Generator, n: int) -> tuple[list[dict]
             mine = members[:n_first] if role == 0 else members[n_first:]
             conn = _connection(cid, design, len(members))
             connections.append(conn)
-            homes += _homes(
-                rng, cid, design, conn["feeders"], [f"H{i + 1:0{width}d}" for i in mine]
-            )
+            homes += _homes(rng, cid, design, conn["feeders"], [f"H{i + 1:0{width}d}" for i in mine])
     return connections, homes
 
 
@@ -342,9 +340,7 @@ def _connection(cid: str, design: TransformerDesign, n_pair: int) -> dict[str, A
     feeders = []
     for j, share in enumerate(design.feeder_shares):
         feeder_kw = float(round(limit_kw * share * FEEDER_HEADROOM))
-        feeders.append(
-            _Flow(id=f"{cid}-F{j + 1}", import_limit_kw=feeder_kw, export_limit_kw=feeder_kw)
-        )
+        feeders.append(_Flow(id=f"{cid}-F{j + 1}", import_limit_kw=feeder_kw, export_limit_kw=feeder_kw))
     return {"id": cid, "rated_kva": float(kva), "feeders": feeders}
 
 
@@ -358,9 +354,7 @@ def _homes(
     """Households of one transformer: feeder, annual kWh (lognormal, clipped), a few businesses."""
     n = len(ids)
     sigma = np.sqrt(np.log1p((ANNUAL_KWH_SD / ANNUAL_KWH_MEAN) ** 2))
-    annual = np.clip(
-        rng.lognormal(np.log(ANNUAL_KWH_MEAN) - sigma**2 / 2, sigma, n), *ANNUAL_KWH_RANGE
-    )
+    annual = np.clip(rng.lognormal(np.log(ANNUAL_KWH_MEAN) - sigma**2 / 2, sigma, n), *ANNUAL_KWH_RANGE)
     business = rng.random(n) < BUSINESS_SHARE
     annual[business] = rng.uniform(*BUSINESS_KWH_RANGE, business.sum())
     cut = round(n * design.feeder_shares[0])
@@ -489,11 +483,7 @@ def _heat_pumps(rng: np.random.Generator, homes: list[dict]) -> list[dict]:
     for mine in _by_connection(homes, private=False):
         for home in _pick(rng, mine, _at_rate(mine, "heat_pump_rate")):
             heat = float(round(rng.uniform(*HP_HEAT_KWH_RANGE), -2))
-            kw = float(
-                np.clip(
-                    round(heat / HP_FULL_LOAD_H + rng.normal(0.0, HP_KW_NOISE), 1), *HP_KW_RANGE
-                )
-            )
+            kw = float(np.clip(round(heat / HP_FULL_LOAD_H + rng.normal(0.0, HP_KW_NOISE), 1), *HP_KW_RANGE))
             store = np.interp(heat, HP_HEAT_KWH_RANGE, HP_STORE_KWH_RANGE)
             store = np.clip(store + rng.normal(0, HP_STORE_NOISE_KWH), *HP_STORE_KWH_RANGE)
             cop = _Flow(
@@ -573,9 +563,7 @@ def _community_batteries(connections: list[dict]) -> list[dict]:
 # --- EV sessions ----------------------------------------------------------------------------------
 
 
-def _ev_sessions(
-    rng: np.random.Generator, chargers: list[dict], index: pd.DatetimeIndex
-) -> list[dict]:
+def _ev_sessions(rng: np.random.Generator, chargers: list[dict], index: pd.DatetimeIndex) -> list[dict]:
     """Plug-in sessions inside the data window: cars plugged in at the start, daytime visits and
     evening arrivals leaving next morning (departures after the window end are cut to it).
 
@@ -583,9 +571,7 @@ def _ev_sessions(
     lands where the design puts it. Times on the 15-minute grid.
     """
     begin, end = index[0], index[-1] + pd.Timedelta(minutes=RESOLUTION_MIN)
-    days = pd.date_range(
-        begin.tz_convert(TIMEZONE).date(), end.tz_convert(TIMEZONE).date(), freq="D"
-    )
+    days = pd.date_range(begin.tz_convert(TIMEZONE).date(), end.tz_convert(TIMEZONE).date(), freq="D")
     plans: list[tuple[dict, pd.Timestamp, pd.Timestamp, str]] = []
     for cid in dict.fromkeys(c["connection"] for c in chargers):
         mine = [c for c in chargers if c["connection"] == cid]
@@ -594,9 +580,7 @@ def _ev_sessions(
         for day in days:
             for box in _pick(rng, mine, round(DAYTIME_SESSION_RATE * len(mine))):
                 arrive_h = rng.uniform(*DAYTIME_ARRIVAL_H)
-                leave_h = min(
-                    arrive_h + rng.uniform(*DAYTIME_DURATION_H), DAYTIME_LATEST_DEPARTURE_H
-                )
+                leave_h = min(arrive_h + rng.uniform(*DAYTIME_DURATION_H), DAYTIME_LATEST_DEPARTURE_H)
                 plans.append((box, _local(day, arrive_h), _local(day, leave_h), "daytime"))
             for box in _pick(rng, mine, round(EVENING_SESSION_RATE * len(mine))):
                 leave = _local(day + pd.Timedelta(days=1), _draw_h(rng, MORNING_DEPARTURE_H))
@@ -622,9 +606,7 @@ def _local(day: pd.Timestamp, hour: float) -> pd.Timestamp:
     """Wall time `hour` on the naive date `day` in Europe/Berlin, rounded to the grid, in UTC."""
     wall = day + pd.Timedelta(hours=hour)
     wall = wall.round(f"{RESOLUTION_MIN}min")
-    return wall.tz_localize(TIMEZONE, nonexistent="shift_forward", ambiguous=False).tz_convert(
-        "UTC"
-    )
+    return wall.tz_localize(TIMEZONE, nonexistent="shift_forward", ambiguous=False).tz_convert("UTC")
 
 
 def _session(
@@ -670,9 +652,7 @@ def _ar1(rng: np.random.Generator, n_steps: int, n_series: int, phi: float) -> n
     return out
 
 
-def _daily_levels(
-    rng: np.random.Generator, index: pd.DatetimeIndex, low: float, high: float
-) -> np.ndarray:
+def _daily_levels(rng: np.random.Generator, index: pd.DatetimeIndex, low: float, high: float) -> np.ndarray:
     """A uniform level per local day, interpolated linearly between local noons (no jumps)."""
     local = index.tz_convert(TIMEZONE)
     first = local[0].normalize() - pd.Timedelta(days=1)
@@ -699,9 +679,7 @@ def make_weather(index: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
     return frame
 
 
-def _temperature_degc(
-    rng: np.random.Generator, index: pd.DatetimeIndex, cloud_level: np.ndarray
-) -> np.ndarray:
+def _temperature_degc(rng: np.random.Generator, index: pd.DatetimeIndex, cloud_level: np.ndarray) -> np.ndarray:
     """Air temperature (degC): daily mean +- half range on two half-cosines (minimum at 07:30,
     maximum at 14:30 local), smaller swings on overcast days, plus smooth noise."""
     phase = (_local_hour(index) - TEMP_MIN_HOUR) % HOURS_PER_DAY
@@ -758,9 +736,7 @@ def base_load_kw(
     n = len(households)
     shifts = rng.integers(-pad, pad + 1, n)
     noise_rng = rng if noise_stream is None else _rng(seed, noise_stream)
-    noise = np.exp(
-        BASE_NOISE_SIGMA * _ar1(noise_rng, len(index), n, BASE_NOISE_PHI) - BASE_NOISE_SIGMA**2 / 2
-    )
+    noise = np.exp(BASE_NOISE_SIGMA * _ar1(noise_rng, len(index), n, BASE_NOISE_PHI) - BASE_NOISE_SIGMA**2 / 2)
     columns = {}
     for j, home in enumerate(households):
         start = pad + shifts[j]
@@ -817,18 +793,16 @@ def heat_demand_kw(heat_pumps: list[dict], temp_degc: pd.Series, seed: int) -> p
     degrees = np.maximum(0.0, HEAT_BASE_DEGC - temp_degc.to_numpy())
     n = len(heat_pumps)
     shifts = rng.integers(-HEAT_MAX_SHIFT_STEPS, HEAT_MAX_SHIFT_STEPS + 1, n) * DT_H
-    noise = np.exp(
-        HEAT_NOISE_SIGMA * _ar1(rng, len(index), n, HEAT_NOISE_PHI) - HEAT_NOISE_SIGMA**2 / 2
-    )
+    noise = np.exp(HEAT_NOISE_SIGMA * _ar1(rng, len(index), n, HEAT_NOISE_PHI) - HEAT_NOISE_SIGMA**2 / 2)
     columns = {}
     for j, pump in enumerate(heat_pumps):
         annual = pump["annual_heat_kwh"]
         space = (1 - DHW_SHARE) * annual * degrees / (HEATING_DEGREE_DAYS_K_D * HOURS_PER_DAY)
         dhw = DHW_SHARE * annual / HOURS_PER_YEAR
         local_h = hour + shifts[j]
-        columns[pump["id"]] = (
-            space * _shape(SPACE_HEAT_SHAPE, local_h) + dhw * _shape(DHW_SHAPE, local_h)
-        ) * noise[:, j]
+        columns[pump["id"]] = (space * _shape(SPACE_HEAT_SHAPE, local_h) + dhw * _shape(DHW_SHAPE, local_h)) * noise[
+            :, j
+        ]
     return pd.DataFrame(columns, index=index)
 
 
@@ -852,15 +826,10 @@ def make_prices(index: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
     day_ahead += DAY_AHEAD_NOISE_SD * _ar1(rng, len(index), 1, DAY_AHEAD_NOISE_PHI)[:, 0]
     day_ahead = np.clip(day_ahead, *DAY_AHEAD_RANGE)
     low_price, low_co2 = CO2_AT_LOW_PRICE
-    co2 = (
-        low_co2
-        + CO2_PER_EUR_PER_MWH * (day_ahead - low_price)
-        + CO2_NOISE * rng.standard_normal(len(index))
-    )
+    co2 = low_co2 + CO2_PER_EUR_PER_MWH * (day_ahead - low_price) + CO2_NOISE * rng.standard_normal(len(index))
     return pd.DataFrame(
         {
-            "price_eur_per_kwh": day_ahead * EUR_PER_MWH_TO_EUR_PER_KWH
-            + SUPPLIER_ADDER_EUR_PER_KWH,
+            "price_eur_per_kwh": day_ahead * EUR_PER_MWH_TO_EUR_PER_KWH + SUPPLIER_ADDER_EUR_PER_KWH,
             "co2_g_per_kwh": np.clip(co2, *CO2_RANGE_G_PER_KWH),
         },
         index=index,
@@ -884,9 +853,7 @@ class _Dumper(yaml.SafeDumper):
 
 _Dumper.add_representer(
     _Flow,
-    lambda dumper, data: dumper.represent_mapping(
-        "tag:yaml.org,2002:map", data.items(), flow_style=True
-    ),
+    lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True),
 )
 
 
@@ -915,9 +882,7 @@ def uncontrolled_ev_kw(site: Site, index: pd.DatetimeIndex) -> pd.DataFrame:
     column = {c.id: j for j, c in enumerate(site.ev_chargers)}
     for ses in site.ev_sessions:
         box = site.ev_chargers[column[ses.charger]]
-        plugged = np.flatnonzero(
-            (index >= pd.Timestamp(ses.arrival)) & (index < pd.Timestamp(ses.departure))
-        )
+        plugged = np.flatnonzero((index >= pd.Timestamp(ses.arrival)) & (index < pd.Timestamp(ses.departure)))
         need_kwh = ses.energy_needed_kwh / box.efficiency
         steps = np.arange(len(plugged))
         kw = np.clip(need_kwh / DT_H - steps * box.max_kw, 0.0, box.max_kw)
@@ -942,13 +907,9 @@ def uncontrolled_load_kw(site: Site, inputs: SiteInputs) -> pd.DataFrame:
     where = {a.id: (a.connection, a.feeder) for a in assets}
     out = {}
     for conn in site.connections:
-        out[conn.id] = sum(
-            p[[c for c in p.columns if where[c][0] == conn.id]].sum(axis=1) for p in parts
-        )
+        out[conn.id] = sum(p[[c for c in p.columns if where[c][0] == conn.id]].sum(axis=1) for p in parts)
         for feeder in conn.feeders:
-            out[feeder.id] = sum(
-                p[[c for c in p.columns if where[c][1] == feeder.id]].sum(axis=1) for p in parts
-            )
+            out[feeder.id] = sum(p[[c for c in p.columns if where[c][1] == feeder.id]].sum(axis=1) for p in parts)
     return pd.DataFrame(out, index=index)
 
 
@@ -971,8 +932,7 @@ def summary(site: Site, inputs: SiteInputs) -> str:
         for key, limit in limits.items():
             over = load[key] > limit
             lines.append(
-                f"  {key:8s} peak {load[key].max():7.1f} kW, limit {limit:6.1f} kW, "
-                f"{over.sum() * DT_H:4.2f} h above"
+                f"  {key:8s} peak {load[key].max():7.1f} kW, limit {limit:6.1f} kW, {over.sum() * DT_H:4.2f} h above"
             )
     return "\n".join(lines)
 

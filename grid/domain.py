@@ -301,6 +301,9 @@ class EVSession(_Model):
     energy_needed_kwh: NonNegFloat
     capacity_kwh: PositiveFloat | None = None
     initial_soc: Fraction | None = None
+    #: the car may be discharged (V2G) where its charger can and has a flexibility contract (the
+    #: API's sessions ask for consent explicitly; a site file's sessions have it unless they say no)
+    v2g_consent: bool = True
 
     @field_validator("arrival", "departure")
     @classmethod

@@ -19,6 +19,11 @@ from grid.domain import Site
 from grid.errors import InputError, InputErrors
 from grid.timeindex import parse_local
 
+# Loads, PV and heat demand below 1 mW (per kWp for PV) are planned as 0: far below any meter's
+# resolution, and values near HiGHS's feasibility tolerance (1e-7) can make its presolve misjudge an
+# always-feasible model as infeasible.
+POWER_RESOLUTION_KW = 1e-6
+
 MAX_REPORTED = 20
 
 
@@ -112,6 +117,10 @@ class SiteInputs:
     feed_in_eur_per_kwh: price paid for exports (None: the tariff's constant or "spot").
     spot_eur_per_kwh:  day-ahead price (the negative-price feed-in rules and ``feed_in: spot``;
                        None: ``price_eur_per_kwh``).
+    ordered_import_kw: grid-operator limit orders: the import limit (kW, >= 0) per connection id
+                       and interval; NaN (or no column) where no order applies. The plan keeps
+                       the lower of this and the connection's own limit.
+    ordered_export_kw: the same for exports.
     """
 
     base_load_kw: pd.DataFrame
@@ -123,6 +132,8 @@ class SiteInputs:
     feed_in_eur_per_kwh: pd.Series | None = None
     spot_eur_per_kwh: pd.Series | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    ordered_import_kw: pd.DataFrame | None = None
+    ordered_export_kw: pd.DataFrame | None = None
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -151,6 +162,8 @@ class SiteInputs:
             feed_in_eur_per_kwh=cut(self.feed_in_eur_per_kwh),
             spot_eur_per_kwh=cut(self.spot_eur_per_kwh),
             sources=dict(self.sources),
+            ordered_import_kw=cut(self.ordered_import_kw),
+            ordered_export_kw=cut(self.ordered_export_kw),
         )
 
     def for_site(self, site: Site, index: pd.DatetimeIndex) -> SiteInputs:
@@ -172,7 +185,10 @@ class SiteInputs:
                 shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
                 problems.append(InputError(f"inputs.{name}", f"has no column for {len(missing)} asset(s): {shown}"))
                 continue
-            picked[name] = frame[ids].astype(float)
+            power = frame[ids].astype(float)
+            # below the plan's resolution: such crumbs (1e-7 kW, -1e-12 from a forecast's rounding)
+            # only upset the solver's presolve
+            picked[name] = power.mask(power.abs() < POWER_RESOLUTION_KW, 0.0)
             _check_finite(picked[name], f"inputs.{name}", non_negative, problems)
         series = {
             "temp_degc": window.temp_degc,
@@ -184,6 +200,10 @@ class SiteInputs:
         for name, values in series.items():
             if values is not None:
                 _check_finite(values.to_frame(name), "inputs", False, problems)
+        orders = {
+            name: _orders(getattr(window, name), site, f"inputs.{name}", problems)
+            for name in ("ordered_import_kw", "ordered_export_kw")
+        }
         if problems:
             raise InputErrors(problems, "inputs")
         return SiteInputs(
@@ -196,7 +216,23 @@ class SiteInputs:
             feed_in_eur_per_kwh=window.feed_in_eur_per_kwh,
             spot_eur_per_kwh=window.spot_eur_per_kwh,
             sources=dict(self.sources),
+            **orders,
         )
+
+
+def _orders(frame: pd.DataFrame | None, site: Site, where: str, problems: list[InputError]) -> pd.DataFrame | None:
+    """Ordered limits on one column per connection of `site` (NaN: no order); an unknown
+    connection or a negative or infinite limit is a problem."""
+    if frame is None:
+        return None
+    ids = [c.id for c in site.connections]
+    unknown = [str(c) for c in frame.columns if c not in ids]
+    if unknown:
+        problems.append(InputError(where, f"names no connection of the site: {', '.join(unknown[:5])}"))
+        return None
+    picked = frame.reindex(columns=ids).astype(float)
+    _check_finite(picked.fillna(0.0), where, True, problems)
+    return picked
 
 
 def _check_finite(frame: pd.DataFrame, where: str, non_negative: bool, problems: list[InputError]) -> None:

@@ -40,8 +40,8 @@ def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timest
         connections[cid] = {
             "import_kw": imp[c] + over_imp[c],
             "export_kw": exp[c] + over_exp[c],
-            "limit_import_kw": np.full(T, float(pyo.value(grid.limit_import_kw[c]))),
-            "limit_export_kw": np.full(T, float(pyo.value(grid.limit_export_kw[c]))),
+            "limit_import_kw": np.array([pyo.value(grid.limit_import_kw[c, t]) for t in range(T)], dtype=float),
+            "limit_export_kw": np.array([pyo.value(grid.limit_export_kw[c, t]) for t in range(T)], dtype=float),
             "marginal_price_eur_per_kwh": marginal[c],
             "households": int(conn.households[c]),
             "peak_import_kw": float((imp[c] + over_imp[c]).max()),
@@ -146,9 +146,12 @@ def _ev(x: np.ndarray, m: Any, dm: DispatchModel, assets: dict[str, dict[str, An
         eff = float(ev.efficiency[c])
         sessions = {}
         for s in mine:
+            if not ev.session_ids[s]:  # an empty slot
+                continue
             flow = (charge[s] * eff - discharge[s] / eff) * tab.dt_h
             sessions[ev.session_ids[s]] = {
-                "required_kwh": float(dm.ev_required_kwh[s]),
+                "needed_kwh": float(ev.needed_kwh[s]),  # the need the plan was given (all of it)
+                "required_kwh": float(dm.ev_required_kwh[s]),  # the part due inside the horizon
                 "delivered_kwh": float(flow.sum()),
                 "missed_kwh": float(missed[s]),
                 "departs_in_horizon": bool(ev.departs_in_horizon[s]),

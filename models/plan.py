@@ -128,7 +128,7 @@ def _series_rows(writer: Any, stamps: list[str], entity: str, kind: str, data: d
 def _num(x: float | None) -> float | None:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return None
-    return round(float(x), 6)
+    return round(float(x), 6) + 0.0  # + 0.0: a tiny negative rounds to 0.0, never "-0.0"
 
 
 def _clean(obj: Any) -> Any:

@@ -64,8 +64,14 @@ def solve_model(
         opt.load(dm)
     t1 = time.perf_counter()
     opt.run(options.time_limit_s, options.threads, options.highs_options)
-    solve_s = time.perf_counter() - t1
     term = opt.termination()
+    if term in _PRESOLVE_VERDICTS and "presolve" not in options.highs_options:
+        # The model is always feasible by construction (penalised slacks); an "infeasible" verdict is
+        # presolve misjudging tiny numbers: solve once more without presolve before giving up.
+        opt.run(options.time_limit_s, options.threads, {**options.highs_options, "presolve": "off"})
+        term = opt.termination()
+        opt.highs.setOptionValue("presolve", "choose")  # HiGHS keeps options: later solves as usual
+    solve_s = time.perf_counter() - t1
     ok = term == TerminationCondition.convergenceCriteriaSatisfied
     return SolveOutcome(
         ok=ok,
@@ -76,6 +82,13 @@ def solve_model(
         solve_s=solve_s,
     )
 
+
+_PRESOLVE_VERDICTS = (
+    TerminationCondition.provenInfeasible,
+    TerminationCondition.locallyInfeasible,
+    TerminationCondition.infeasibleOrUnbounded,
+    TerminationCondition.unbounded,
+)
 
 _threads_in_use: list[int] = [0]  # HiGHS's process-wide task scheduler is sized by the first run
 

@@ -43,8 +43,8 @@ class Placement:
 @dataclass
 class ConnectionTable:
     ids: list[str]
-    limit_import_kw: np.ndarray
-    limit_export_kw: np.ndarray
+    limit_import_kw: np.ndarray  # (C, T): the connection's limit, lowered where an order applies
+    limit_export_kw: np.ndarray  # (C, T)
     hard_limits: np.ndarray
     peak_so_far_kw: np.ndarray
     fixed_load_kw: np.ndarray  # (C, T) inflexible household load
@@ -95,8 +95,9 @@ class BatteryTable:
 
 @dataclass
 class EVTable:
-    """Chargers and their sessions. A session's availability a[s,t] in [0,1] is the share of
-    interval t during which the car is plugged in."""
+    """Chargers and their session slots (see `EV_SLOTS_PER_CHARGER`; an empty slot has the id "").
+    A session's availability a[s,t] in [0,1] is the share of interval t during which the car is
+    plugged in."""
 
     ids: list[str]
     at: Placement
@@ -115,6 +116,7 @@ class EVTable:
     arrival_s: np.ndarray  # POSIX seconds
     departure_s: np.ndarray
     request_kw: np.ndarray  # (S, T) uncontrolled charging profile
+    v2g_consent: np.ndarray  # (S,) the car may be discharged (where the charger can and has a contract)
 
 
 @dataclass
@@ -232,8 +234,8 @@ def _connections(site: Site, inputs: SiteInputs, homes: Placement, feeder_pos: d
     feeders = [(f, ci) for ci, c in enumerate(site.connections) for f in c.feeders]
     return ConnectionTable(
         ids=[c.id for c in site.connections],
-        limit_import_kw=np.array([c.limit_import_kw for c in site.connections]),
-        limit_export_kw=np.array([c.limit_export_kw for c in site.connections]),
+        limit_import_kw=_limits([c.limit_import_kw for c in site.connections], inputs.ordered_import_kw, T),
+        limit_export_kw=_limits([c.limit_export_kw for c in site.connections], inputs.ordered_export_kw, T),
         hard_limits=np.array([c.hard_limits for c in site.connections]),
         peak_so_far_kw=np.array([c.peak_so_far_kw for c in site.connections]),
         fixed_load_kw=fixed,
@@ -244,6 +246,15 @@ def _connections(site: Site, inputs: SiteInputs, homes: Placement, feeder_pos: d
         feeder_limit_export_kw=np.array([f.export_limit_kw for f, _ in feeders]),
         feeder_fixed_load_kw=feeder_fixed,
     )
+
+
+def _limits(own_kw: list[float], ordered: pd.DataFrame | None, T: int) -> np.ndarray:
+    """(C, T) limits in kW: each connection's own, or a limit order's where it is lower."""
+    limits = np.repeat(np.asarray(own_kw, dtype=float).reshape(-1, 1), T, axis=1)
+    if ordered is not None and len(own_kw):
+        orders = ordered.to_numpy(dtype=float).T
+        limits = np.where(np.isnan(orders), limits, np.minimum(limits, orders))
+    return limits
 
 
 def _pv(site: Site, inputs: SiteInputs, at: Placement, spot: np.ndarray, dt_h: float) -> PVTable:
@@ -351,36 +362,50 @@ def _batteries(site: Site, inputs: SiteInputs, at: Placement, dt_h: float) -> Ba
     )
 
 
+#: session slots each charger has in the model (more where more sessions overlap the horizon): a car
+#: that arrives takes a free slot, so arrivals and departures move numbers, not the model's structure
+EV_SLOTS_PER_CHARGER = 2
+
+
 def _ev(site: Site, index: pd.DatetimeIndex, at: Placement, dt_h: float) -> EVTable:
+    """Chargers and their session slots: slot k of a charger holds its k-th session overlapping
+    the horizon (by arrival) or, empty (id ""), nothing: never plugged in, nothing needed."""
     chargers = site.ev_chargers
     pos = {c.id: i for i, c in enumerate(chargers)}
     T = len(index)
     starts = index.as_unit("s").asi8
     step_s = round(dt_h * 3600)
-    sessions = []
-    for s in site.ev_sessions:
+    horizon_start = int(starts[0]) if T else 0
+    horizon_end = int(starts[-1]) + step_s if T else 0
+    by_charger: list[list[tuple[Any, np.ndarray, int]]] = [[] for _ in chargers]
+    for s in sorted(site.ev_sessions, key=lambda s: (pd.Timestamp(s.arrival), s.id)):
         arr_s = int(pd.Timestamp(s.arrival).timestamp())
         dep_s = int(pd.Timestamp(s.departure).timestamp())
         overlap = np.clip(np.minimum(starts + step_s, dep_s) - np.maximum(starts, arr_s), 0, step_s) / step_s
         if overlap.sum() > 0:
-            sessions.append((s, overlap, dep_s))
-    ids = [s.id for s, _, _ in sessions]
-    avail = np.array([o for _, o, _ in sessions]).reshape(len(sessions), T)
-    charger = np.array([pos[s.charger] for s, _, _ in sessions], dtype=int)
-    cap = np.array([s.capacity_kwh if s.capacity_kwh is not None else s.energy_needed_kwh for s, _, _ in sessions])
-    init = np.array(
-        [(s.initial_soc or 0.0) * s.capacity_kwh if s.capacity_kwh is not None else 0.0 for s, _, _ in sessions]
-    )
-    needed = np.array([s.energy_needed_kwh for s, _, _ in sessions])
-    horizon_end = int(starts[-1]) + step_s if T else 0
-    departs = np.array([dep <= horizon_end for _, _, dep in sessions], dtype=bool)
-    last = np.array([int(np.flatnonzero(o > 0)[-1]) for _, o, _ in sessions], dtype=int)
+            by_charger[pos[s.charger]].append((s, overlap, dep_s))
+    slots: list[tuple[int, Any, np.ndarray, int]] = []
+    for c, mine in enumerate(by_charger):
+        for k in range(max(EV_SLOTS_PER_CHARGER, len(mine))):
+            if k < len(mine):
+                slots.append((c, *mine[k]))
+            else:
+                slots.append((c, None, np.zeros(T), horizon_start))
+    S = len(slots)
+    ids = [s.id if s is not None else "" for _, s, _, _ in slots]
+    avail = np.array([o for _, _, o, _ in slots]).reshape(S, T)
+    charger = np.array([c for c, _, _, _ in slots], dtype=int)
+    numbers = np.array(_slot_numbers(slots, horizon_start), dtype=float).reshape(S, 4)
+    cap, init, needed, arrival = numbers[:, 0], numbers[:, 1], numbers[:, 2], numbers[:, 3]
+    consent = np.array([s is None or s.v2g_consent for _, s, _, _ in slots], dtype=bool)
+    departs = np.array([dep <= horizon_end for _, _, _, dep in slots], dtype=bool)
+    last = np.array([int(np.flatnonzero(o > 0)[-1]) if o.any() else 0 for _, _, o, _ in slots], dtype=int)
     max_kw = np.array([c.max_kw for c in chargers])
     eff = np.array([c.efficiency for c in chargers])
     req = ev_requests(
         avail,
-        max_kw[charger] if len(charger) else np.zeros(0),
-        eff[charger] if len(charger) else np.zeros(0),
+        max_kw[charger] if S else np.zeros(0),
+        eff[charger] if S else np.zeros(0),
         needed,
         dt_h,
     )
@@ -399,10 +424,25 @@ def _ev(site: Site, index: pd.DatetimeIndex, at: Placement, dt_h: float) -> EVTa
         capacity_kwh=cap,
         initial_kwh=init,
         needed_kwh=needed,
-        arrival_s=np.array([pd.Timestamp(s.arrival).timestamp() for s, _, _ in sessions]),
-        departure_s=np.array([float(dep) for _, _, dep in sessions]),
+        arrival_s=arrival,
+        departure_s=np.array([float(dep) for _, _, _, dep in slots]),
         request_kw=req,
+        v2g_consent=consent,
     )
+
+
+def _slot_numbers(slots: list[tuple[int, Any, np.ndarray, int]], horizon_start: int) -> list[tuple[float, ...]]:
+    """(car capacity kWh, initial energy kWh, needed kWh, arrival POSIX s) per slot; zeros (and the
+    horizon's start) for an empty one. Without a capacity the car takes exactly what it needs."""
+    out: list[tuple[float, ...]] = []
+    for _, s, _, _ in slots:
+        if s is None:
+            out.append((0.0, 0.0, 0.0, float(horizon_start)))
+            continue
+        cap = s.capacity_kwh if s.capacity_kwh is not None else s.energy_needed_kwh
+        init = (s.initial_soc or 0.0) * s.capacity_kwh if s.capacity_kwh is not None else 0.0
+        out.append((cap, init, s.energy_needed_kwh, pd.Timestamp(s.arrival).timestamp()))
+    return out
 
 
 def _heat_pumps(site: Site, inputs: SiteInputs, at: Placement) -> HeatPumpTable:

@@ -5,8 +5,8 @@ in and the requested profiles of devices without a contract as mutable Params (`
 everything else in it (which variables and rows exist, their fixed coefficients) follows from the
 rest of the tables. The structure key hashes exactly that rest, plus what the builders derive from
 it (the steps where heat can go unmet). Equal keys: refresh the Params from the new tables and
-re-solve with the same HiGHS instance, which starts from its last basis. Different keys (an EV
-session entered or left the horizon, an edited site, another horizon length, heat demand near a
+re-solve with the same HiGHS instance, which starts from its last basis. Different keys (more EV
+sessions at one charger than it has slots, an edited site, another horizon length, heat demand near a
 heat pump's capacity at other steps): build anew. Results are the same either way (tests compare the
 refreshed LP with a fresh build).
 """
@@ -48,6 +48,13 @@ PARAM_FIELDS = frozenset(
         "heat_pumps.initial_kwh",
         "heat_pumps.request_kw",
         "ev.availability",
+        "ev.session_ids",
+        "ev.capacity_kwh",
+        "ev.initial_kwh",
+        "ev.needed_kwh",
+        "ev.arrival_s",
+        "ev.departure_s",
+        "ev.v2g_consent",
         "ev.departure_step",
         "ev.departs_in_horizon",
         "ev.request_kw",
@@ -66,7 +73,9 @@ PARAM_FIELDS = frozenset(
 def structure_key(tables: Tables) -> str:
     """A digest of everything in `tables` that shapes the model (see the module docstring)."""
     h = hashlib.sha256()
-    _feed(h, "", tables)
+    bats = tables.batteries  # an "end where you started" target is the initial_kwh Param: no structure
+    terminal = np.where(bats.terminal_is_initial, -1.0, bats.terminal_kwh)
+    _feed(h, "", dataclasses.replace(tables, batteries=dataclasses.replace(bats, terminal_kwh=terminal)))
     _feed(h, "derived", needs_unmet_slack(tables.heat_pumps))
     return h.hexdigest()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import zlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,10 +18,9 @@ from api.responses import AUTH, BODY, merged
 from api.schemas import IngestReportOut, Readings, ReadingsPayload
 from api.uploads import upload_dir
 from grid.errors import InputError
-from grid.ingest.csvfile import read_csv
 from grid.ingest.options import IngestOptions
 from grid.ingest.payload import parse_payload
-from grid.ingest.pipeline import ingest
+from grid.ingest.pipeline import ingest, ingest_csv
 from grid.ingest.report import IngestReport, Source
 from grid.schedule import metrics
 from grid.store.catalog import IMPORT_REGISTER
@@ -28,6 +29,7 @@ from grid.timeindex import iso
 
 router = APIRouter(tags=["readings"], responses=AUTH)
 MAX_SPAN = pd.Timedelta(days=400)
+COPY_BYTES = 1 << 20  # an upload is copied and checked in blocks of this size
 REPORT_422: dict[int | str, dict[str, Any]] = merged(
     BODY, {422: {"description": "Every record was rejected (each error with its location) or bad input."}}
 )
@@ -67,14 +69,42 @@ def post_readings_csv(
     unit: Annotated[str | None, Form(description="Unit of a wide file's values.")] = None,
     obis: Annotated[str, Form(description="OBIS code of wide columns named by meter.")] = IMPORT_REGISTER,
 ) -> JSONResponse:
-    """Upload a CSV of readings; lines are numbered as in the file (header = line 1)."""
+    """Upload a CSV of readings (``.csv`` or gzip ``.csv.gz``); lines are numbered as in the file
+    (header = line 1). The file is streamed to a temporary file and ingested chunk by chunk, as
+    ``grid ingest`` does; a ``.gz`` larger than ``max_upload_decompressed_bytes`` once
+    decompressed answers 413."""
     name = Path(file.filename or "upload.csv").name
     with upload_dir() as tmp:
-        path = tmp / (name if name.endswith((".csv", ".gz")) else f"{name}.csv")
-        path.write_bytes(file.file.read())
-        records, rejected, source = read_csv(path, layout, unit, obis)
-        report = ingest(ctx.engine, site, records, Source("api", name, source.checksum), IngestOptions(), rejected)
+        path = tmp / ("upload.csv.gz" if name.endswith(".gz") else "upload.csv")
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, COPY_BYTES)
+        if path.suffix == ".gz":
+            check_decompressed_size(path, ctx.settings.max_upload_decompressed_bytes, name)
+        options = IngestOptions()
+        report = ingest_csv(ctx.engine, site, path, layout, unit, obis, options, source_kind="api", name=name)
     return _answer(site, report)
+
+
+def check_decompressed_size(path: Path, limit: int, name: str) -> None:
+    """413 unless the gzip file `path` (uploaded as `name`) decompresses to at most `limit` bytes (read in bounded
+    memory, stopping at the limit; a corrupt file is left to the reader, which names its line)."""
+    inflate = zlib.decompressobj(wbits=31)  # gzip, one member after another
+    total = 0
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(COPY_BYTES), b""):
+            data = block
+            while data:
+                try:
+                    total += len(inflate.decompress(data, COPY_BYTES))
+                except zlib.error:
+                    return
+                if total > limit:
+                    raise HTTPException(413, f"{name}: more than {limit} bytes once decompressed")
+                data = inflate.unconsumed_tail
+                if inflate.eof:
+                    data, inflate = inflate.unused_data + data, zlib.decompressobj(wbits=31)
+                    if not data.strip(b"\0"):
+                        break
 
 
 #: kinds whose sensors sum to a kW or kWh series (weather sensors measure degC or W/m2)

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 
 from api.context import ServiceContext
-from api.deps import Ctx, CurrentKey, authorize, site_access
+from api.deps import Ctx, CurrentKey, authorize, require_right, site_access
 from api.params import ID_PATTERN
 from api.responses import AUTH, BODY, merged
 from api.scenario_schemas import ScenarioResultOut, ScenarioRunList, ScenarioRunOut, ScenarioRunSummary
@@ -216,11 +216,26 @@ class SiteScenarioBody(ScenarioBody):
     site: str = Field(description="Site id whose current description is the baseline.", examples=["demo"])
 
 
+async def body_site_access(request: Request, key: CurrentKey, ctx: Ctx) -> None:
+    """Rights before the body's content: 403 for a key that may not run scenarios (or not at the
+    body's ``site``), 404 for an unknown site, before the body is validated (422). FastAPI has
+    parsed the JSON before any dependency runs, so this reads it as parsed."""
+    require_right(key, Right.RUN_SCENARIOS)
+    try:
+        body = await request.json()
+    except ValueError:  # not JSON: the validation answers 422
+        return
+    site = body.get("site") if isinstance(body, dict) else None
+    if isinstance(site, str):
+        authorize(ctx, key, site, Right.RUN_SCENARIOS)
+
+
 @router.post(
     "/scenarios",
     status_code=202,
     response_model=ScenarioRunOut,
     responses=merged(AUTH, BODY, QUEUE_FULL),
+    dependencies=[Depends(body_site_access)],
 )
 def submit_site_scenario(
     body: SiteScenarioBody, key: CurrentKey, request: Request, response: Response, ctx: Ctx, runner: Runner

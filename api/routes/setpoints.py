@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -19,18 +20,22 @@ from grid.store import plans as store
 from grid.store.plans import PlanRow
 
 
-async def latest_row(ctx: ServiceContext, site: str) -> PlanRow:
-    """The latest good plan of `site` (cached for ``latest_cache_s``); 404 if there is none.
-    The database is only touched (in the thread pool) on a cache miss."""
-
+def latest_loader(ctx: ServiceContext, site: str) -> Callable[[], PlanRow | None]:
     def load() -> PlanRow | None:
         return store.latest_good(ctx.engine, site)
 
+    return load
+
+
+async def latest_row(ctx: ServiceContext, site: str) -> PlanRow:
+    """The latest good plan of `site` (cached for ``latest_cache_s``); 404 if there is none.
+    The database is only touched (in the thread pool, once for all requests waiting for it) on
+    a cache miss."""
     ttl = ctx.settings.latest_cache_s
     if ctx.cache.fresh(site):
-        row: PlanRow | None = ctx.cache.latest(site, load, ttl)
+        row: PlanRow | None = ctx.cache.latest(site, latest_loader(ctx, site), ttl)
     else:
-        row = await run_in_threadpool(ctx.cache.latest, site, load, ttl)
+        row = await ctx.cache.load_latest(site, latest_loader(ctx, site), ttl)
     if row is None:
         raise HTTPException(404, f"no good plan for site {site!r} yet")
     return row

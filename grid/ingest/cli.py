@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,7 +33,8 @@ from grid.errors import InputError, InputErrors
 from grid.ingest.mqtt import MqttIngestor, MqttSettings
 from grid.ingest.options import IngestOptions
 from grid.ingest.pipeline import ingest_csv
-from grid.ingest.report import IngestReport
+from grid.ingest.report import IngestReport, Source
+from grid.ingest.telemetry import csv_items, ingest_telemetry
 from grid.store.catalog import IMPORT_REGISTER
 from grid.store.engine import database_url, make_engine
 from grid.store.migrate import current, upgrade
@@ -66,7 +68,8 @@ def _site_id(engine: Engine, site: str) -> str:
 
 
 def _fail(exc: InputError | InputErrors) -> typer.Exit:
-    console.print(f"[red]error:[/] {exc}")
+    # the message quotes the input (brackets and all): printed as text, never as markup
+    console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
     return typer.Exit(code=2)
 
 
@@ -98,15 +101,29 @@ def ingest_command(
     site: SiteOption,
     report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Time zone of offset-less timestamps.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="long or wide.")] = "long",
+    fmt: Annotated[
+        str, typer.Option("--format", help="long or wide (meter readings), or telemetry (device state).")
+    ] = "long",
     unit: Annotated[str | None, typer.Option("--unit", help="Unit of a wide file's values.")] = None,
     obis: Annotated[str, typer.Option("--obis", help="OBIS code of wide columns named by meter.")] = IMPORT_REGISTER,
     interpolate: Annotated[bool, typer.Option("--interpolate", help="Fill register gaps as estimated.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Import a CSV of meter readings: each row is accepted, duplicate, revised or rejected."""
-    if fmt not in ("long", "wide"):
-        raise typer.BadParameter("must be 'long' or 'wide'", param_hint="--format")
+    """Import a CSV of meter readings (or with ``--format telemetry`` of device state:
+    ``asset_id,timestamp,quantity,value,unit``): each row is accepted, duplicate, revised or rejected."""
+    if fmt not in ("long", "wide", "telemetry"):
+        raise typer.BadParameter("must be 'long', 'wide' or 'telemetry'", param_hint="--format")
+    if fmt == "telemetry":
+        try:
+            engine = _engine(db)
+            result = ingest_telemetry(engine, _site_id(engine, site), csv_items(file), Source("csv", file.name))
+        except (InputError, InputErrors) as exc:
+            raise _fail(exc) from exc
+        Console().print(summary_table(result))
+        if report is not None:
+            result.write_json(report)
+            console.print(f"report written to {report}")
+        return
     layout: Literal["long", "wide"] = "long" if fmt == "long" else "wide"
     try:
         engine = _engine(db)
@@ -148,7 +165,9 @@ def mqtt_ingest_command(
     tz: Annotated[str | None, typer.Option("--tz", help="Time zone of offset-less timestamps.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Subscribe to quartier/<site>/meters/+/+ and ingest until interrupted (Ctrl-C)."""
+    """Subscribe to quartier/<site>/meters/+/+ (meter readings), quartier/<site>/devices/+/state
+    (device telemetry) and quartier/<site>/chargers/+/session (EV session events) and ingest until
+    interrupted (Ctrl-C)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         engine = _engine(db)
@@ -173,7 +192,7 @@ def mqtt_ingest_command(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingestor.start()
-    console.print(f"subscribed to {ingestor.topic} on {host}:{port} as {ingestor.client_id}")
+    console.print(f"subscribed to {', '.join(ingestor.topics)} on {host}:{port} as {ingestor.client_id}")
     try:
         ingestor.run(stop)
     except KeyboardInterrupt:

@@ -1,7 +1,14 @@
 """MQTT subscriber: meter messages -> batches -> the one ingestion path, without losing any.
 
 Topic ``quartier/<site>/meters/<meter_id>/<obis>``, payload ``{"ts": ISO 8601, "value": number,
-"unit": str}`` (see :mod:`grid.ingest.payload`).
+"unit": str}`` (see :mod:`grid.ingest.payload`). With ``live`` (the default) also device state
+``quartier/<site>/devices/<asset_id>/state`` (``{ts, soc_kwh | soc_pct | store_kwh | power_kw}``,
+:mod:`grid.ingest.telemetry`) and EV session events
+``quartier/<site>/chargers/<charger_id>/session`` (``{"event": arrival | change | plug_out, ...}``,
+:mod:`grid.ingest.sessions`): the meter messages of a batch go through the meter path, the device
+states through the telemetry path (one batch each), the session events one by one; a refused one
+is a rejected record, acknowledged like the rest. Storing a batch again after a failure stores
+nothing twice (duplicates).
 
 No acknowledged message is lost:
 
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pandas as pd
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.engine import Engine
@@ -50,6 +58,8 @@ from grid.ingest.payload import TOPIC_PREFIX, messages_frame
 from grid.ingest.pipeline import ingest
 from grid.ingest.records import empty_frame
 from grid.ingest.report import IngestReport, Rejected, Source
+from grid.ingest.sessions import session_message
+from grid.ingest.telemetry import ingest_telemetry, message_item
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,7 @@ class MqttSettings:
     receive_maximum: int = 65535
     retry_seconds: float = 2.0
     auth: BrokerAuth | None = None  # credentials and TLS; default: the GRID_MQTT_* variables
+    live: bool = True  # also device state and EV session topics (see the module docstring)
 
 
 @dataclass
@@ -116,6 +127,12 @@ class MqttIngestor:
         self.on_batch = on_batch
         self.client_id = self.settings.client_id or f"quartiere-ingest-{site_id}"
         self.topic = f"{self.settings.prefix}/{site_id}/meters/+/+"
+        self.topics = [self.topic]
+        if self.settings.live:
+            self.topics += [
+                f"{self.settings.prefix}/{site_id}/devices/+/state",
+                f"{self.settings.prefix}/{site_id}/chargers/+/session",
+            ]
         self.stats = MqttStats()
         self.stats.total.source = Source("mqtt", self.topic)
         self.subscribed = threading.Event()
@@ -148,7 +165,7 @@ class MqttIngestor:
             self._generation += 1
             self.stats.connects += 1
         log.info("MQTT connected (session present: %s)", flags.session_present)
-        client.subscribe(self.topic, qos=1)
+        client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.subscribed.clear()
@@ -251,9 +268,46 @@ class MqttIngestor:
         return report
 
     def _store(self, batch: list[_Inbox]) -> IngestReport:
-        """Store `batch` as one ingestion batch (all or nothing)."""
-        records, rejected = messages_frame([(m.topic, m.payload) for m in batch], self.site_id)
-        return ingest(self.engine, self.site_id, records, self._source(batch), self.options, rejected)
+        """Store `batch`: its meter messages as one ingestion batch (all or nothing), its device
+        states as one telemetry batch, its session events one by one."""
+        meters: list[_Inbox] = []
+        states: list[_Inbox] = []
+        sessions: list[_Inbox] = []
+        for m in batch:
+            kind = self._live_kind(m.topic)
+            (states if kind == "devices" else sessions if kind == "chargers" else meters).append(m)
+        if not (states or sessions):
+            records, rejected = messages_frame([(m.topic, m.payload) for m in batch], self.site_id)
+            return ingest(self.engine, self.site_id, records, self._source(batch), self.options, rejected)
+        now = pd.Timestamp(self.options.now if self.options.now is not None else pd.Timestamp.now("UTC"))
+        total = IngestReport(Source("mqtt", self.topic))
+        for m in sessions:
+            charger = m.topic.split("/")[3]
+            total.merge(session_message(self.engine, self.site_id, m.topic, charger, m.payload, now))
+        if states:
+            items = [message_item(m.topic, m.topic.split("/")[3], m.payload) for m in states]
+            source = Source("mqtt", f"{self.settings.prefix}/{self.site_id}/devices/+/state")
+            report = ingest_telemetry(self.engine, self.site_id, items, source, now)
+            total.merge(report)
+            total.batch_id = report.batch_id
+        if meters:
+            records, rejected = messages_frame([(m.topic, m.payload) for m in meters], self.site_id)
+            report = ingest(self.engine, self.site_id, records, self._source(meters), self.options, rejected)
+            total.merge(report)
+            total.batch_id = report.batch_id
+        return total
+
+    def _live_kind(self, topic: str) -> str | None:
+        """``devices`` or ``chargers`` for a well-formed live topic of this site, else None (the
+        meter path takes it, and refuses a topic it does not know)."""
+        parts = topic.split("/")
+        if not self.settings.live or len(parts) != 5 or parts[0] != self.settings.prefix or parts[1] != self.site_id:
+            return None
+        if parts[2] == "devices" and parts[3] and parts[4] == "state":
+            return "devices"
+        if parts[2] == "chargers" and parts[3] and parts[4] == "session":
+            return "chargers"
+        return None
 
     def _source(self, batch: list[_Inbox]) -> Source:
         digest = hashlib.sha256()

@@ -63,8 +63,8 @@ def uncontrolled_import_kw(site: Site, inputs: SiteInputs, tables: Tables) -> np
 
 
 def overload(import_kw: np.ndarray, limit_kw: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
-    """Hours (C,) and energy (C,) in kWh above the per-connection import limit (C,)."""
-    excess = import_kw - limit_kw[:, None]
+    """Hours (C,) and energy (C,) in kWh above the per-connection import limit, (C,) or (C, T)."""
+    excess = import_kw - (limit_kw[:, None] if limit_kw.ndim == 1 else limit_kw)
     above = excess > LIMIT_TOL_KW
     return above.sum(axis=1) * dt_h, np.where(above, excess, 0.0).sum(axis=1) * dt_h
 

@@ -1,5 +1,6 @@
 """What the planner plans on: forecasts from the store, with the prices and weather forecast that
-are known ahead (day-ahead prices, the supplied weather forecast) taken from the site's files.
+are known ahead (day-ahead prices, the supplied weather forecast) as published in the store, the
+site's files where the store has none.
 
 `forecast_provider(engine)` is the scheduler's ``inputs_provider``: for each run it reads the
 forecasts stored as of the run's start (making them on the spot where none are stored, see
@@ -16,30 +17,86 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from grid.domain import Site
+from grid.errors import InputError
 from grid.forecast.site import forecast_inputs
 from grid.forecast.weather import Weather
+from grid.schedule.live import registered
 from grid.schedule.runner import InputsProvider
 from grid.series import SiteInputs, load_inputs
+from grid.store import live
 from grid.store.engine import make_engine
-from grid.timeindex import horizon_index
+from grid.timeindex import horizon_index, iso
 
 
 def planning_inputs(site: Site, engine: Engine, start: pd.Timestamp, hours: float) -> SiteInputs:
-    """Forecast load, PV and heat as known at `start`, plus the known prices, CO2 intensity and
-    weather forecast from the site's input files (which must cover the horizon)."""
+    """Forecast load, PV and heat as known at `start`; prices and weather as published in the store
+    by `start` (a named forecast beyond the last published price, see
+    ``grid.store.live.prices_as_of``), the site's input files where the store has nothing; CO2
+    intensity and feed-in series from the files. ``sources`` says where each came from."""
     index = horizon_index(start, hours, site.site.resolution_min)
     known = load_inputs(site).window(index)
-    weather = Weather(known.temp_degc)
-    forecast = forecast_inputs(site, engine, start, hours, as_of=start, weather=weather)
-    sources = {**forecast.sources, "prices": "site input files (known ahead)"}
+    in_store = registered(engine, site.id)
+    temp, weather_from = known.temp_degc, "site input files"
+    if in_store:
+        temp, weather_from = _stored_weather(engine, site, start, index, known.temp_degc)
+    forecast = forecast_inputs(site, engine, start, hours, as_of=start, weather=Weather(temp))
+    price, prices_from = known.price_eur_per_kwh, "site input files (known ahead)"
+    if in_store:
+        price, prices_from = _stored_prices(engine, site, start, index, known.price_eur_per_kwh)
+    sources = {**forecast.sources, "prices": prices_from, "weather": weather_from}
     return replace(
         forecast,
-        price_eur_per_kwh=known.price_eur_per_kwh,
+        temp_degc=temp,
+        price_eur_per_kwh=price,
         co2_g_per_kwh=known.co2_g_per_kwh,
         feed_in_eur_per_kwh=known.feed_in_eur_per_kwh,
         spot_eur_per_kwh=known.spot_eur_per_kwh,
         sources=sources,
     )
+
+
+def _stored_prices(
+    engine: Engine, site: Site, at: pd.Timestamp, index: pd.DatetimeIndex, file_price: pd.Series | None
+) -> tuple[pd.Series | None, str]:
+    """Store prices where published or forecast from published ones, else the file's (or the
+    tariff's constant, `file_price` None); (series, source) with the count of each source."""
+    frame = live.prices_as_of(engine, site.id, at, index)
+    value = frame["price_eur_per_kwh"]
+    if value.isna().all():
+        return file_price, "site input files (known ahead); none published in the store"
+    source = frame["source"].astype(object)
+    gap = value.isna()
+    if gap.any() and file_price is not None:
+        value = value.where(~gap, file_price.reindex(index))
+        source = source.where(~gap, "site input files")
+    elif gap.any():
+        constant = site.tariff.import_price_eur_per_kwh
+        if constant is None:
+            raise InputError(
+                "prices",
+                f"none published or forecast for {int(gap.sum())} interval(s) from {gap[gap].index[0].isoformat()}"
+                " and the site has no price file or constant price",
+            )
+        value = value.fillna(constant)
+        source = source.where(~gap, "tariff constant")
+    counts = source.value_counts()
+    latest = frame["published_at"].max()
+    told = ", ".join(f"{n} {name}" for name, n in counts.items())
+    return value.astype(
+        float
+    ), f"store: {told} interval(s); latest publication {iso(latest) if pd.notna(latest) else '-'}"
+
+
+def _stored_weather(
+    engine: Engine, site: Site, at: pd.Timestamp, index: pd.DatetimeIndex, file_temp: pd.Series
+) -> tuple[pd.Series, str]:
+    """The outdoor temperature published in the store by `at`, the file's where none is."""
+    frame = live.weather_as_of(engine, site.id, at, index, "temp_degc")
+    have = frame["value"].notna()
+    if not have.any():
+        return file_temp, "site input files; no weather forecast published in the store"
+    temp = frame["value"].where(have, file_temp.reindex(index)).astype(float)
+    return temp, f"store: {int(have.sum())} interval(s) published, {int((~have).sum())} from the site input files"
 
 
 class ForecastProvider:

@@ -30,11 +30,14 @@ from sqlalchemy.engine import Engine
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.schedule import metrics
+from grid.schedule.live import StoredStates, ended_sessions, limit_orders, planned_sessions, with_orders
 from grid.schedule.publish import Publisher
 from grid.schedule.setpoints import setpoints
+from grid.schedule.state import StateSource, max_age_from_env, resolve_start_state
 from grid.schedule.workers import worker_pids, worker_pool
 from grid.series import SiteInputs, load_inputs
 from grid.store import plans as plan_store
+from grid.store.live import LimitOrder
 from grid.timeindex import horizon_index, iso
 from models.plan import Plan
 from models.solve import SolveOptions
@@ -65,6 +68,8 @@ class PlanningConfig:
     #: solve in a worker process so that a long solve never holds the API's GIL (only for a
     #: picklable planner such as the default ``plan_site``)
     solve_in_subprocess: bool = False
+    #: a state measurement older than this is not used (the plan says ``estimated`` or ``assumed``)
+    state_max_age: dt.timedelta = field(default_factory=max_age_from_env)
 
 
 @dataclass
@@ -96,6 +101,7 @@ class PlanningService:
         inputs_provider: InputsProvider = file_inputs,
         planner: Planner = plan_site_warm,
         publisher: Publisher | None = None,
+        state_source: StateSource | None = None,
     ) -> None:
         self.engine = engine
         self.sites = dict(sites)
@@ -103,6 +109,8 @@ class PlanningService:
         self.inputs_provider = inputs_provider
         self.planner = planner
         self.publisher = publisher
+        #: the latest measured state of each storage asset (from the store's telemetry by default)
+        self.state_source: StateSource = state_source or StoredStates(engine)
         self._locks = {sid: threading.Lock() for sid in self.sites}
         #: called with the site id after each stored plan (the API drops its cached latest plan)
         self.listeners: list[Callable[[str], None]] = []
@@ -180,11 +188,13 @@ class PlanningService:
             kept = self._site_cache[site_id] = (version, load_site(path))
         return kept[1]
 
-    def run(self, site_id: str, now: dt.datetime, trigger: str = "manual") -> RunResult:
+    def run(self, site_id: str, now: dt.datetime, trigger: str = "manual", wait: bool = False) -> RunResult:
         """Plan `site_id` from the interval containing `now`. ``trigger="scheduled"`` claims the
-        period first and skips it if it was already planned."""
+        period first and skips it if it was already planned. While a run for the site is in
+        progress the call is skipped, or with `wait` waits for it (a run whose inputs changed
+        after that run read them: a limit order)."""
         lock = self._locks[site_id]
-        if not lock.acquire(blocking=False):
+        if not lock.acquire(blocking=wait):
             return RunResult(site_id, "skipped", message="a run for this site is in progress")
         try:
             return self._run_locked(site_id, now, trigger)
@@ -205,7 +215,7 @@ class PlanningService:
         period = floor_period(now, res)
         if trigger == "scheduled" and not plan_store.claim_period(self.engine, site_id, period.to_pydatetime(), now):
             return RunResult(site_id, "skipped", period.to_pydatetime(), message="period already planned")
-        header, body_json = self._plan(site, site_id, period, error)
+        header, body_json = self._plan(site, site_id, period, error, now)
         duration = time.perf_counter() - t0
         row = plan_store.save_plan(self.engine, header, trigger, duration, plan_json=body_json)
         for listener in self.listeners:
@@ -222,19 +232,52 @@ class PlanningService:
         return RunResult(site_id, row.status, period.to_pydatetime(), row.plan_id, row.message, duration)
 
     def _plan(
-        self, site: Site | None, site_id: str, period: pd.Timestamp, error: str | None
+        self, site: Site | None, site_id: str, period: pd.Timestamp, error: str | None, now: dt.datetime
     ) -> tuple[dict[str, Any], str]:
         """(plan header, plan JSON) of a run; a failed plan's when anything goes wrong."""
         hours = self.config.horizon_hours
         if site is not None:
             try:
-                return self._run_job(PlanJob(site, period, hours, self.config.time_limit_s))
+                return self._run_job(self._job(site, period, hours, now))
             except (InputError, InputErrors) as exc:
                 error = f"input error: {exc}"
             except Exception as exc:  # a crashing planner must not stop the service; it is recorded
                 log.exception("planner crashed for site %s", site_id)
                 error = f"planner error: {type(exc).__name__}: {exc}"
         return encoded(failed_body(site_id, period, hours, error or "unknown error"))
+
+    def _job(self, site: Site, period: pd.Timestamp, hours: float, now: dt.datetime) -> PlanJob:
+        """The run's job: the site at its start state (measured, estimated or assumed), with the
+        EV sessions and limit orders the store holds for the horizon."""
+        end = period + pd.Timedelta(hours=hours)
+        previous = plan_store.latest_good(self.engine, site.id)
+        body = plan_store.plan_body(self.engine, previous.plan_id) if previous is not None else None
+        sessions, sessions_from, needs = planned_sessions(self.engine, site, period, end, body)
+        ended = ended_sessions(self.engine, site, body, period)
+        site = site.model_copy(update={"ev_sessions": sessions})
+        at = pd.Timestamp(now).tz_convert("UTC")
+        measured = self.state_source(site, at)
+        start = resolve_start_state(site, period, measured, body, self.config.state_max_age, at)
+        warnings = list(start.warnings)
+        warnings += [
+            f"{e['session_id']} at {e['charger']} left at {e['plugged_out_at']}, before its expected departure:"
+            f" {e['missed_kwh']:.2f} of {e['requested_kwh']:.2f} kWh not delivered ({e['source']})"
+            for e in ended
+        ]
+        for warning in warnings:
+            log.info("%s: %s", site.id, warning)
+        return PlanJob(
+            start.site,
+            period,
+            hours,
+            self.config.time_limit_s,
+            {aid: s.as_dict() for aid, s in start.states.items()},
+            tuple(warnings),
+            tuple(limit_orders(self.engine, site, period, end)),
+            {"ev_sessions": f"{sessions_from}: {len(sessions)} in the horizon"},
+            needs,
+            tuple(ended),
+        )
 
     def publish(self, site_id: str, now: dt.datetime) -> bool:
         """Publish the set-points of the latest good plan (with its stale state); False if none."""
@@ -274,17 +317,29 @@ def failed_body(site_id: str, start: pd.Timestamp, hours: float, message: str) -
         "assets": {},
         "solver": {},
         "timings_s": {},
+        "warnings": [],
     }
 
 
 @dataclass(frozen=True)
 class PlanJob:
-    """What one run plans: `site` from `start` (UTC, on the grid) for `hours`."""
+    """What one run plans: `site` (its storage assets at their start state) from `start` (UTC, on
+    the grid) for `hours`; `initial_states` (asset id -> the plan JSON's ``initial_state``) and
+    `warnings` go into the plan as they are; `limit_orders` lower the connections' limits."""
 
     site: Site
     start: pd.Timestamp
     hours: float
     time_limit_s: float | None
+    initial_states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    limit_orders: tuple[LimitOrder, ...] = ()
+    #: where inputs the provider does not know of came from (the plan's ``inputs``)
+    sources: dict[str, str] = field(default_factory=dict)
+    #: per EV session: requested, delivered so far, remaining kWh and how that is known
+    session_needs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: sessions that ended early since the previous plan, with the energy they missed
+    ended_sessions: tuple[dict[str, Any], ...] = ()
 
 
 HEADER_KEYS = ("plan_id", "site", "computed_at", "start", "end", "status", "objective_eur", "message")
@@ -305,10 +360,31 @@ def run_plan_job(
             assert provider is not None
             inputs = provider(job.site, job.start, job.hours)
         index = horizon_index(job.start, job.hours, job.site.site.resolution_min)
+        inputs = with_orders(inputs.window(index), job.limit_orders, job.site.site.resolution_min)
         plan = planner(job.site, inputs, index, SolveOptions(time_limit_s=job.time_limit_s))
-        return encoded(plan.to_dict())
+        body = plan.to_dict()
+        body["inputs"] = {**inputs.sources, **job.sources}
     except (InputError, InputErrors) as exc:
-        return encoded(failed_body(job.site.id, job.start, job.hours, f"input error: {exc}"))
+        body = failed_body(job.site.id, job.start, job.hours, f"input error: {exc}")
+    return encoded(with_run_context(body, job))
+
+
+def with_run_context(body: dict[str, Any], job: PlanJob) -> dict[str, Any]:
+    """`body` with each asset's ``initial_state``, the job's warnings and the limit orders it
+    keeps (a failed plan keeps its warnings: they may say why it failed)."""
+    assets = body.get("assets") or {}
+    for asset_id, state in job.initial_states.items():
+        if asset_id in assets:
+            assets[asset_id]["initial_state"] = state
+    for asset in assets.values():
+        for session_id, session in (asset.get("sessions") or {}).items():
+            if session_id in job.session_needs:
+                session["need_state"] = job.session_needs[session_id]
+    body["ev_sessions_ended"] = list(job.ended_sessions)
+    body["warnings"] = [*body.get("warnings", []), *job.warnings]
+    body["limit_orders"] = [order.as_dict() for order in job.limit_orders]
+    body.setdefault("inputs", dict(job.sources))
+    return body
 
 
 def _picklable(obj: Any) -> bool:

@@ -1,5 +1,8 @@
 """The APScheduler side: one cron job per site, every `every_min` minutes on the clock's quarter
-hours, persisted in the project database (SQLAlchemyJobStore on the store's engine).
+hours, persisted in the project database (SQLAlchemyJobStore on the store's engine); and one job per
+site that evaluates the finished intervals against the plan in force (realised against planned,
+:mod:`grid.schedule.performance`) half a minute after each quarter-hour, catching up after a
+restart.
 
 Jobs are stored by reference (``grid.schedule.scheduler:scheduled_run`` with the site id), so the
 function looks the running :class:`PlanningService` up here instead of pickling it. No overlap:
@@ -18,10 +21,15 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from grid.errors import InputError
+from grid.schedule.performance import evaluate_and_publish
 from grid.schedule.runner import PlanningService, RunResult
 
 log = logging.getLogger(__name__)
 JOB_TABLE = "apscheduler_jobs"
+#: the evaluation runs this long after each quarter-hour (the interval's last telemetry is in)
+EVALUATE_EVERY_MIN = 15
+EVALUATE_AFTER_S = 30
 
 _service: PlanningService | None = None
 
@@ -45,8 +53,25 @@ def scheduled_run(site_id: str) -> RunResult | None:
     return _service.run(site_id, _clock(), trigger="scheduled")
 
 
+def scheduled_evaluation(site_id: str) -> int | None:
+    """The job: evaluate the intervals of `site_id` that ended by now (by the service's clock) and
+    set the performance gauges; how many intervals, None without a service or for another site."""
+    if _service is None or site_id not in _service.sites:
+        log.warning("scheduled evaluation for site %s, which no running service plans; skipped", site_id)
+        return None
+    try:
+        return evaluate_and_publish(_service.engine, site_id, _clock())
+    except InputError as exc:  # the site is not (yet) in the store: the next run tries again
+        log.warning("evaluation of site %s skipped: %s", site_id, exc)
+        return None
+
+
 def job_id(site_id: str) -> str:
     return f"replan:{site_id}"
+
+
+def evaluation_job_id(site_id: str) -> str:
+    return f"evaluate:{site_id}"
 
 
 def make_scheduler(
@@ -79,6 +104,18 @@ def make_scheduler(
             args=[site_id],
             id=job_id(site_id),
             name=f"re-plan {site_id}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=misfire_grace_s,
+            **kwargs,
+        )
+        scheduler.add_job(
+            "grid.schedule.scheduler:scheduled_evaluation",
+            CronTrigger(minute=f"*/{EVALUATE_EVERY_MIN}", second=EVALUATE_AFTER_S, timezone=dt.UTC),
+            args=[site_id],
+            id=evaluation_job_id(site_id),
+            name=f"evaluate {site_id}",
             replace_existing=True,
             max_instances=1,
             coalesce=True,

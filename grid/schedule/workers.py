@@ -10,6 +10,9 @@ A solver worker holds ~0.4 GB. When the service is killed (kill -9, OOM killer) 
 ``PR_SET_PDEATHSIG`` fires when the *thread* that started the child ends, not only the process, so
 the workers are started from one long-lived thread of this module (a request or job thread that
 ends later must not take a busy worker with it).
+
+Workers run at a lower CPU priority (``WORKER_NICE``): a solve takes a whole core for seconds,
+and on a small machine it must not take it from the process that answers set-point polls.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 PARENT_POLL_S = 1.0
+WORKER_NICE = 10  #: added to a worker's nice value (solves yield the CPU to the service process)
 
 _spawner = ThreadPoolExecutor(1, thread_name_prefix="worker-spawner")
 
@@ -43,6 +47,12 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
 
 
+def start_worker(parent_pid: int) -> None:
+    """Worker initializer: :func:`die_with_parent`, and yield the CPU to the service (``WORKER_NICE``)."""
+    die_with_parent(parent_pid)
+    os.nice(WORKER_NICE)
+
+
 def _watch_parent(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(PARENT_POLL_S)
@@ -56,7 +66,7 @@ def _noop() -> None:
 def worker_pool() -> ProcessPoolExecutor:
     """A pool of one spawned worker process that dies with this process, already started."""
     pool = ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker, initargs=(os.getpid(),)
     )
     # the first submit starts the worker, in the calling thread: do it from the long-lived spawner
     _spawner.submit(pool.submit, _noop).result()

@@ -4,7 +4,8 @@ SQLite is set up for one writer and many readers: WAL journal, ``synchronous=NOR
 process never leaves half a transaction; only an OS crash may lose the last commits), foreign keys
 on, and real ``BEGIN`` statements so that a batch is one transaction (pysqlite would otherwise open
 transactions lazily and commit DDL implicitly). Write transactions use ``BEGIN IMMEDIATE`` so that
-two writers queue on the busy timeout instead of deadlocking on a lock upgrade.
+two writers queue on the busy timeout instead of deadlocking on a lock upgrade. A new database
+file is created readable by its owner only (0600).
 
 PostgreSQL connections are pre-pinged when taken from the pool (a connection the server dropped
 during an outage or restart is replaced instead of failing the request) and give up connecting
@@ -13,6 +14,7 @@ after ``PG_CONNECT_TIMEOUT_S``, so that a database that went away answers fast i
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +43,7 @@ def make_engine(url: str | None = None, schema: str | None = None, **kwargs: Any
     """
     url = database_url(url)
     if url.startswith("sqlite"):
+        _create_private(sa.engine.make_url(url).database)
         engine = sa.create_engine(url, **kwargs)
         _setup_sqlite(engine)
         return engine
@@ -50,6 +53,15 @@ def make_engine(url: str | None = None, schema: str | None = None, **kwargs: Any
     if schema is not None:
         connect_args["options"] = f"-c search_path={schema}"
     return sa.create_engine(url, connect_args=connect_args, **kwargs)
+
+
+def _create_private(database: str | None) -> None:
+    """Create the SQLite file `database` readable by its owner only (0600) if it does not exist yet
+    (SQLite gives its -wal and -shm files the same mode); in-memory databases are left alone."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):  # no such directory: SQLite reports it
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _setup_sqlite(engine: Engine) -> None:

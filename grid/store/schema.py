@@ -343,3 +343,167 @@ scenario_runs = sa.Table(
     sa.Column("result_json", sa.Text),  # grid.scenarios.ScenarioResult.to_dict() as JSON
     sa.Index("ix_scenario_runs_site_seq", "site_id", "seq"),
 )
+
+
+# --- Live data that closes the loop (migration 0005; see grid/store/live.py) ---
+
+#: The controllable assets of a site as its YAML describes them (written by ``register_site``):
+#: what telemetry is checked against (unknown asset, SoC above capacity).
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("site_id", sa.String(64), _site_fk(), primary_key=True),
+    sa.Column("asset_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # battery, heat_pump, ev_charger, pv
+    sa.Column("connection", sa.String(64)),
+    sa.Column("capacity_kwh", sa.Float),  # battery capacity, heat-store size; NULL: no store
+    sa.Column("max_power_kw", sa.Float),  # rating (charge/discharge, electric, charger, kWp)
+)
+
+#: Device state as measured: ``quantity`` soc_kwh (battery), store_kwh (heat store) or power_kw
+#: (any device, > 0 drawn from the grid); `value` in `unit` (kWh or kW, converted on ingest).
+#: `measured_at` is the device's time, `received_at` when the service got it.
+device_telemetry = sa.Table(
+    "device_telemetry",
+    metadata,
+    sa.Column("site_id", sa.String(64), primary_key=True),
+    sa.Column("asset_id", sa.String(64), primary_key=True),
+    sa.Column("quantity", sa.String(16), primary_key=True),
+    sa.Column("measured_at", UtcTimestamp, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(8), nullable=False),
+    sa.Column("received_at", UtcTimestamp, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("batch_id", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+#: EV charging sessions as their latest state; every change is an event in ev_session_events.
+ev_sessions = sa.Table(
+    "ev_sessions",
+    metadata,
+    sa.Column("site_id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("charger", sa.String(64), nullable=False),
+    sa.Column("arrival", UtcTimestamp, nullable=False),
+    sa.Column("departure", UtcTimestamp, nullable=False),
+    sa.Column("energy_needed_kwh", sa.Float, nullable=False),
+    sa.Column("target_soc", sa.Float),
+    sa.Column("capacity_kwh", sa.Float),
+    sa.Column("initial_soc", sa.Float),
+    sa.Column("v2g_consent", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UtcTimestamp, nullable=False),
+    sa.Column("updated_at", UtcTimestamp, nullable=False),
+    sa.Column("plugged_out_at", UtcTimestamp),
+    sa.Index("ix_ev_sessions_site_departure", "site_id", "departure"),
+)
+
+ev_session_events = sa.Table(
+    "ev_session_events",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("session_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # created, changed, plugged_out
+    sa.Column("at", UtcTimestamp, nullable=False),  # when it happened (plug-out time, else received)
+    sa.Column("received_at", UtcTimestamp, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # api, mqtt
+    sa.Column("body", sa.Text, nullable=False),  # the fields as given (JSON)
+    sa.Column("event_key", sa.String(64), nullable=False),  # sha256 of source + body: a redelivery is one event
+    sa.UniqueConstraint("event_key", name="uq_ev_session_events_event_key"),
+    sa.Index("ix_ev_session_events_site_session", "site_id", "session_id"),
+)
+
+#: Day-ahead prices as published: [start, end) at `price_eur_per_kwh`, per `area` (a site id or a
+#: market such as DE-LU). A later publication for the same interval is a new row, never an update,
+#: so the prices "as known at" any instant can be read back.
+price_points = sa.Table(
+    "price_points",
+    metadata,
+    sa.Column("area", sa.String(64), primary_key=True),
+    sa.Column("start", UtcTimestamp, primary_key=True),
+    sa.Column("published_at", UtcTimestamp, primary_key=True),
+    sa.Column("end", UtcTimestamp, nullable=False),
+    sa.Column("price_eur_per_kwh", sa.Float, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("received_at", UtcTimestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+#: Weather forecasts as published, the same way (`quantity`: temp_degc, ghi_w_per_m2, ...).
+weather_points = sa.Table(
+    "weather_points",
+    metadata,
+    sa.Column("area", sa.String(64), primary_key=True),
+    sa.Column("quantity", sa.String(32), primary_key=True),
+    sa.Column("start", UtcTimestamp, primary_key=True),
+    sa.Column("published_at", UtcTimestamp, primary_key=True),
+    sa.Column("end", UtcTimestamp, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("received_at", UtcTimestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+#: Grid-operator limit orders for one connection over [start, end): import and/or export caps, kW.
+limit_orders = sa.Table(
+    "limit_orders",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("connection", sa.String(64), nullable=False),
+    sa.Column("start", UtcTimestamp, nullable=False),
+    sa.Column("end", UtcTimestamp, nullable=False),
+    sa.Column("import_kw", sa.Float),
+    sa.Column("export_kw", sa.Float),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcTimestamp, nullable=False),
+    sa.Column("cancelled_at", UtcTimestamp),
+    sa.Index("ix_limit_orders_site_start", "site_id", "start"),
+)
+
+
+# --- Realised against planned (migration 0006; see grid/schedule/performance.py) ---
+
+#: One row per site, interval and entity (a connection or a controllable asset), written after the
+#: interval ended: what the plan in force (the latest good plan computed by the interval's start)
+#: said and what was measured. kW are means over [ts, ts + resolution), > 0 drawn from the grid.
+#: `measured_kw` is NULL when nothing was measured (never 0); `plan_id` NULL when no plan was in
+#: force. Connections: planned import, limit = the plan's import limit or a lower limit order in
+#: force. Assets: set-point (the plan's power), `dimmed_kw` the §14a dimming the plan applied.
+performance = sa.Table(
+    "performance",
+    metadata,
+    sa.Column("site_id", sa.String(64), primary_key=True),
+    sa.Column("ts", UtcTimestamp, primary_key=True),
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # connection, battery, heat_pump, ev_charger, pv
+    sa.Column("plan_id", sa.String(32)),
+    sa.Column("planned_kw", sa.Float),
+    sa.Column("measured_kw", sa.Float),
+    sa.Column("limit_kw", sa.Float),
+    sa.Column("setpoint_kw", sa.Float),
+    sa.Column("dimmed_kw", sa.Float),
+    sa.Column("price_eur_per_kwh", sa.Float),
+    sa.Column("evaluated_at", UtcTimestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+#: A telemetry value replaced by a later one for the same (asset, quantity, measured_at): the old
+#: value is kept here, as ``revisions`` keeps meter values (migration 0007).
+telemetry_revisions = sa.Table(
+    "telemetry_revisions",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("asset_id", sa.String(64), nullable=False),
+    sa.Column("quantity", sa.String(16), nullable=False),
+    sa.Column("measured_at", UtcTimestamp, nullable=False),
+    sa.Column("old_value", sa.Float, nullable=False),
+    sa.Column("old_received_at", UtcTimestamp, nullable=False),
+    sa.Column("old_batch_id", sa.Integer, nullable=False),
+    sa.Column("new_value", sa.Float, nullable=False),
+    sa.Column("batch_id", sa.Integer, nullable=False),
+    sa.Column("revised_at", UtcTimestamp, nullable=False),
+    sa.Index("ix_telemetry_revisions_site_asset", "site_id", "asset_id", "measured_at"),
+)

@@ -30,6 +30,7 @@ from grid.domain import Site
 from grid.errors import InputError
 from grid.store.catalog import EXPORT_REGISTER, IMPORT_REGISTER, OBIS, UNITS
 from grid.store.schema import Measure, SensorKind
+from grid.store.schema import assets as assets_table
 from grid.store.schema import sensors as sensors_table
 from grid.store.schema import sites as sites_table
 
@@ -177,11 +178,52 @@ def site_sensor_specs(site: Site) -> list[SensorSpec]:
 
 
 def register_site(engine: Engine, site: Site) -> int:
-    """Create or update `site` and its sensors in one transaction; return how many are new."""
+    """Create or update `site`, its sensors and assets in one transaction, and seed its YAML's EV
+    sessions the store does not hold yet; return how many sensors are new."""
     with engine.begin() as conn:
         info = site.site
+        from grid.store.live import seed_sessions  # live reads sites: imported here, not at the top
+
         _upsert_site(conn, info.id, info.name, info.timezone, info.resolution_min)
-        return _add_sensors(conn, info.id, site_sensor_specs(site))
+        _replace_assets(conn, info.id, site_asset_rows(site))
+        new = _add_sensors(conn, info.id, site_sensor_specs(site))
+        seed_sessions(conn, site)
+        return new
+
+
+def site_asset_rows(site: Site) -> list[dict[str, object]]:
+    """The controllable assets and connections of `site` as rows of the ``assets`` table: telemetry is checked
+    against them (an unknown asset, a state of charge above the capacity)."""
+    rows: list[dict[str, object]] = []
+
+    def add(asset_id: str, kind: SensorKind, conn: str, capacity: float | None, power: float) -> None:
+        rows.append(
+            {
+                "asset_id": asset_id,
+                "kind": kind.value,
+                "connection": conn,
+                "capacity_kwh": capacity,
+                "max_power_kw": power,
+            }
+        )
+
+    for b in site.batteries:
+        add(b.id, SensorKind.BATTERY, b.connection, b.capacity_kwh, max(b.charge_kw, b.discharge_kw))
+    for hp in site.heat_pumps:
+        add(hp.id, SensorKind.HEAT_PUMP, hp.connection, hp.store_kwh, hp.electric_kw)
+    for ev in site.ev_chargers:
+        add(ev.id, SensorKind.EV_CHARGER, ev.connection, None, ev.max_kw)
+    for pv in site.pv_arrays:
+        add(pv.id, SensorKind.PV, pv.connection, None, pv.kwp)
+    for c in site.connections:  # limit orders name them
+        add(c.id, SensorKind.TRANSFORMER, c.id, None, c.rated_kva)
+    return rows
+
+
+def _replace_assets(conn: Connection, site_id: str, rows: list[dict[str, object]]) -> None:
+    conn.execute(assets_table.delete().where(assets_table.c.site_id == site_id))
+    if rows:
+        conn.execute(assets_table.insert(), [{"site_id": site_id, **row} for row in rows])
 
 
 @dataclass(frozen=True)

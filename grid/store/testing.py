@@ -98,3 +98,26 @@ def demo_sensors(engine: Engine, site_id: str = "s1", timezone: str = "Europe/Be
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT name, id FROM sensors WHERE site_id = :s"), {"s": site_id}).all()
     return {name: sid for name, sid in rows}
+
+
+def demo_assets(engine: Engine, site_id: str = "s1") -> None:
+    """Controllable assets of the test site (after :func:`demo_sensors`): battery ``bat1`` (10 kWh,
+    5 kW), heat pump ``hp1`` (20 kWh store, 6 kW), charger ``ev1`` (11 kW), PV ``pv1`` (10 kWp),
+    connection ``T1`` (400 kVA)."""
+    from grid.store.schema import assets
+
+    rows = [
+        ("bat1", "battery", 10.0, 5.0),
+        ("hp1", "heat_pump", 20.0, 6.0),
+        ("ev1", "ev_charger", None, 11.0),
+        ("pv1", "pv", None, 10.0),
+        ("T1", "transformer", None, 400.0),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            assets.insert(),
+            [
+                {"site_id": site_id, "asset_id": a, "kind": k, "connection": "T1", "capacity_kwh": c, "max_power_kw": p}
+                for a, k, c, p in rows
+            ],
+        )

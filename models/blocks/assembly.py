@@ -397,7 +397,7 @@ class Assembly:
         self._param_costs: list[tuple[np.ndarray, ParamRef]] = []
         self._lower_overrides: list[tuple[np.ndarray, Values]] = []
         self.slacks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str, float, float]] = []
-        self._slack_steps: list[tuple[int, ParamSource]] = []
+        self._slack_steps: list[tuple[int, ParamSource | None, ParamSource | None]] = []
         self.form: StandardForm | None = None
 
     # --- variables ---------------------------------------------------------------------------------
@@ -476,9 +476,13 @@ class Assembly:
             if len(values) != param.size:
                 raise ValueError(f"{param.component.name}: {len(values)} values for {param.size} parameters")
             param.write(values)
-        for i, source in self._slack_steps:
-            kind, assets, cols, _, unit, scale, cost = self.slacks[i]
-            self.slacks[i] = (kind, assets, cols, np.asarray(source(tables)).ravel(), unit, scale, cost)
+        for i, steps_source, assets_source in self._slack_steps:
+            kind, assets, cols, steps, unit, scale, cost = self.slacks[i]
+            if steps_source is not None:
+                steps = np.asarray(steps_source(tables)).ravel()
+            if assets_source is not None:
+                assets = np.asarray(assets_source(tables), dtype=object).ravel()
+            self.slacks[i] = (kind, assets, cols, steps, unit, scale, cost)
         self.tables = tables
 
     def param_values(self) -> dict[int, np.ndarray]:
@@ -540,13 +544,15 @@ class Assembly:
         scale: float,
         penalty: float,
         steps_source: ParamSource | None = None,
+        assets_source: ParamSource | None = None,
     ) -> None:
         """Register penalised slacks: each costs penalty x scale EUR per unit of the variable and is
         reported as a violation of value x scale `unit` at `steps` (-1: not tied to one interval;
-        `steps_source` computes them anew from refreshed tables when they depend on the data)."""
+        `steps_source` computes them anew from refreshed tables when they depend on the data, and
+        `assets_source` the assets: an EV slot holds another session after a refresh)."""
         a, c, s = np.broadcast_arrays(np.asarray(assets, dtype=object), np.asarray(cols), np.asarray(steps))
-        if steps_source is not None:
-            self._slack_steps.append((len(self.slacks), steps_source))
+        if steps_source is not None or assets_source is not None:
+            self._slack_steps.append((len(self.slacks), steps_source, assets_source))
         self.slacks.append((kind, a.ravel(), c.ravel(), s.ravel(), unit, scale, penalty * scale))
         self.cost(c.ravel(), penalty * scale)
 

@@ -1,6 +1,10 @@
 """EV charging sessions.
 
-Every session in the horizon has a variable at every step: charge[s,t] in [0, max_kw a[s,t]] kW
+Each charger has a fixed number of session slots (``models.tables.EV_SLOTS_PER_CHARGER``, more
+where more sessions overlap the horizon); a slot holds a session or nothing (never plugged in,
+nothing needed), and everything a session brings (when it is plugged in, its need, the car's
+capacity and energy, V2G consent) enters as mutable Params: a car that arrives or leaves changes
+numbers, not the model. Every slot has a variable at every step: charge[s,t] in [0, max_kw a[s,t]] kW
 drawn from the node, with a[s,t] in [0, 1] the share of step t the car is plugged in (a mutable
 bound: 0 while it is away, so that a horizon moved by one step changes numbers, not the model), and
 for V2G chargers with a flexibility contract discharge[s,t] in the same range fed into it. Energy
@@ -18,7 +22,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from grid.domain import Penalties
-from models.blocks.assembly import Assembly
+from models.blocks.assembly import Assembly, Values
 from models.tables import EVTable
 
 
@@ -33,6 +37,11 @@ def required_kwh(tab: EVTable, dt_h: float, horizon_start_s: float) -> np.ndarra
 def plugged_max_kw(tab: EVTable) -> np.ndarray:
     """(S, T) most charging power of each session at each step, kW (0 while the car is away)."""
     return tab.max_kw[tab.session_charger][:, None] * tab.availability if len(tab.session_ids) else tab.availability
+
+
+def discharge_max_kw(tab: EVTable) -> np.ndarray:
+    """(S, T) most V2G discharging power, kW: the plugged maximum where the car consented, else 0."""
+    return plugged_max_kw(tab) * tab.v2g_consent[:, None] if len(tab.session_ids) else tab.availability
 
 
 def departure_steps(tab: EVTable) -> np.ndarray:
@@ -53,7 +62,8 @@ def add_ev(m: pyo.ConcreteModel, tab: EVTable, dt_h: float, penalties: Penalties
     b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub)
     on2 = v2g[sess] if S else np.zeros(0, dtype=bool)
     b.v2g_steps = (sess[on2], step[on2])
-    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, ub[on2])
+    discharge_ub = asm.param(b, "discharge_max_kw", lambda t: discharge_max_kw(t.ev)).all()
+    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, discharge_ub[on2])
     b.missed_cols = asm.var(b, "missed", S)
     required = asm.param(b, "required_kwh", lambda t: required_kwh(t.ev, t.dt_h, t.index[0].timestamp()))
     delivered = eff[sess] * dt_h
@@ -62,7 +72,8 @@ def add_ev(m: pyo.ConcreteModel, tab: EVTable, dt_h: float, penalties: Penalties
     need.add(sess[on2], b.discharge_cols, -dt_h / eff[sess[on2]])
     need.add(np.arange(S), b.missed_cols, 1.0)
     plain = np.flatnonzero(~v2g)
-    room = asm.rows(b, "room", [None] * len(plain), tab.capacity_kwh[plain] - tab.initial_kwh[plain])
+    room_kwh = asm.param(b, "room_kwh", lambda t: t.ev.capacity_kwh - t.ev.initial_kwh).all()
+    room = asm.rows(b, "room", [None] * len(plain), room_kwh[plain])
     row_of = np.full(S, -1)
     row_of[plain] = np.arange(len(plain))
     keep = row_of[sess] >= 0
@@ -81,6 +92,7 @@ def add_ev(m: pyo.ConcreteModel, tab: EVTable, dt_h: float, penalties: Penalties
         1.0,
         penalties.ev_energy_missed_eur_per_kwh,
         steps_source=lambda t: departure_steps(t.ev),
+        assets_source=lambda t: np.array(t.ev.session_ids, dtype=object),
     )
     b.sessions_of = {int(c): [int(s) for s in np.flatnonzero(ch == c)] for c in np.unique(ch)}
     return b
@@ -110,9 +122,12 @@ def _add_v2g_energy(
     session_of_point = np.zeros(n_points, dtype=int)
     session_of_point[before] = v_sess
     session_of_point[after] = v_sess
-    lb = np.zeros(n_points)
-    ub = tab.capacity_kwh[session_of_point] if n_points else np.zeros(0)
-    lb[before[first]] = ub[before[first]] = tab.initial_kwh[v_sess[first]]
+    capacity = asm.param(b, "capacity_kwh", lambda t: t.ev.capacity_kwh).all()
+    initial = asm.param(b, "initial_kwh", lambda t: t.ev.initial_kwh).all()
+    start = before[first]
+    rest = np.setdiff1d(np.arange(n_points), start)
+    lb = Values.of(0.0, n_points).put(start, initial[v_sess[first]])
+    ub = Values.of(0.0, n_points).put(start, initial[v_sess[first]]).put(rest, capacity[session_of_point[rest]])
     b.energy_cols = asm.var(b, "energy", n_points, lb, ub)
     rows = asm.equal(b, "energy_step", np.zeros(n))
     r = np.arange(n)

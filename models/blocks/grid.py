@@ -1,7 +1,8 @@
 """Connection points (transformers) and their feeders: import/export, limits, peak.
 
 Per connection c and step t (kW): import = imp + over_import, where imp is bounded by the (mutable)
-import limit and over_import is a penalised breach (soft limits only); the same for export. Hard-limit
+import limit of that step (the connection's own, or a grid operator's lower limit order) and
+over_import is a penalised breach (soft limits only); the same for export. Hard-limit
 connections instead shed load (unmet) or spill generation, both penalised, and both bounded by what
 is physically there: unmet[c, t] <= the inflexible household load at c in t, spill[c, t] <= the
 generation of PV that cannot be curtailed (mutable bounds). A flexible device's set-point can
@@ -63,9 +64,9 @@ def add_connections(
         b, "import_price", lambda t: t.prices.import_eur_per_kwh + t.prices.co2_eur_per_kwh[None, :]
     )
     b.feed_in_param = asm.param(b, "feed_in_price", lambda t: t.prices.feed_in_eur_per_kwh)
-    cc = np.arange(C * T) // T
-    b.imp_cols = asm.var(b, "imp", C * T, 0.0, limit_import[cc]).reshape(C, T)
-    b.exp_cols = asm.var(b, "exp", C * T, 0.0, limit_export[cc]).reshape(C, T)
+    # (C, T) limits: each step's own (a limit order lowers some), row-major like the columns
+    b.imp_cols = asm.var(b, "imp", C * T, 0.0, limit_import.all()).reshape(C, T)
+    b.exp_cols = asm.var(b, "exp", C * T, 0.0, limit_export.all()).reshape(C, T)
     b.soft = [c for c in range(C) if not tab.hard_limits[c]]
     b.hard = [c for c in range(C) if tab.hard_limits[c]]
     b.over_import_cols = asm.var(b, "over_import", len(b.soft) * T).reshape(len(b.soft), T)

@@ -54,7 +54,10 @@ def make_app(
     **kwargs: Any,
 ) -> FastAPI:
     """The real app on `engine` (schema already created), no scheduler and no MQTT; keys are
-    checked against the database on every request unless `auth_cache_s` is given."""
+    checked against the database on every request unless `auth_cache_s` is given. Keyword
+    arguments that name a setting (``max_body_bytes=...``) go to the settings, the others to
+    :func:`api.app.create_app`."""
+    overrides = {name: kwargs.pop(name) for name in list(kwargs) if name in Settings.model_fields}
     settings = Settings(
         database_url="sqlite://",
         sites=sites,
@@ -64,6 +67,7 @@ def make_app(
         mqtt_enabled=False,
         auth_cache_s=auth_cache_s,
         solve_in_subprocess=solve_in_subprocess,
+        **overrides,
     )
     return create_app(settings, engine=engine, clock=clock, migrate=False, **kwargs)
 

@@ -55,9 +55,7 @@ def test_fast_answer_is_the_route_answer(cached_app: FastAPI, store: Engine, clo
         assert moved.status_code == 200 and moved.headers["etag"] != tag
 
 
-def test_what_the_fast_path_cannot_answer_goes_to_the_route(
-    cached_app: FastAPI, store: Engine, clock: Clock
-) -> None:
+def test_what_the_fast_path_cannot_answer_goes_to_the_route(cached_app: FastAPI, store: Engine, clock: Clock) -> None:
     token = create_key(store, "operator", ["demo"])[1]
     manager = create_key(store, "manager", ["demo"])[1]
     service(cached_app).run("demo", clock())

@@ -138,6 +138,11 @@ def test_anonymous_refused_configured_users_work(broker: PrivateMosquitto, tmp_p
     assert publish_reason(broker.port, "meter-gateway", f"{prefix}/{site}/setpoints/BAT-1", fake).is_failure
     reading = json.dumps({"ts": "2026-01-14T00:15:00+00:00", "value": 1.0, "unit": "kWh"}).encode()
     assert publish_reason(broker.port, "device", f"{prefix}/s1/meters/m1/1-0:1.8.0", reading).is_failure
+    # a device reports its state (a charger its sessions); a meter gateway may not
+    state = json.dumps({"ts": "2026-01-14T00:15:00+00:00", "power_kw": 1.0}).encode()
+    assert not publish_reason(broker.port, "device", f"{prefix}/{site}/devices/BAT-1/state", state).is_failure
+    assert not publish_reason(broker.port, "device", f"{prefix}/{site}/chargers/EV-1/session", state).is_failure
+    assert publish_reason(broker.port, "meter-gateway", f"{prefix}/{site}/devices/BAT-1/state", state).is_failure
 
     # ingestion logs in as the service and stores what the gateway sends
     with scratch_store("sqlite", tmp_path) as engine:

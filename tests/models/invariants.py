@@ -111,7 +111,7 @@ def check_hard_limits(plan: Plan, tab: Tables) -> None:
         data = plan.connections[cid]
         imp, exp = np.asarray(data["import_kw"]), np.asarray(data["export_kw"])
         unmet, spill = np.asarray(data["unmet_kw"]), np.asarray(data["spill_kw"])
-        scale = max(1.0, float(conn.limit_import_kw[c]), float(conn.limit_export_kw[c]))
+        scale = max(1.0, float(conn.limit_import_kw[c].max()), float(conn.limit_export_kw[c].max()))
         assert (imp <= np.asarray(data["limit_import_kw"]) + TOL * scale).all(), f"hard import limit broken at {cid}"
         assert (exp <= np.asarray(data["limit_export_kw"]) + TOL * scale).all(), f"hard export limit broken at {cid}"
         load = conn.fixed_load_kw[c]

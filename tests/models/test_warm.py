@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from grid.demo import generate_demo
-from grid.domain import Site, load_site
+from grid.domain import EVSession, Site, load_site
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index
 from models.dispatch import build_model
@@ -34,7 +34,17 @@ UNUSED = {
     "prices.spot_eur_per_kwh",  # reaches the model only through pv.unpaid
 }
 #: parameter fields that are not amounts (steps, flags): the rolling test below moves them
-NOT_SCALED = {"index", "ev.departure_step", "ev.departs_in_horizon"}
+#: not numbers to scale (ids, flags) or times: a car's arrival, departure and consent are tested
+#: by the rolling and arrival tests below
+NOT_SCALED = {
+    "index",
+    "ev.departure_step",
+    "ev.departs_in_horizon",
+    "ev.session_ids",
+    "ev.v2g_consent",
+    "ev.arrival_s",
+    "ev.departure_s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +169,7 @@ def test_every_other_numeric_field_is_structure(demo: tuple[Site, SiteInputs]) -
     base = tables_at(demo)
     key = structure_key(base)
     others = [p for p in _fields(base) if p not in PARAM_FIELDS]
-    assert "batteries.capacity_kwh" in others and "ev.capacity_kwh" in others
+    assert "batteries.capacity_kwh" in others and "ev.max_kw" in others
     for path in others:
         part, name = path.split(".")
         sub = getattr(base, part)
@@ -188,8 +198,110 @@ def test_planner_reuses_the_model_when_only_numbers_change(demo: tuple[Site, Sit
     moved = planner(site, inputs, later)
     assert moved.solver["warm_start"] and planner.warm_runs == 2
     assert moved.objective_eur == pytest.approx(plan_site(site, inputs, later).objective_eur, rel=1e-7)
-    # the site changed (a session in the horizon cancelled): built anew
+    # a session in the horizon cancelled (the car left): its slot empties, the model stays
     gone = tables_at(demo, later[0]).ev.session_ids[0]
     fewer = site.model_copy(update={"ev_sessions": [s for s in site.ev_sessions if s.id != gone]})
-    rebuilt = planner(fewer, inputs, later)
+    left = planner(fewer, inputs, later)
+    assert left.status == "optimal" and left.solver["warm_start"] and planner.cold_runs == 1
+    assert left.objective_eur == pytest.approx(plan_site(fewer, inputs, later).objective_eur, rel=1e-7)
+    assert all(gone not in a.get("sessions", {}) for a in left.assets.values())
+    # the site changed (a charger removed): built anew
+    charger = site.ev_chargers[0].id
+    edited = site.model_copy(
+        update={
+            "ev_chargers": site.ev_chargers[1:],
+            "ev_sessions": [s for s in site.ev_sessions if s.charger != charger],
+        }
+    )
+    rebuilt = planner(edited, inputs, later)
     assert rebuilt.status == "optimal" and not rebuilt.solver["warm_start"] and planner.cold_runs == 2
+
+
+def test_a_measured_start_state_keeps_the_model(demo: tuple[Site, SiteInputs]) -> None:
+    """Every run starts from measured or estimated states: new initial SoCs and store levels (and
+    the "end where you started" targets that follow them) must not force a cold build, and the
+    refreshed LP is the fresh one."""
+    site, inputs = demo
+    base = tables_at(demo)
+    moved = site.model_copy(
+        update={
+            "batteries": [
+                b.model_copy(update={"initial_soc": b.soc_min + 0.5 * (b.soc_max - b.soc_min)}) for b in site.batteries
+            ],
+            "heat_pumps": [h.model_copy(update={"initial_store": 0.37}) for h in site.heat_pumps],
+        }
+    )
+    changed = build_tables(moved, inputs, base.index)
+    assert not np.array_equal(changed.batteries.terminal_kwh, base.batteries.terminal_kwh)
+    assert structure_key(changed) == structure_key(base)
+    _, dm, outcome = solve_tables(base)
+    warm, _, warm_outcome = solve_tables(changed, warm=(dm, outcome.solver))
+    cold = solve_model(build_model(changed))
+    assert warm.solver["warm_start"] and warm_outcome.ok and cold.ok
+    for name, values in lp_arrays(cold).items():
+        np.testing.assert_allclose(lp_arrays(warm_outcome)[name], values, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_a_car_that_arrives_takes_a_free_slot_and_the_model_stays(demo: tuple[Site, SiteInputs]) -> None:
+    """An arrival (a new session on a charger with a free slot) and a departure change numbers
+    only: the kept model is refreshed, its LP is exactly the fresh one, and the car is planned."""
+    site, inputs = demo
+    index = horizon_index(START, HOURS, site.site.resolution_min)
+    base = build_tables(site, inputs, index)
+    busy = {base.ev.ids[c] for c, sid in zip(base.ev.session_charger, base.ev.session_ids, strict=True) if sid}
+    free = next(c for c in site.ev_chargers if c.id not in busy)
+    car = EVSession(
+        id="arrived",
+        charger=free.id,
+        arrival=(START + pd.Timedelta(minutes=50)).to_pydatetime(),
+        departure=(START + pd.Timedelta(hours=5)).to_pydatetime(),
+        energy_needed_kwh=12.0,
+        capacity_kwh=60.0,
+        initial_soc=0.2,
+    )
+    arrived = site.model_copy(update={"ev_sessions": [*site.ev_sessions, car]})
+    changed = build_tables(arrived, inputs, index)
+    assert structure_key(changed) == structure_key(base)
+    _, dm, outcome = solve_tables(base)
+    plan, _, warm_outcome = solve_tables(changed, warm=(dm, outcome.solver))
+    cold = solve_model(build_model(changed))
+    assert plan.solver["warm_start"] and warm_outcome.ok and cold.ok
+    for name, values in lp_arrays(cold).items():
+        np.testing.assert_allclose(lp_arrays(warm_outcome)[name], values, rtol=1e-12, atol=1e-12, err_msg=name)
+    session = plan.assets[free.id]["sessions"]["arrived"]
+    assert session["delivered_kwh"] + session["missed_kwh"] == pytest.approx(12.0, abs=1e-6)
+    check_plan(plan, changed)
+
+
+def test_more_sessions_than_slots_at_one_charger_add_slots() -> None:
+    """Three short sessions in the horizon at one charger: three slots (a new structure, planned
+    as usual), every other charger keeps its two."""
+    from tests.models.sites import START as HOUR0
+    from tests.models.sites import household, make_inputs, make_site, run
+
+    sessions = [
+        {
+            "id": f"s{k}",
+            "charger": "wb",
+            "arrival": (HOUR0 + pd.Timedelta(hours=2 * k)).isoformat(),
+            "departure": (HOUR0 + pd.Timedelta(hours=2 * k + 1)).isoformat(),
+            "energy_needed_kwh": 5.0,
+        }
+        for k in range(3)
+    ]
+    site = make_site(
+        households=[household()],
+        ev_chargers=[
+            {"id": "wb", "connection": "T1", "max_kw": 11.0},
+            {"id": "wb2", "connection": "T1", "max_kw": 11.0},
+        ],
+        ev_sessions=sessions,
+    )
+    inputs = make_inputs(site, 8, load={"h1": [1.0] * 8})
+    tables = build_tables(site, inputs, inputs.index)
+    assert tables.ev.session_ids == ["s0", "s1", "s2", "", ""]
+    plan = run(site, inputs)
+    assert {sid: v["delivered_kwh"] for sid, v in plan.assets["wb"]["sessions"].items()} == pytest.approx(
+        {"s0": 5.0, "s1": 5.0, "s2": 5.0}
+    )
+    assert plan.assets["wb2"]["sessions"] == {}

@@ -22,15 +22,19 @@ def test_jobs_persisted_aligned_and_not_overlapping(store: Engine, sites: dict[s
         scheduler.start(paused=True)
         try:
             jobs = scheduler.get_jobs()
-            assert sorted(j.id for j in jobs) == ["replan:demo", "replan:north"]
+            ids = ["evaluate:demo", "evaluate:north", "replan:demo", "replan:north"]
+            assert sorted(j.id for j in jobs) == ids
             for job in jobs:
                 assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 120)
-                assert job.next_run_time.minute % 15 == 0 and job.next_run_time.second == 0
-                assert job.func_ref == "grid.schedule.scheduler:scheduled_run"
+                assert job.next_run_time.minute % 15 == 0
+                replan = job.id.startswith("replan:")
+                assert job.next_run_time.second == (0 if replan else sched.EVALUATE_AFTER_S)
+                name = "scheduled_run" if replan else "scheduled_evaluation"
+                assert job.func_ref == f"grid.schedule.scheduler:{name}"
         finally:
             scheduler.shutdown(wait=False)
         with store.connect() as conn:
-            assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOB_TABLE}")).scalar() == 2
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOB_TABLE}")).scalar() == 4
 
 
 def test_interval_must_divide_the_hour(store: Engine, sites: dict[str, Path]) -> None:

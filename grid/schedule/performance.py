@@ -1,0 +1,476 @@
+"""Realised against planned: after each interval, what the plan in force said against what was
+measured, stored per connection and controllable asset (table ``performance``), and the realised
+KPIs over a period.
+
+The plan *in force* for an interval [t, t + resolution) is the latest good plan (status
+``optimal`` or ``optimal_with_violations``) computed at or before t whose horizon covers t: the
+set-points a device was following when the interval started. Signs as in the plan: kW > 0 is drawn
+from the grid node.
+
+Per interval and entity (:func:`evaluate_intervals`):
+
+* connection: planned import (the plan's ``import_kw``), measured import (the connection's import
+  meter, kind ``transformer``, as mean kW), the import limit (the plan's ``limit_import_kw``, or a
+  lower grid-operator order in force), the price of energy (the latest published price of the
+  interval in the store);
+* asset (battery, heat pump, EV charger, PV): the set-point (the plan's ``power_kw``), the measured
+  power (mean of the device telemetry ``power_kw`` in the interval), the §14a dimming the plan
+  applied (``dimmed_kw``).
+
+A value that was not measured is stored as NULL and reported as missing, never as 0.
+:func:`performance_kpis` reads the stored rows back (plus the EV sessions of the store).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from grid.schedule import metrics
+from grid.schedule.setpoints import NOT_SETPOINTS
+from grid.store import plans as plan_store
+from grid.store.engine import write_transaction
+from grid.store.live import Asset, active_orders, device_power, prices_as_of, sessions_in, site_assets
+from grid.store.readback import load_series
+from grid.store.schema import Measure, SensorKind, performance, plans
+from grid.store.sites import get_site, sensor_frame
+from grid.timeindex import iso, to_utc
+
+TimeLike = pd.Timestamp | dt.datetime | str
+
+#: a device followed its set-point in an interval when |measured - set-point| is at most
+#: max(TOLERANCE_MIN_KW, TOLERANCE_SHARE x its rating)
+TOLERANCE_MIN_KW = 0.1
+TOLERANCE_SHARE = 0.05
+#: measured import above the limit by more than this counts as above the limit (float noise)
+ABOVE_LIMIT_EPS_KW = 1e-6
+#: a dimming smaller than this is none (the plan rounds to 1e-6)
+DIMMED_EPS_KW = 1e-6
+#: the scheduled evaluation re-evaluates this many finished intervals each time, so that readings
+#: and telemetry arriving up to an hour late are taken in
+LATE_INTERVALS = 4
+#: after a long stop the scheduled evaluation catches up at most this far back
+MAX_CATCHUP = pd.Timedelta(days=7)
+#: the gauges cover the last 24 h of finished intervals
+GAUGE_WINDOW = pd.Timedelta(hours=24)
+#: prices "as known" here: the latest publication of each interval
+FINAL_PRICES_AT = pd.Timestamp("2200-01-01T00:00:00Z")
+CONNECTION = "connection"
+
+
+@dataclass(frozen=True)
+class _PlanRef:
+    seq: int
+    plan_id: str
+    computed_at: pd.Timestamp
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def _index(engine: Engine, site: str, start: TimeLike, end: TimeLike) -> tuple[pd.DatetimeIndex, pd.Timedelta]:
+    res = pd.Timedelta(minutes=get_site(engine, site).resolution_min)
+    first, last = to_utc(start), to_utc(end)
+    return pd.date_range(first.floor(res), last, freq=res, inclusive="left", tz="UTC"), res
+
+
+def _plans_in_force(engine: Engine, site: str, index: pd.DatetimeIndex, res: pd.Timedelta) -> list[_PlanRef | None]:
+    """Per interval of `index`, the latest good plan computed at or before its start that covers it."""
+    first, last = index[0].to_pydatetime(), (index[-1] + res).to_pydatetime()
+    c = plans.c
+    query = (
+        sa.select(c.seq, c.plan_id, c.computed_at, c.start, c.end)
+        .where(c.site_id == site, c.status.in_(plan_store.GOOD))
+        .where(c.computed_at < last, c.start < last, c.end > first)
+        .order_by(c.computed_at, c.seq)
+    )
+    with engine.connect() as conn:
+        rows = [
+            _PlanRef(r.seq, r.plan_id, pd.Timestamp(r.computed_at), pd.Timestamp(r.start), pd.Timestamp(r.end))
+            for r in conn.execute(query)
+        ]
+    out: list[_PlanRef | None] = []
+    for t in index:
+        found = None
+        for ref in reversed(rows):  # newest first: usually the first one computed by t covers t
+            if ref.computed_at <= t and ref.start <= t < ref.end:
+                found = ref
+                break
+        out.append(found)
+    return out
+
+
+def _at(values: Any, step: int) -> float | None:
+    """Element `step` of a stored per-interval list (None: absent, null or not finite)."""
+    if not isinstance(values, list) or not 0 <= step < len(values):
+        return None
+    value = values[step]
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _import_sensor(sensors: pd.DataFrame, connection: str) -> str | None:
+    """The name of the connection's import meter (kind transformer, direction +1), if any."""
+    hit = sensors[
+        (sensors["kind"] == SensorKind.TRANSFORMER.value)
+        & (sensors["connection"] == connection)
+        & (sensors["direction"] == 1)
+        & sensors["measure"].isin([Measure.REGISTER.value, Measure.ENERGY.value, Measure.POWER.value])
+    ]
+    if hit.empty:
+        return None
+    names = sorted(hit["name"])
+    preferred = f"{connection}.import"
+    return preferred if preferred in names else str(names[0])
+
+
+def _measured_import(
+    engine: Engine, site: str, connections: list[str], index: pd.DatetimeIndex, res: pd.Timedelta
+) -> dict[str, pd.Series]:
+    sensors = sensor_frame(engine, site)
+    out: dict[str, pd.Series] = {}
+    for cid in connections:
+        name = _import_sensor(sensors, cid) if len(sensors) else None
+        if name is None:
+            out[cid] = pd.Series(np.nan, index=index)
+        else:
+            out[cid] = load_series(engine, site, index[0], index[-1] + res, sensor=name, quantity="power")
+    return out
+
+
+def _value(series: pd.Series | None, t: pd.Timestamp) -> float | None:
+    if series is None:
+        return None
+    value = series.get(t)
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike, now: TimeLike | None = None) -> int:
+    """Evaluate the intervals of [start, end) (`start` floored to the site's resolution) against
+    the plan in force for each, and store the rows (replacing earlier ones of those intervals:
+    evaluating again is harmless and picks up late measurements). Returns how many intervals.
+
+    `now` is the time written as ``evaluated_at`` (default: the wall clock).
+    """
+    index, res = _index(engine, site, start, end)
+    if not len(index):
+        return 0
+    evaluated_at = (pd.Timestamp.now("UTC") if now is None else to_utc(now)).to_pydatetime()
+    first, last = index[0], index[-1] + res
+    registered = site_assets(engine, site)
+    in_force = _plans_in_force(engine, site, index, res)
+    bodies: dict[str, dict[str, Any]] = {}
+    for ref in in_force:
+        if ref is not None and ref.plan_id not in bodies:
+            bodies[ref.plan_id] = plan_store.plan_body(engine, ref.plan_id)
+    connections = sorted(
+        {a.asset_id for a in registered.values() if a.kind == SensorKind.TRANSFORMER.value}
+        | {cid for body in bodies.values() for cid in body.get("connections", {})}
+    )
+    imports = _measured_import(engine, site, connections, index, res)
+    devices = device_power(engine, site, first, last)
+    orders = [(float(o.import_kw), o) for o in active_orders(engine, site, first, last) if o.import_kw is not None]
+    price_frame = prices_as_of(engine, site, FINAL_PRICES_AT, index)
+    prices = price_frame["price_eur_per_kwh"].where(price_frame["source"] == "published")
+    rows: list[dict[str, Any]] = []
+    for t, ref in zip(index, in_force, strict=True):
+        body = bodies[ref.plan_id] if ref is not None else {}
+        step = int((t - ref.start) // res) if ref is not None else -1
+        plan_id = ref.plan_id if ref is not None else None
+        price = _value(prices, t)
+        for cid in connections:
+            planned = body.get("connections", {}).get(cid, {})
+            limit = _at(planned.get("limit_import_kw"), step)
+            for cap, o in orders:
+                if o.connection == cid and o.start < t + res and o.end > t:
+                    limit = cap if limit is None else min(limit, cap)
+            rows.append(
+                _row(site, t, cid, CONNECTION, plan_id, evaluated_at)
+                | {
+                    "planned_kw": _at(planned.get("import_kw"), step),
+                    "measured_kw": _value(imports[cid], t),
+                    "limit_kw": limit,
+                    "price_eur_per_kwh": price,
+                }
+            )
+        for aid, kind in _asset_kinds(registered, body).items():
+            data = body.get("assets", {}).get(aid, {})
+            setpoint = _at(data.get("power_kw"), step)
+            rows.append(
+                _row(site, t, aid, kind, plan_id, evaluated_at)
+                | {
+                    "planned_kw": setpoint,
+                    "setpoint_kw": setpoint,
+                    "measured_kw": _value(devices[aid] if aid in devices.columns else None, t),
+                    "dimmed_kw": _at(data.get("dimmed_kw"), step),
+                    "price_eur_per_kwh": price,
+                }
+            )
+    p = performance.c
+    with write_transaction(engine) as conn:
+        conn.execute(
+            performance.delete().where(p.site_id == site, p.ts >= first.to_pydatetime(), p.ts < last.to_pydatetime())
+        )
+        if rows:
+            conn.execute(performance.insert(), rows)
+    return len(index)
+
+
+def _row(site: str, t: pd.Timestamp, entity: str, kind: str, plan_id: str | None, at: dt.datetime) -> dict[str, Any]:
+    return {
+        "site_id": site,
+        "ts": t.to_pydatetime(),
+        "entity": entity,
+        "kind": kind,
+        "plan_id": plan_id,
+        "planned_kw": None,
+        "measured_kw": None,
+        "limit_kw": None,
+        "setpoint_kw": None,
+        "dimmed_kw": None,
+        "price_eur_per_kwh": None,
+        "evaluated_at": at,
+    }
+
+
+def _asset_kinds(registered: dict[str, Asset], body: dict[str, Any]) -> dict[str, str]:
+    """The controllable assets (id -> type): those registered and those the plan gives set-points."""
+    kinds = {a.asset_id: a.kind for a in registered.values() if a.kind != SensorKind.TRANSFORMER.value}
+    for aid, data in body.get("assets", {}).items():
+        if data.get("type") not in NOT_SETPOINTS and isinstance(data.get("power_kw"), list):
+            kinds.setdefault(aid, str(data.get("type", "")))
+    return dict(sorted(kinds.items()))
+
+
+def evaluate_finished(engine: Engine, site: str, now: TimeLike) -> int:
+    """The scheduled evaluation: every interval that ended by `now` and is not stored yet (after
+    a restart, back to the last one stored, at most :data:`MAX_CATCHUP`; the first time, from the
+    first good plan's start), plus the last :data:`LATE_INTERVALS` again. Returns how many."""
+    when = to_utc(now)
+    res = pd.Timedelta(minutes=get_site(engine, site).resolution_min)
+    end = when.floor(res)
+    p, c = performance.c, plans.c
+    with engine.connect() as conn:
+        last_done = conn.execute(sa.select(sa.func.max(p.ts)).where(p.site_id == site)).scalar()
+        first_plan = conn.execute(
+            sa.select(sa.func.min(c.start)).where(c.site_id == site, c.status.in_(plan_store.GOOD))
+        ).scalar()
+    if last_done is not None:
+        start = pd.Timestamp(last_done) + res - LATE_INTERVALS * res
+    elif first_plan is not None:
+        start = pd.Timestamp(first_plan)
+    else:
+        return 0
+    start = max(start, end - MAX_CATCHUP)
+    if start >= end:
+        return 0
+    return evaluate_intervals(engine, site, start, end, now=when)
+
+
+# --- realised KPIs ----------------------------------------------------------------------------------
+
+
+_COLUMNS = [
+    "ts", "entity", "kind", "plan_id", "planned_kw", "measured_kw", "limit_kw", "setpoint_kw", "dimmed_kw",
+    "price_eur_per_kwh",
+]  # fmt: skip
+
+
+def _stored(engine: Engine, site: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    p = performance.c
+    query = (
+        sa.select(*[p[name] for name in _COLUMNS])
+        .where(p.site_id == site, p.ts >= first.to_pydatetime(), p.ts < last.to_pydatetime())
+        .order_by(p.ts, p.entity)
+    )
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(query)]
+    frame = pd.DataFrame(rows, columns=_COLUMNS)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    for col in _COLUMNS[4:]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    return frame
+
+
+def _kwh(power_kw: pd.Series, dt_h: float) -> float | None:
+    """Energy of the intervals that have a value, kWh; None when none has one."""
+    return _num(float(power_kw.sum() * dt_h)) if power_kw.notna().any() else None
+
+
+def _num(x: float | None) -> float | None:
+    """A figure as JSON: None when undefined (nothing measured), rounded to 1e-6."""
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def _connection_kpis(rows: pd.DataFrame, n: int, dt_h: float) -> dict[str, Any]:
+    measured = rows["measured_kw"].notna()
+    limited = measured & rows["limit_kw"].notna()
+    over = (rows["measured_kw"] - rows["limit_kw"]).where(limited, 0.0)
+    above = over > ABOVE_LIMIT_EPS_KW
+    energy = rows["measured_kw"].where(measured) * dt_h
+    priced = measured & rows["price_eur_per_kwh"].notna()
+    m = int(measured.sum())
+    return {
+        "intervals": n,
+        "planned_intervals": int(rows["plan_id"].notna().sum()),
+        "measured_intervals": m,
+        "missing_intervals": n - m,
+        "intervals_above_limit": int(above.sum()),
+        "kwh_above_limit": _num(float(over[above].sum() * dt_h)),
+        "import_kwh": _num(float(energy.sum())) if m else None,
+        "planned_import_kwh": _kwh(rows["planned_kw"], dt_h),
+        "peak_import_kw": _num(float(rows["measured_kw"].max())) if m else None,
+        "cost_eur": _num(float((energy * rows["price_eur_per_kwh"])[priced].sum())) if priced.any() else None,
+        "priced_intervals": int(priced.sum()),
+        "unpriced_intervals": int((measured & ~priced).sum()),
+    }
+
+
+def _tolerance_kw(rating_kw: float | None) -> float:
+    return max(TOLERANCE_MIN_KW, TOLERANCE_SHARE * (rating_kw or 0.0))
+
+
+def _asset_kpis(rows: pd.DataFrame, n: int, kind: str, rating_kw: float | None, dt_h: float) -> dict[str, Any]:
+    tol = _tolerance_kw(rating_kw)
+    has_setpoint = rows["setpoint_kw"].notna()
+    both = has_setpoint & rows["measured_kw"].notna()
+    deviation = (rows["measured_kw"] - rows["setpoint_kw"]).abs()[both]
+    followed = int((deviation <= tol + 1e-9).sum())
+    dimmed = rows["dimmed_kw"].fillna(0.0)
+    k = int(both.sum())
+    return {
+        "type": kind,
+        "rating_kw": rating_kw,
+        "tolerance_kw": _num(tol),
+        "intervals": n,
+        "setpoint_intervals": int(has_setpoint.sum()),
+        "measured_intervals": k,
+        "missing_intervals": int(has_setpoint.sum()) - k,
+        "mean_abs_deviation_kw": _num(float(deviation.mean())) if k else None,
+        "followed_intervals": followed,
+        "followed_share": _num(followed / k) if k else None,
+        "measured_kwh": _kwh(rows["measured_kw"], dt_h),
+        "setpoint_kwh": _kwh(rows["setpoint_kw"], dt_h),
+        "dimmed_intervals": int((dimmed > DIMMED_EPS_KW).sum()),
+        "dimmed_kwh": _num(float(dimmed[dimmed > DIMMED_EPS_KW].sum() * dt_h)),
+    }
+
+
+def _ev_sessions(
+    engine: Engine, site: str, frame: pd.DataFrame, index: pd.DatetimeIndex, res: pd.Timedelta
+) -> dict[str, Any]:
+    """Per EV session plugged in during the period: energy the charger delivered (telemetry, over
+    the session's intervals within the period) against the energy requested."""
+    dt_h = res / pd.Timedelta(hours=1)
+    out: dict[str, Any] = {}
+    first, last = index[0], index[-1] + res
+    for s in sessions_in(engine, site, first, last):
+        leave = s.departure if s.plugged_out_at is None else min(s.departure, s.plugged_out_at)
+        mine = index[(index < leave) & (index + res > s.arrival)]
+        rows = frame[(frame["entity"] == s.charger) & frame["ts"].isin(mine)]
+        measured = rows["measured_kw"].dropna()
+        out[s.session_id] = {
+            "charger": s.charger,
+            "arrival": iso(s.arrival),
+            "departure": iso(leave),
+            "requested_kwh": _num(s.energy_needed_kwh),
+            "delivered_kwh": _kwh(measured, dt_h),
+            "planned_kwh": _kwh(rows["setpoint_kw"], dt_h),
+            "intervals": len(mine),
+            "measured_intervals": len(measured),
+            "missing_intervals": len(mine) - len(measured),
+            "within_period": bool(s.arrival >= first and leave <= last),
+        }
+    return out
+
+
+def performance_kpis(engine: Engine, site: str, start: TimeLike, end: TimeLike) -> dict[str, Any]:
+    """Realised KPIs over the intervals of [start, end) from the stored evaluation (see the module
+    docstring; kW, kWh, EUR, shares 0..1). A figure over no measured interval is None, and every
+    entity says how many of its intervals were measured and how many are missing. Intervals not
+    evaluated yet count as missing (``not_evaluated_intervals``)."""
+    index, res = _index(engine, site, start, end)
+    dt_h = res / pd.Timedelta(hours=1)
+    n = len(index)
+    first = index[0] if n else to_utc(start)
+    last = index[-1] + res if n else first
+    frame = _stored(engine, site, first, last)
+    registered = site_assets(engine, site)
+    connections: dict[str, Any] = {}
+    assets: dict[str, Any] = {}
+    for (entity, kind), rows in frame.groupby(["entity", "kind"], sort=True):
+        if kind == CONNECTION:
+            connections[str(entity)] = _connection_kpis(rows, n, dt_h)
+        else:
+            asset = registered.get(str(entity))
+            assets[str(entity)] = _asset_kpis(rows, n, str(kind), asset.max_power_kw if asset else None, dt_h)
+    dimmed = frame["dimmed_kw"].fillna(0.0)
+    in_force = dimmed > DIMMED_EPS_KW
+    evaluated = frame["ts"].nunique()
+    totals_import = [c["import_kwh"] for c in connections.values() if c["import_kwh"] is not None]
+    totals_cost = [c["cost_eur"] for c in connections.values() if c["cost_eur"] is not None]
+    return {
+        "site": site,
+        "start": iso(first),
+        "end": iso(last),
+        "resolution_min": int(res / pd.Timedelta(minutes=1)),
+        "intervals": n,
+        "evaluated_intervals": int(evaluated),
+        "not_evaluated_intervals": n - int(evaluated),
+        "planned_intervals": int(frame.loc[frame["plan_id"].notna(), "ts"].nunique()),
+        "tolerance": {"min_kw": TOLERANCE_MIN_KW, "share_of_rating": TOLERANCE_SHARE},
+        "connections": connections,
+        "assets": assets,
+        "ev_sessions": _ev_sessions(engine, site, frame, index, res) if n else {},
+        "dimming": {
+            "intervals": int(in_force.sum()),
+            "dimmed_kwh": _num(float(dimmed[in_force].sum() * dt_h)),
+            "devices": {str(k): int(v) for k, v in frame.loc[in_force, "entity"].value_counts().sort_index().items()},
+        },
+        "totals": {
+            "intervals_above_limit": sum(c["intervals_above_limit"] for c in connections.values()),
+            "kwh_above_limit": _num(sum(c["kwh_above_limit"] or 0.0 for c in connections.values())),
+            "import_kwh": _num(sum(totals_import)) if totals_import else None,
+            "cost_eur": _num(sum(totals_cost)) if totals_cost else None,
+        },
+    }
+
+
+def publish_gauges(kpis: dict[str, Any]) -> None:
+    """Set the ``quartiere_performance_*`` gauges from :func:`performance_kpis` (a figure that is
+    None, nothing measured, is set to NaN: absent, not 0)."""
+    site = kpis["site"]
+
+    def put(gauge: Any, entity: str, value: float | None) -> None:
+        gauge.labels(site, entity).set(float("nan") if value is None else value)
+
+    for cid, c in kpis["connections"].items():
+        put(metrics.PERF_ABOVE_LIMIT_INTERVALS, cid, c["intervals_above_limit"])
+        put(metrics.PERF_ABOVE_LIMIT_KWH, cid, c["kwh_above_limit"])
+        put(metrics.PERF_IMPORT_KWH, cid, c["import_kwh"])
+        put(metrics.PERF_COST_EUR, cid, c["cost_eur"])
+        put(metrics.PERF_MISSING_INTERVALS, cid, c["missing_intervals"])
+    for aid, a in kpis["assets"].items():
+        put(metrics.PERF_DEVIATION_KW, aid, a["mean_abs_deviation_kw"])
+        put(metrics.PERF_FOLLOWED_SHARE, aid, a["followed_share"])
+        put(metrics.PERF_MISSING_INTERVALS, aid, a["missing_intervals"])
+        put(metrics.PERF_DIMMED_INTERVALS, aid, a["dimmed_intervals"])
+    for sid, s in kpis["ev_sessions"].items():
+        put(metrics.PERF_EV_DELIVERED_KWH, sid, s["delivered_kwh"])
+        put(metrics.PERF_EV_REQUESTED_KWH, sid, s["requested_kwh"])
+
+
+def evaluate_and_publish(engine: Engine, site: str, now: TimeLike) -> int:
+    """The scheduler's job body: evaluate the finished intervals, then set the gauges over the last
+    :data:`GAUGE_WINDOW`. Returns how many intervals were evaluated."""
+    done = evaluate_finished(engine, site, now)
+    end = to_utc(now).floor(pd.Timedelta(minutes=get_site(engine, site).resolution_min))
+    publish_gauges(performance_kpis(engine, site, end - GAUGE_WINDOW, end))
+    return done

@@ -1,0 +1,197 @@
+"""A run plans from what the store holds at its start: measured states, the EV sessions of the
+session events, published prices and weather, and the grid operator's limit orders (SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+
+from grid.domain import load_site
+from grid.ingest.report import Source
+from grid.ingest.sessions import create_session, plug_out
+from grid.ingest.telemetry import ingest_telemetry, payload_items
+from grid.schedule.inputs import forecast_provider
+from grid.schedule.runner import PlanningConfig, PlanningService
+from grid.store import live
+from grid.store import plans as plan_store
+from grid.store.sites import register_site
+from tests.api.kit import HOURS, Clock
+
+CONFIG = PlanningConfig(horizon_hours=HOURS, time_limit_s=20)
+MIN = pd.Timedelta(minutes=1)
+
+
+def _body(store: Engine, svc: PlanningService, clock: Clock) -> dict:
+    result = svc.run("demo", clock())
+    assert result.status.startswith("optimal"), result.message
+    return plan_store.plan_body(store, result.plan_id)
+
+
+@pytest.fixture
+def registered(store: Engine, sites: dict[str, Path]) -> PlanningService:
+    register_site(store, load_site(sites["demo"]))
+    return PlanningService(store, {"demo": sites["demo"]}, CONFIG, inputs_provider=forecast_provider(store))
+
+
+def test_states_sessions_prices_and_orders_come_from_the_store(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    now = pd.Timestamp(clock())  # 01:07; the run plans from 01:00
+    period = now.floor("15min")
+    create_session(
+        store,
+        "demo",
+        {
+            "session_id": "car-1",
+            "charger": "EV-H013",
+            "arrival": (now - 5 * MIN).isoformat(),
+            "departure": (now + 120 * MIN).isoformat(),
+            "energy_needed_kwh": 8.0,
+        },
+        "api",
+        now,
+    )
+    live.add_order(store, "demo", "T2", period + 15 * MIN, period + 45 * MIN, 15.0, None, "congestion", now)
+    items = payload_items({"telemetry": [{"asset_id": "CB-T2", "ts": (now - 3 * MIN).isoformat(), "soc_kwh": 24.8}]})
+    report = ingest_telemetry(store, "demo", items, Source("api", "test"), now)
+    assert report.accepted == 1, report
+    starts = pd.date_range(period - pd.Timedelta(hours=1), periods=8, freq="15min", tz="UTC")
+    prices = pd.DataFrame({"start": starts, "end": starts + 15 * MIN, "value": [0.31] * 8})
+    live.store_prices(store, "demo", prices, now - pd.Timedelta(hours=2), "test", now)
+
+    body = _body(store, registered, clock)
+    sessions = body["assets"]["EV-H013"]["sessions"]
+    assert list(sessions) == ["car-1"] and sessions["car-1"]["delivered_kwh"] == pytest.approx(8.0, abs=1e-4)
+    assert body["inputs"]["ev_sessions"].startswith("store (session events): 1 in the horizon")
+    assert [o["connection"] for o in body["limit_orders"]] == ["T2"]
+    limits = body["connections"]["T2"]["limit_import_kw"]
+    assert limits[:4] == pytest.approx([23.75, 15.0, 15.0, 23.75])
+    assert all(imp <= 15.0 + 1e-6 for imp in body["connections"]["T2"]["import_kw"][1:3]) or any(
+        v["kind"] == "import_limit_exceeded" and v["step"] in (1, 2) for v in body["violations"]
+    )
+    state = body["assets"]["CB-T2"]["initial_state"]
+    assert (state["source"], state["value"]) == ("measured", 24.8)
+    assert body["assets"]["CB-T2"]["soc_kwh"][0] == pytest.approx(24.8)
+    # 01:00-01:45 published; no earlier day to forecast the rest from: the site's file fills in
+    assert body["inputs"]["prices"].startswith("store: 8 site input files, 4 published interval(s)")
+
+
+def test_a_plug_out_and_a_cancelled_order_stop_applying(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    now = pd.Timestamp(clock())
+    period = now.floor("15min")
+    create_session(
+        store,
+        "demo",
+        {
+            "session_id": "car-2",
+            "charger": "EV-H013",
+            "arrival": (now - 5 * MIN).isoformat(),
+            "departure": (now + 120 * MIN).isoformat(),
+            "energy_needed_kwh": 8.0,
+        },
+        "api",
+        now,
+    )
+    order = live.add_order(store, "demo", "T1", period, period + pd.Timedelta(hours=2), 10.0, None, "§14a", now)
+    first = _body(store, registered, clock)
+    assert "car-2" in first["assets"]["EV-H013"]["sessions"]
+    assert first["connections"]["T1"]["limit_import_kw"][0] == 10.0
+    clock.advance(15)
+    later = pd.Timestamp(clock())
+    # the car left at 01:14, before the run's first interval (01:15): it is in no plan any more
+    plug_out(store, "demo", "car-2", {"at": (later.floor("15min") - MIN).isoformat()}, "api", later)
+    live.cancel_order(store, "demo", order.id, later)
+    second = _body(store, registered, clock)
+    assert second["assets"]["EV-H013"]["sessions"] == {}
+    assert second["limit_orders"] == [] and max(second["connections"]["T1"]["limit_import_kw"]) == 38.0
+
+
+def test_an_unregistered_site_plans_its_file_and_says_so(store: Engine, sites: dict[str, Path], clock: Clock) -> None:
+    svc = PlanningService(store, {"demo": sites["demo"]}, CONFIG)
+    body = _body(store, svc, clock)
+    assert body["inputs"]["ev_sessions"].startswith("site file (the site is not registered in the store)")
+    assert body["limit_orders"] == []
+    assert {s["source"] for a, s in ((a, v.get("initial_state")) for a, v in body["assets"].items()) if s} == {
+        "assumed"
+    }
+
+
+def _car(store: Engine, sid: str, now: pd.Timestamp, need_kwh: float = 8.0) -> None:
+    create_session(
+        store,
+        "demo",
+        {
+            "session_id": sid,
+            "charger": "EV-H013",
+            "arrival": (now - 5 * MIN).isoformat(),
+            "departure": (now + 120 * MIN).isoformat(),
+            "energy_needed_kwh": need_kwh,
+        },
+        "api",
+        now,
+    )
+
+
+def test_a_charging_car_needs_only_what_it_has_not_got(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    """Run 1 plans the car's 8 kWh. Run 2 (15 min later, no charger telemetry) starts from what
+    run 1 delivered by then (estimated); run 3 with the charger's measured power since the
+    arrival starts from that (measured)."""
+    now = pd.Timestamp(clock())
+    _car(store, "car-3", now)
+    first = _body(store, registered, clock)
+    planned = first["assets"]["EV-H013"]["sessions"]["car-3"]
+    assert planned["need_state"] == {
+        "requested_kwh": 8.0,
+        "delivered_kwh": 0.0,
+        "remaining_kwh": 8.0,
+        "source": "assumed",
+        "at": first["start"],
+    }
+    clock.advance(15)
+    second = _body(store, registered, clock)
+    state = second["assets"]["EV-H013"]["sessions"]["car-3"]["need_state"]
+    by_then = planned["energy_kwh"][1] - planned["energy_kwh"][0]  # run 1's energy into the car by 01:15
+    assert state["source"] == "estimated" and state["delivered_kwh"] == pytest.approx(by_then, abs=1e-6)
+    assert state["remaining_kwh"] == pytest.approx(8.0 - by_then, abs=1e-6)
+    assert second["assets"]["EV-H013"]["sessions"]["car-3"]["needed_kwh"] == pytest.approx(8.0 - by_then, abs=1e-6)
+    # the charger reports 4 kW for the two intervals since the arrival (01:00-01:30)
+    later = pd.Timestamp(clock.advance(15))
+    t0 = now.floor("15min")
+    rows = [{"asset_id": "EV-H013", "ts": (t0 + k * 15 * MIN + MIN).isoformat(), "power_kw": 4.0} for k in range(2)]
+    assert ingest_telemetry(store, "demo", payload_items({"telemetry": rows}), Source("api", "t"), later).accepted == 2
+    third = _body(store, registered, clock)
+    state = third["assets"]["EV-H013"]["sessions"]["car-3"]["need_state"]
+    assert (state["source"], state["delivered_kwh"], state["remaining_kwh"]) == ("measured", 2.0, 6.0)
+
+
+def test_a_car_that_leaves_early_is_reported_with_the_energy_it_missed(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    now = pd.Timestamp(clock())
+    _car(store, "car-4", now, need_kwh=20.0)
+    _body(store, registered, clock)
+    later = pd.Timestamp(clock.advance(15))
+    plug_out(store, "demo", "car-4", {"at": (later.floor("15min") - MIN).isoformat()}, "api", later)
+    body = _body(store, registered, clock)
+    [ended] = body["ev_sessions_ended"]
+    assert ended["session_id"] == "car-4" and ended["source"] == "estimated"
+    assert ended["requested_kwh"] == 20.0 and 0.0 < ended["missed_kwh"] < 20.0
+    assert ended["delivered_kwh"] + ended["missed_kwh"] == pytest.approx(20.0)
+    assert any(w.startswith("car-4 at EV-H013 left at") and "not delivered" in w for w in body["warnings"])
+
+
+def test_an_arriving_car_reuses_the_kept_model(store: Engine, registered: PlanningService, clock: Clock) -> None:
+    _body(store, registered, clock)  # builds the model: no car yet
+    clock.advance(15)
+    _car(store, "car-5", pd.Timestamp(clock()))
+    body = _body(store, registered, clock)
+    assert "car-5" in body["assets"]["EV-H013"]["sessions"]
+    assert body["solver"]["warm_start"] is True
