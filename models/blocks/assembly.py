@@ -13,7 +13,7 @@ expressions (a reader sees ``ev.charge[7].ub`` = ``ev.max_kw[0,7]``); the Assemb
 LP as numpy arrays (:class:`StandardForm`, in the row and column order of the model) together with
 where each parameter goes, so that the hand-over to HiGHS and every later update are whole-array
 operations instead of a walk over ~10^5 Pyomo objects. ``tests/models/test_handover.py`` checks the
-arrays entry for entry against what Pyomo's own HiGHS interface compiles from the model.
+arrays entry for entry against what Pyomo's standard-form compiler makes of the model.
 
 Units: injections are kW drawn from a node (positive = consumption); cost coefficients are EUR per
 unit of the variable (already multiplied by dt_h for powers); slack amounts are value x scale in unit.
@@ -83,7 +83,7 @@ class LinearRows(MatrixConstraint):
     has Mapping's."""
 
     def construct(self, data: Any = None) -> None:
-        self._constructed = True  # the row objects are made when first asked for (see `_rows`)
+        self._constructed = True  # the row objects are made when first asked for (`_data`)
 
     @property
     def _data(self) -> tuple[LinearRow, ...]:
