@@ -43,19 +43,7 @@ def test_states_sessions_prices_and_orders_come_from_the_store(
 ) -> None:
     now = pd.Timestamp(clock())  # 01:07; the run plans from 01:00
     period = now.floor("15min")
-    create_session(
-        store,
-        "demo",
-        {
-            "session_id": "car-1",
-            "charger": "EV-H013",
-            "arrival": (now - 5 * MIN).isoformat(),
-            "departure": (now + 120 * MIN).isoformat(),
-            "energy_needed_kwh": 8.0,
-        },
-        "api",
-        now,
-    )
+    _car(store, "car-1", now)
     live.add_order(store, "demo", "T2", period + 15 * MIN, period + 45 * MIN, 15.0, None, "congestion", now)
     items = payload_items({"telemetry": [{"asset_id": "CB-T2", "ts": (now - 3 * MIN).isoformat(), "soc_kwh": 24.8}]})
     report = ingest_telemetry(store, "demo", items, Source("api", "test"), now)
@@ -86,19 +74,7 @@ def test_a_plug_out_and_a_cancelled_order_stop_applying(
 ) -> None:
     now = pd.Timestamp(clock())
     period = now.floor("15min")
-    create_session(
-        store,
-        "demo",
-        {
-            "session_id": "car-2",
-            "charger": "EV-H013",
-            "arrival": (now - 5 * MIN).isoformat(),
-            "departure": (now + 120 * MIN).isoformat(),
-            "energy_needed_kwh": 8.0,
-        },
-        "api",
-        now,
-    )
+    _car(store, "car-2", now)
     order = live.add_order(store, "demo", "T1", period, period + pd.Timedelta(hours=2), 10.0, None, "§14a", now)
     first = _body(store, registered, clock)
     assert "car-2" in first["assets"]["EV-H013"]["sessions"]
