@@ -323,7 +323,7 @@ def _connection_kpis(rows: pd.DataFrame, n: int, dt_h: float) -> dict[str, Any]:
         "measured_intervals": m,
         "missing_intervals": n - m,
         "intervals_above_limit": int(above.sum()),
-        "kwh_above_limit": _num(float(over[above].sum() * dt_h)),
+        "kwh_above_limit": _num(float(over[above].sum() * dt_h)) if m else None,
         "import_kwh": _num(float(energy.sum())) if m else None,
         "planned_import_kwh": _kwh(rows["planned_kw"], dt_h),
         "peak_import_kw": _num(float(rows["measured_kw"].max())) if m else None,
@@ -416,6 +416,7 @@ def performance_kpis(engine: Engine, site: str, start: TimeLike, end: TimeLike) 
     evaluated = frame["ts"].nunique()
     totals_import = [c["import_kwh"] for c in connections.values() if c["import_kwh"] is not None]
     totals_cost = [c["cost_eur"] for c in connections.values() if c["cost_eur"] is not None]
+    above_kwh = [c["kwh_above_limit"] for c in connections.values() if c["kwh_above_limit"] is not None]
     return {
         "site": site,
         "start": iso(first),
@@ -436,7 +437,7 @@ def performance_kpis(engine: Engine, site: str, start: TimeLike, end: TimeLike) 
         },
         "totals": {
             "intervals_above_limit": sum(c["intervals_above_limit"] for c in connections.values()),
-            "kwh_above_limit": _num(sum(c["kwh_above_limit"] or 0.0 for c in connections.values())),
+            "kwh_above_limit": _num(sum(above_kwh)) if above_kwh else None,
             "import_kwh": _num(sum(totals_import)) if totals_import else None,
             "cost_eur": _num(sum(totals_cost)) if totals_cost else None,
         },

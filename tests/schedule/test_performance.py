@@ -197,6 +197,11 @@ def _session(store: Engine) -> None:
 
 @pytest.fixture
 def case(store: Engine) -> Engine:
+    return populate(store)
+
+
+def populate(store: Engine) -> Engine:
+    """The hand case of the module docstring in `store`."""
     _site(store)
     _plans(store)
     _readings(store)
@@ -315,7 +320,8 @@ def test_evaluation_is_idempotent_and_catches_up(case: Engine) -> None:
 def test_period_not_evaluated_is_missing(case: Engine) -> None:
     k = performance_kpis(case, "s1", START, END)
     assert (k["evaluated_intervals"], k["not_evaluated_intervals"]) == (0, 8)
-    assert k["connections"] == {} and k["totals"]["import_kwh"] is None and k["totals"]["cost_eur"] is None
+    assert k["connections"] == {}
+    assert k["totals"] == {"intervals_above_limit": 0, "kwh_above_limit": None, "import_kwh": None, "cost_eur": None}
 
 
 def test_gauges(case: Engine) -> None:
@@ -340,3 +346,14 @@ def test_scheduled_evaluation_job(case: Engine, tmp_path: Path) -> None:
     assert sched.scheduled_evaluation("s1") == 8
     assert performance_kpis(case, "s1", START, END)["connections"]["T1"]["intervals_above_limit"] == 3
     assert sched.scheduled_evaluation("north") is None
+
+
+def test_interval_by_interval_equals_all_at_once(case: Engine) -> None:
+    """As the scheduler goes (one finished interval after another) the stored rows and KPIs are
+    the same as from one evaluation of the whole period."""
+    for t in STAMPS:
+        assert evaluate_intervals(case, "s1", t, t + Q, now=NOW) == 1
+    one_by_one = performance_kpis(case, "s1", START, END)
+    evaluate_intervals(case, "s1", START, END, now=NOW)
+    assert performance_kpis(case, "s1", START, END) == one_by_one
+    assert one_by_one["totals"]["intervals_above_limit"] == 3
