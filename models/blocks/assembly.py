@@ -655,11 +655,13 @@ class Assembly:
         for cols, ref in self._param_costs:
             for c, obj in zip(cols.tolist(), ref.pyomo(), strict=True):
                 mutable[c] = mutable[c] + obj if c in mutable else obj
-        used = [int(c) for c in np.flatnonzero(total) if int(c) not in mutable]
-        coefs: list[Any] = [float(total[c]) for c in used]
+        numeric = total != 0
+        numeric[list(mutable)] = False
+        used = np.flatnonzero(numeric)
+        coefs: list[Any] = total[used].tolist()
         for c, expr in mutable.items():
             coefs.append(expr + float(total[c]) if total[c] else expr)
-        variables = [x[c] for c in used] + [x[c] for c in mutable]
+        variables = [x[c] for c in used.tolist()] + [x[c] for c in mutable]
         m.objective = pyo.Objective(
             expr=LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=variables), sense=pyo.minimize
         )
