@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import ServiceContext
 from api.outage import PROBE_S, RETRY_AFTER_S, is_unavailable
+from grid.keys import split_key
 from grid.store.apikeys import ApiKey, authenticate
 
 API_PREFIX = "/api/v1"
@@ -124,6 +125,9 @@ async def verify_key(ctx: ServiceContext, token: str, client: str) -> ApiKey:
         wait_s = ctx.wrong_keys.retry_after_s(client)
         if wait_s:
             raise RefusalError(429, "too many wrong API keys from this client", {"Retry-After": str(wait_s)})
+        if split_key(token) is None:  # not even shaped like a key: wrong without asking the database
+            ctx.wrong_keys.failed(client)
+            raise RefusalError(401, "invalid or revoked API key", CHALLENGE)
     elif ctx.outage.since is None and now < hit[0] + ctx.settings.auth_cache_s:
         _checking(ctx, digest, token, client)  # in the background
         known: ApiKey = hit[1]
@@ -136,7 +140,10 @@ def _checking(ctx: ServiceContext, digest: str, token: str, client: str) -> asyn
     it runs wait for it instead of each reading the database."""
     task: asyncio.Future[ApiKey] | None = ctx.auth_checks.get(digest)
     if task is None:
-        task = asyncio.ensure_future(_check(ctx, digest, token, client))
+        counted = digest not in ctx.auth_cache
+        if counted:
+            ctx.wrong_keys.failed(client)  # counted now, given back if the key is right
+        task = asyncio.ensure_future(_check(ctx, digest, token, client, counted))
         ctx.auth_checks[digest] = task
 
         def done(finished: asyncio.Future[ApiKey]) -> None:
@@ -148,8 +155,9 @@ def _checking(ctx: ServiceContext, digest: str, token: str, client: str) -> asyn
     return task
 
 
-async def _check(ctx: ServiceContext, digest: str, token: str, client: str) -> ApiKey:
-    """Verify `token` in the database now (see :func:`verify_key`)."""
+async def _check(ctx: ServiceContext, digest: str, token: str, client: str, counted: bool) -> ApiKey:
+    """Verify `token` in the database now (see :func:`verify_key`); `counted`: the attempt was
+    counted as a wrong key of `client` in advance (given back when it is right)."""
     hit = ctx.auth_cache.get(digest)
     if hit is not None and ctx.outage.since is not None:  # one probe per key: the others answer from memory
         ctx.auth_cache[digest] = (time.monotonic() + PROBE_S, hit[1])
@@ -159,6 +167,8 @@ async def _check(ctx: ServiceContext, digest: str, token: str, client: str) -> A
         if not is_unavailable(exc):
             raise
         ctx.outage.down()
+        if counted:
+            ctx.wrong_keys.refund(client)
         if hit is None:
             raise RefusalError(503, f"{ctx.outage.reason}; retry later", {"Retry-After": str(RETRY_AFTER_S)}) from None
         ctx.auth_cache[digest] = (time.monotonic() + PROBE_S, hit[1])
@@ -166,8 +176,11 @@ async def _check(ctx: ServiceContext, digest: str, token: str, client: str) -> A
         return cached_key
     if key is None:
         ctx.auth_cache.pop(digest, None)
-        ctx.wrong_keys.failed(client)
+        if not counted:  # a key known before, revoked now
+            ctx.wrong_keys.failed(client)
         raise RefusalError(401, "invalid or revoked API key", CHALLENGE)
+    if counted:
+        ctx.wrong_keys.refund(client)
     if ctx.settings.auth_cache_s > 0:
         ctx.auth_cache[digest] = (time.monotonic() + ctx.settings.auth_cache_s, key)
     return key

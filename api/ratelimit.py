@@ -32,9 +32,16 @@ class WrongKeyLimiter:
             return 0
         return max(1, math.ceil((1.0 - tokens) / self.per_s)) if self.per_s > 0 else RETRY_AFTER_S
 
-    def failed(self, client: str) -> None:
+    def failed(self, client: str, n: float = 1.0) -> None:
+        """Count `n` wrong keys of `client` (an attempt is counted when it starts, see
+        :meth:`refund`, so that many attempts at once cannot all pass before the first fails)."""
         now = time.monotonic()
-        self._buckets[client] = (max(0.0, self._tokens(client, now) - 1.0), now)
+        self._buckets[client] = (max(0.0, self._tokens(client, now) - n), now)
         self._buckets.move_to_end(client)
         while len(self._buckets) > self.max_clients:
             self._buckets.popitem(last=False)
+
+    def refund(self, client: str) -> None:
+        """Give back the attempt counted for a key that was right."""
+        if client in self._buckets:
+            self.failed(client, -1.0)

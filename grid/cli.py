@@ -13,15 +13,13 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from api import cli as api_cli
-from grid.demo_job import DemoPaths, demo_key, plan_demo, prepare_history, serve_demo
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.forecast import cli as forecast_cli
@@ -31,10 +29,32 @@ from grid.scenarios import cli as scenario_cli
 from grid.schedule import performance_cli
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index, to_utc
-from models.plan import Plan
-from models.solve import SolveOptions, plan_site
+
+if TYPE_CHECKING:  # the solver, forecasting and the demo load only when a command needs them
+    import pandas as pd
+
+    from models.plan import Plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quartiere: neighbourhood load management.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"quartiere {version('quartiere')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Quartiere: neighbourhood load management."""
+
+
 app.command("ingest")(ingest_cli.ingest_command)
 app.command("mqtt-ingest")(ingest_cli.mqtt_ingest_command)
 app.add_typer(ingest_cli.db_app, name="db")
@@ -48,6 +68,7 @@ app.add_typer(live_cli.weather_app, name="weather")
 app.add_typer(live_cli.limits_app, name="limits")
 app.command("performance")(performance_cli.performance_command)
 console = Console()
+out_console = Console(soft_wrap=True)  # keys, URLs and paths people copy never wrap
 err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 
 DEMO_SITE = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
@@ -82,6 +103,8 @@ def plan_command(
         site = load_site(site_path)
         inputs = load_inputs(site)
         index = plan_index(site, inputs, start, hours)
+        from models.solve import SolveOptions, plan_site  # the solver loads once the input is good
+
         plan = plan_site(site, inputs, index, SolveOptions(time_limit_s=time_limit))
     except (InputError, InputErrors) as exc:
         raise fail_input(exc) from None
@@ -100,9 +123,12 @@ def demo_command(
     history: Annotated[bool, typer.Option(help="Write and ingest the meter history first.")] = True,
     serve: Annotated[bool, typer.Option(help="Serve the API and scheduler afterwards (Ctrl-C stops).")] = True,
     port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address the API listens on (127.0.0.1: this machine only).")] = "127.0.0.1",
 ) -> None:
     """The main job on the demo neighbourhood: ingest its meter history, plan the next 48 h, store and
     print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days."""
+    from grid.demo_job import DemoPaths, demo_key, plan_demo, prepare_history, serve_demo
+
     paths = DemoPaths(out=out)
     try:
         if history:
@@ -114,12 +140,23 @@ def demo_command(
     if plan.status == "failed":
         raise typer.Exit(1)
     key = demo_key(db)
-    console.print(
-        f"operator/manager key for site demo (shown once): [bold]{key}[/]\n"
-        f"try: curl -H 'X-API-Key: {key}' http://127.0.0.1:{port}/api/v1/sites/demo/setpoints"
-    )
+    for line in demo_key_lines(key, host, port):
+        out_console.print(line, highlight=False, markup=False)
     if serve:
-        serve_demo(plan, db, port)
+        serve_demo(plan, db, port, host)
+
+
+def demo_key_lines(key: str, host: str, port: int) -> list[str]:
+    """What `grid demo` prints about its key: each line whole (never wrapped), the key alone on its
+    line so that a double click copies it."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}"
+    return [
+        "admin key for site demo (shown once; `grid keys list` shows it as admin):",
+        key,
+        f"dashboard: {url}/dashboard",
+        f"try: curl -H 'X-API-Key: {key}' {url}/api/v1/sites/demo/setpoints",
+    ]
 
 
 def print_summary(plan: Plan, out: Path | None) -> None:

@@ -131,7 +131,7 @@ def demo_key(database_url: str | None) -> str:
     return token
 
 
-def serve_demo(plan: Plan, database_url: str | None, port: int) -> None:
+def serve_demo(plan: Plan, database_url: str | None, port: int, host: str = "127.0.0.1") -> None:
     """Step 4: the API and the scheduler, with the clock starting at the plan's first interval so
     that re-plans run on the demo's inputs (the demo days lie in the past)."""
     import uvicorn
@@ -146,4 +146,4 @@ def serve_demo(plan: Plan, database_url: str | None, port: int) -> None:
     settings.clock_start = plan.start.to_pydatetime()
     engine = make_engine(settings.database_url)
     app = create_app(settings, engine=engine, inputs_provider=forecast_provider(engine))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -31,13 +31,13 @@ import pandas as pd
 
 from grid.errors import InputError
 from grid.forecast.calendar import DEFAULT_TZ, wall_clock_lag
+from grid.forecast.choices import MODELS
 from grid.forecast.load import SEASON_DAYS, LearnedKind, SeasonalNaive, StandardProfile, forecast_load
 from grid.forecast.quantiles import QUANTILES, Forecast
 from grid.forecast.weather import Weather
 
 #: History used per origin at most (days): enough for the lags and a few seasons of weekdays.
 MAX_HISTORY_DAYS = 84
-MODELS = ("ridge", "hgb", "profile", "naive")
 
 
 @dataclass

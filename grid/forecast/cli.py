@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from grid.errors import InputError, InputErrors
-from grid.forecast.backtest import MODELS, BacktestResult, backtest, plot_points, write_points, write_report
+from grid.forecast.choices import MODELS
 from grid.forecast.inputs import read_load_csv
 from grid.forecast.weather import Weather, read_weather_csv
+
+if TYPE_CHECKING:  # scikit-learn and pvlib load when a command runs, not for --help
+    from grid.forecast.backtest import BacktestResult
 
 app = typer.Typer(help="Load, PV and heat forecasts: backtests and forecast runs.", no_args_is_help=True)
 console = Console()
@@ -95,6 +98,8 @@ def backtest_command(
     db: DbOption = None,
 ) -> None:
     """Rolling-origin backtest against seasonal naive: prints metrics, writes CSV + PNG (+ JSON)."""
+    from grid.forecast.backtest import backtest, plot_points, write_points, write_report
+
     try:
         if (series is None) == (site is None):
             raise InputError("--series/--site", "give exactly one of them")

@@ -7,7 +7,7 @@ that could not be evaluated, 130 a sweep cancelled with Ctrl-C (finished results
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -17,9 +17,10 @@ from rich.table import Table
 
 from grid.errors import InputError, InputErrors, PlanError
 from grid.scenarios.compare import compare_rows, read_table, write_results, write_table
-from grid.scenarios.evaluate import BASELINE, Evaluation, run_scenario
-from grid.scenarios.spec import load_scenario, load_sweep
-from grid.scenarios.sweep import SweepCancelled, run_sweep
+from grid.scenarios.spec import BASELINE, load_scenario, load_sweep
+
+if TYPE_CHECKING:  # the solver and Dask load when a run starts, not for --help
+    from grid.scenarios.evaluate import Evaluation
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="What-if scenarios against a baseline.")
 sweep_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Parameter sweeps of scenarios on Dask.")
@@ -112,6 +113,8 @@ def scenario_run(
     try:
         spec = load_scenario(file)
         _check_baseline(spec.baseline_path)
+        from grid.scenarios.evaluate import run_scenario  # the solver loads once the input is good
+
         result = run_scenario(spec)
     except (InputError, InputErrors) as exc:
         raise _fail(exc) from None
@@ -168,6 +171,8 @@ def sweep_run(
         _check_baseline(spec.baseline_path)
     except (InputError, InputErrors) as exc:
         raise _fail(exc) from None
+    from grid.scenarios.sweep import SweepCancelled, run_sweep  # Dask and the solver, once the input is good
+
     out_dir = out or OUT_ROOT / spec.name
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:

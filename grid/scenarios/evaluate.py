@@ -25,14 +25,12 @@ from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors, PlanError
 from grid.scenarios.edits import apply_edits
 from grid.scenarios.kpis import aggregate, uncontrolled_import_kw, window_kpis
-from grid.scenarios.spec import ScenarioSpec, scenario_from_dict
+from grid.scenarios.spec import BASELINE, ScenarioSpec, scenario_from_dict
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index, to_utc
 from models.solve import SolveOptions
 from models.solve import plan_tables as solve_tables
 from models.tables import build_tables
-
-BASELINE = "baseline"
 
 
 @dataclass

@@ -25,8 +25,8 @@ from sqlalchemy.engine import Engine
 
 from grid.errors import InputError, InputErrors, PlanError
 from grid.scenarios.compare import compare_rows, results_table
-from grid.scenarios.evaluate import BASELINE, Evaluation, run_scenario
-from grid.scenarios.spec import ScenarioSpec
+from grid.scenarios.evaluate import Evaluation, run_scenario
+from grid.scenarios.spec import BASELINE, ScenarioSpec
 from grid.schedule.workers import worker_pool
 from grid.store import scenarios as store
 

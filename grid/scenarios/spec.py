@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from grid.domain import GridFeeWindow, format_loc, pydantic_errors, read_yaml_mapping
 from grid.errors import InputError, InputErrors
 
+#: the name of the unedited site in every comparison
+BASELINE = "baseline"
+
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 NonNegFloat = Annotated[float, Field(ge=0.0)]

@@ -29,8 +29,8 @@ import pandas as pd
 
 from grid.errors import InputError, InputErrors
 from grid.scenarios.compare import compare_rows, results_table, write_results, write_table
-from grid.scenarios.evaluate import BASELINE, Evaluation, evaluate, records
-from grid.scenarios.spec import ScenarioSpec, SweepSpec, fill, scenario_from_dict
+from grid.scenarios.evaluate import Evaluation, evaluate, records
+from grid.scenarios.spec import BASELINE, ScenarioSpec, SweepSpec, fill, scenario_from_dict
 
 # Settings of the LocalCluster that run_sweep starts:
 # - the worker's statistical profiler samples the task thread every 10 ms under the GIL: pure

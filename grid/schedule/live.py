@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from grid.domain import EVSession, Site
 from grid.errors import InputError
+from grid.schedule.performance import performance_kpis
 from grid.schedule.state import Measured
 from grid.series import SiteInputs
 from grid.store import live
@@ -194,6 +195,29 @@ def _ended(
         "delivered_kwh": round(delivered, 6),
         "missed_kwh": round(missed, 6),
         "source": source,
+    }
+
+
+#: how far back a run looks to say how well the plans before it were followed
+FOLLOWED_LOOKBACK = pd.Timedelta(hours=1)
+
+
+def last_hour_followed(engine: Engine, site: Site, start: pd.Timestamp) -> dict[str, Any] | None:
+    """How well the plans of the hour before `start` were followed, from the stored evaluation
+    (``grid.schedule.performance``): per connection the intervals above the limit, per asset the
+    share of intervals whose measured power kept its set-point; None for a site not in the store."""
+    if not registered(engine, site.id):
+        return None
+    kpis = performance_kpis(engine, site.id, start - FOLLOWED_LOOKBACK, start)
+    shares = [a["followed_share"] for a in kpis["assets"].values() if a.get("followed_share") is not None]
+    return {
+        "start": kpis["start"],
+        "end": kpis["end"],
+        "evaluated_intervals": kpis["evaluated_intervals"],
+        "intervals_above_limit": {cid: c["intervals_above_limit"] for cid, c in kpis["connections"].items()},
+        "assets_measured": len(shares),
+        "mean_followed_share": round(sum(shares) / len(shares), 4) if shares else None,
+        "not_followed": sorted(aid for aid, a in kpis["assets"].items() if (a.get("followed_share") or 1.0) < 0.5),
     }
 
 

@@ -30,7 +30,14 @@ from sqlalchemy.engine import Engine
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.schedule import metrics
-from grid.schedule.live import StoredStates, ended_sessions, limit_orders, planned_sessions, with_orders
+from grid.schedule.live import (
+    StoredStates,
+    ended_sessions,
+    last_hour_followed,
+    limit_orders,
+    planned_sessions,
+    with_orders,
+)
 from grid.schedule.publish import Publisher
 from grid.schedule.setpoints import setpoints
 from grid.schedule.state import StateSource, max_age_from_env, resolve_start_state
@@ -277,6 +284,8 @@ class PlanningService:
             {"ev_sessions": f"{sessions_from}: {len(sessions)} in the horizon"},
             needs,
             tuple(ended),
+            last_hour_followed(self.engine, site, period),
+            at,
         )
 
     def publish(self, site_id: str, now: dt.datetime) -> bool:
@@ -340,6 +349,11 @@ class PlanJob:
     session_needs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: sessions that ended early since the previous plan, with the energy they missed
     ended_sessions: tuple[dict[str, Any], ...] = ()
+    #: how well the plans of the last hour were followed (the plan's ``followed``)
+    followed: dict[str, Any] | None = None
+    #: the service's clock at the run (a replay or simulated clock in the demo): the plan's
+    #: ``computed_at``, so that "which plan was in force" is judged on one clock
+    now: pd.Timestamp | None = None
 
 
 HEADER_KEYS = ("plan_id", "site", "computed_at", "start", "end", "status", "objective_eur", "message")
@@ -381,6 +395,9 @@ def with_run_context(body: dict[str, Any], job: PlanJob) -> dict[str, Any]:
             if session_id in job.session_needs:
                 session["need_state"] = job.session_needs[session_id]
     body["ev_sessions_ended"] = list(job.ended_sessions)
+    body["followed"] = job.followed
+    if job.now is not None:
+        body["computed_at"] = iso(pd.Timestamp(job.now).tz_convert("UTC").floor("s"))
     body["warnings"] = [*body.get("warnings", []), *job.warnings]
     body["limit_orders"] = [order.as_dict() for order in job.limit_orders]
     body.setdefault("inputs", dict(job.sources))

@@ -13,7 +13,7 @@ expressions (a reader sees ``ev.charge[7].ub`` = ``ev.max_kw[0,7]``); the Assemb
 LP as numpy arrays (:class:`StandardForm`, in the row and column order of the model) together with
 where each parameter goes, so that the hand-over to HiGHS and every later update are whole-array
 operations instead of a walk over ~10^5 Pyomo objects. ``tests/models/test_handover.py`` checks the
-arrays entry for entry against what Pyomo's own HiGHS interface compiles from the model.
+arrays entry for entry against what Pyomo's standard-form compiler makes of the model.
 
 Units: injections are kW drawn from a node (positive = consumption); cost coefficients are EUR per
 unit of the variable (already multiplied by dt_h for powers); slack amounts are value x scale in unit.
@@ -83,7 +83,7 @@ class LinearRows(MatrixConstraint):
     has Mapping's."""
 
     def construct(self, data: Any = None) -> None:
-        self._constructed = True  # the row objects are made when first asked for (see `_rows`)
+        self._constructed = True  # the row objects are made when first asked for (`_data`)
 
     @property
     def _data(self) -> tuple[LinearRow, ...]:
@@ -655,11 +655,13 @@ class Assembly:
         for cols, ref in self._param_costs:
             for c, obj in zip(cols.tolist(), ref.pyomo(), strict=True):
                 mutable[c] = mutable[c] + obj if c in mutable else obj
-        used = [int(c) for c in np.flatnonzero(total) if int(c) not in mutable]
-        coefs: list[Any] = [float(total[c]) for c in used]
+        numeric = total != 0
+        numeric[list(mutable)] = False
+        used = np.flatnonzero(numeric)
+        coefs: list[Any] = total[used].tolist()
         for c, expr in mutable.items():
             coefs.append(expr + float(total[c]) if total[c] else expr)
-        variables = [x[c] for c in used] + [x[c] for c in mutable]
+        variables = [x[c] for c in used.tolist()] + [x[c] for c in mutable]
         m.objective = pyo.Objective(
             expr=LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=variables), sense=pyo.minimize
         )

@@ -62,8 +62,10 @@ def add_ev(m: pyo.ConcreteModel, tab: EVTable, dt_h: float, penalties: Penalties
     b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub)
     on2 = v2g[sess] if S else np.zeros(0, dtype=bool)
     b.v2g_steps = (sess[on2], step[on2])
-    discharge_ub = asm.param(b, "discharge_max_kw", lambda t: discharge_max_kw(t.ev)).all()
-    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, discharge_ub[on2])
+    # a Param for the V2G slots only: their steps, slot by slot, are the discharge columns' order
+    v2g_slots = np.flatnonzero(v2g)
+    discharge_ub = asm.param(b, "discharge_max_kw", lambda t: discharge_max_kw(t.ev)[v2g_slots]).all()
+    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, discharge_ub)
     b.missed_cols = asm.var(b, "missed", S)
     required = asm.param(b, "required_kwh", lambda t: required_kwh(t.ev, t.dt_h, t.index[0].timestamp()))
     delivered = eff[sess] * dt_h

@@ -95,8 +95,8 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
     b = pyo.Block()
     m.par14a = b
     T, dt_h = tables.T, tables.dt_h
-    # one Param for all three parts (computed once per build or refresh), split in build order
-    lone_n, floor_n, _ = (len(part) for part in dimming_bounds(tables))
+    # one Param for all three parts (computed once per build or refresh), split in build order: the
+    # loop below walks the lone devices' floors, then the groups' floors follow, then the requests
     bounds = asm.param(b, "bounds_kw", lambda t: np.concatenate(dimming_bounds(t))).all()
     lone_at = 0  # next lone device's floors in `bounds`
     floor_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col) pairs per group
@@ -127,6 +127,7 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
             cols = member_columns(m, tables, kind, i)[1]
             dim_rows.append((n_dim + np.arange(len(cols)), cols))
             n_dim += len(cols)
+    lone_n, floor_n = lone_at, n_floor
     floor = asm.rows(b, "floor", bounds[lone_n : lone_n + floor_n], None)  # group floors, T per EMS group
     for rows, cols, coefs in floor_rows:
         floor.add(rows, cols, coefs)

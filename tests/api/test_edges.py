@@ -329,3 +329,21 @@ def test_expired_caches_read_the_database_once(
     key_reads = [s for s in statements if "api_keys" in s]
     plan_reads = [s for s in statements if "FROM plans" in s]
     assert len(plan_reads) == 1 and len(key_reads) == 1, statements
+
+
+def test_wrong_keys_at_once_are_limited_too(small_app: FastAPI, key: dict[str, str]) -> None:
+    """Ten wrong keys from one address at the same moment: an attempt counts when it starts, so
+    no more than the burst (3) reach the database; the others answer 429. A right key's attempt
+    is given back."""
+
+    async def attempts() -> list[int]:
+        transport = httpx.ASGITransport(app=small_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            ok = await c.get(f"{URL}/plans", headers={"X-API-Key": key["operator"]})  # counted, then given back
+            assert ok.status_code == 200
+            answers = await asyncio.gather(
+                *(c.get(f"{URL}/plans", headers={"X-API-Key": f"qk_wrong{n}_secret"}) for n in range(10))
+            )
+            return sorted(a.status_code for a in answers)
+
+    assert asyncio.run(attempts()) == [401] * 3 + [429] * 7

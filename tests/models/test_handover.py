@@ -84,7 +84,9 @@ def test_the_handed_over_lp_is_what_pyomo_compiles(demo: tuple[Site, SiteInputs]
     assert_same_lp(mine, pyomos(dm))
 
 
-@pytest.mark.parametrize("path", ["heat_pumps.cop", "pv.unpaid", "connections.fixed_load_kw", "ev.availability"])
+@pytest.mark.parametrize(
+    "path", ["heat_pumps.cop", "pv.unpaid", "connections.fixed_load_kw", "ev.availability", "ev.max_kw"]
+)
 def test_an_updated_lp_is_what_pyomo_compiles(demo: tuple[Site, SiteInputs], path: str) -> None:
     """Refresh the Params (bounds, right-hand sides, matrix coefficients, costs move), push the
     update to the loaded HiGHS instance: it holds what Pyomo compiles from the refreshed model."""

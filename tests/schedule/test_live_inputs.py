@@ -15,6 +15,7 @@ from grid.ingest.report import Source
 from grid.ingest.sessions import create_session, plug_out
 from grid.ingest.telemetry import ingest_telemetry, payload_items
 from grid.schedule.inputs import forecast_provider
+from grid.schedule.performance import evaluate_intervals
 from grid.schedule.runner import PlanningConfig, PlanningService
 from grid.store import live
 from grid.store import plans as plan_store
@@ -42,19 +43,7 @@ def test_states_sessions_prices_and_orders_come_from_the_store(
 ) -> None:
     now = pd.Timestamp(clock())  # 01:07; the run plans from 01:00
     period = now.floor("15min")
-    create_session(
-        store,
-        "demo",
-        {
-            "session_id": "car-1",
-            "charger": "EV-H013",
-            "arrival": (now - 5 * MIN).isoformat(),
-            "departure": (now + 120 * MIN).isoformat(),
-            "energy_needed_kwh": 8.0,
-        },
-        "api",
-        now,
-    )
+    _car(store, "car-1", now)
     live.add_order(store, "demo", "T2", period + 15 * MIN, period + 45 * MIN, 15.0, None, "congestion", now)
     items = payload_items({"telemetry": [{"asset_id": "CB-T2", "ts": (now - 3 * MIN).isoformat(), "soc_kwh": 24.8}]})
     report = ingest_telemetry(store, "demo", items, Source("api", "test"), now)
@@ -85,19 +74,7 @@ def test_a_plug_out_and_a_cancelled_order_stop_applying(
 ) -> None:
     now = pd.Timestamp(clock())
     period = now.floor("15min")
-    create_session(
-        store,
-        "demo",
-        {
-            "session_id": "car-2",
-            "charger": "EV-H013",
-            "arrival": (now - 5 * MIN).isoformat(),
-            "departure": (now + 120 * MIN).isoformat(),
-            "energy_needed_kwh": 8.0,
-        },
-        "api",
-        now,
-    )
+    _car(store, "car-2", now)
     order = live.add_order(store, "demo", "T1", period, period + pd.Timedelta(hours=2), 10.0, None, "§14a", now)
     first = _body(store, registered, clock)
     assert "car-2" in first["assets"]["EV-H013"]["sessions"]
@@ -195,3 +172,30 @@ def test_an_arriving_car_reuses_the_kept_model(store: Engine, registered: Planni
     body = _body(store, registered, clock)
     assert "car-5" in body["assets"]["EV-H013"]["sessions"]
     assert body["solver"]["warm_start"] is True
+
+
+def test_a_plan_says_how_well_the_last_hour_was_followed(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    """After an hour of plans and measurements the plan carries the evaluated last hour; a site
+    without evaluated intervals says so with zeros and no share (never a made-up number)."""
+    first = _body(store, registered, clock)
+    assert first["followed"]["evaluated_intervals"] == 0 and first["followed"]["mean_followed_share"] is None
+    now = pd.Timestamp(clock())
+    t0 = now.floor("15min")
+    rows = [
+        {
+            "asset_id": "CB-T2",
+            "ts": (t0 + k * 15 * MIN + MIN).isoformat(),
+            "power_kw": first["assets"]["CB-T2"]["power_kw"][k],
+        }
+        for k in range(4)
+    ]
+    clock.advance(60)
+    later = pd.Timestamp(clock())
+    assert ingest_telemetry(store, "demo", payload_items({"telemetry": rows}), Source("api", "t"), later).accepted == 4
+    evaluate_intervals(store, "demo", t0, t0 + 60 * MIN, later)
+    body = _body(store, registered, clock)
+    followed = body["followed"]
+    assert followed["evaluated_intervals"] == 4 and followed["assets_measured"] >= 1
+    assert followed["mean_followed_share"] is not None and "CB-T2" not in followed["not_followed"]
