@@ -6,13 +6,14 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
-# the fault tests start private brokers (tests/api/test_broker_faults.py, test_mqtt_auth.py)
-if ! command -v mosquitto_passwd >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  apt-get install -y -q mosquitto >/dev/null || echo "warning: could not install mosquitto; broker fault tests skip"
-fi
-# the dashboard's browser tests drive Debian's Chromium through Playwright (tests/dashboard)
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
+# the fault tests start private brokers (tests/api/test_broker_faults.py, test_mqtt_auth.py) and the
+# dashboard's browser tests drive Debian's Chromium through Playwright (tests/dashboard)
+missing=()
+command -v mosquitto_passwd >/dev/null || missing+=(mosquitto)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -q >/dev/null || true
+  apt-get install -y -q "${missing[@]}" >/dev/null || echo "warning: could not install ${missing[*]}"
 fi
 .venv/bin/ruff check grid models api tests bench
 .venv/bin/mypy grid models api
