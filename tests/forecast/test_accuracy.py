@@ -1,0 +1,66 @@
+"""Accuracy over time: stored beliefs against the measurements, checked against a hand computation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+
+from grid.errors import InputError
+from grid.forecast.accuracy import forecast_accuracy
+from grid.store.forecasts import store_forecast
+from grid.store.readback import site_aggregates
+
+from .test_site import fill, small_site
+
+T0 = pd.Timestamp("2026-01-20T22:45:00Z")  # 23:45 local: the run spans two local days
+
+
+def _run(values: list[tuple[float, float, float]], first: pd.Timestamp, steps: list[int]) -> pd.DataFrame:
+    index = pd.DatetimeIndex([first + pd.Timedelta(minutes=15 * s) for s in steps])
+    return pd.DataFrame(values, index=index, columns=[0.1, 0.5, 0.9])
+
+
+def test_accuracy_equals_a_hand_computation(store: Engine) -> None:
+    fill(store, small_site())
+    measured = site_aggregates(store, "q1", T0, T0 + pd.Timedelta(hours=3))["household_load_kw"]
+    m = [float(measured.iloc[i]) for i in range(12)]
+    # run A issued at T0: intervals 0, 1 (horizon 0 h, days 20 and 21) and 5 (horizon 1 h)
+    run_a = _run(
+        [(m[0] - 1, m[0] + 0.5, m[0] + 1), (m[1] + 0.1, m[1] + 0.3, m[1] + 2), (m[5] - 2, m[5] - 1, m[5])],
+        T0,
+        [0, 1, 5],
+    )
+    store_forecast(store, "q1", "site", run_a, T0, "hand")
+    # run B issued 30 min later: interval 5 again (horizon 0 h) and interval 9 (horizon 1 h)
+    issued_b = T0 + pd.Timedelta(minutes=30)
+    run_b = _run([(m[5] - 0.2, m[5] + 0.2, m[5] + 0.4), (m[9] - 3, m[9] - 0.6, m[9] + 1)], T0, [5, 9])
+    store_forecast(store, "q1", "site", run_b, issued_b, "hand")
+    # another target and a quantity nobody asked for must not count
+    store_forecast(store, "q1", "connection:T1", run_a + 100, T0, "hand")
+
+    result = forecast_accuracy(store, "q1", "site", T0, T0 + pd.Timedelta(hours=3))
+
+    # by hand: errors (median - measured) and inside-band per belief
+    # A0: +0.5 in (day 20, h0); A1: +0.3 out (day 21, h0); A5: -1 in (day 21, h1)
+    # B5: +0.2 in (day 21, h0); B9: -0.6 in (day 21, h1)
+    assert result.runs == 2
+    assert result.by_day.loc["2026-01-20"].to_dict() == pytest.approx(
+        {"n": 1, "mae": 0.5, "bias": 0.5, "coverage": 1.0}
+    )
+    day21 = result.by_day.loc["2026-01-21"]
+    assert day21.to_dict() == pytest.approx(
+        {"n": 4, "mae": (0.3 + 1 + 0.2 + 0.6) / 4, "bias": (0.3 - 1 + 0.2 - 0.6) / 4, "coverage": 0.75}
+    )
+    h0, h1 = result.by_horizon.loc[0], result.by_horizon.loc[1]
+    assert h0.to_dict() == pytest.approx({"n": 3, "mae": 1.0 / 3, "bias": 1.0 / 3, "coverage": 2 / 3})
+    assert h1.to_dict() == pytest.approx({"n": 2, "mae": 0.8, "bias": -0.8, "coverage": 1.0})
+    assert result.overall.to_dict() == pytest.approx({"n": 5, "mae": 2.6 / 5, "bias": -0.6 / 5, "coverage": 0.8})
+
+
+def test_accuracy_refuses_a_target_without_measurement(store: Engine) -> None:
+    fill(store, small_site())
+    with pytest.raises(InputError, match="measured counterpart"):
+        forecast_accuracy(store, "q1", "pv:PV-H1", T0, T0 + pd.Timedelta(hours=3))
+    with pytest.raises(InputError, match="measured household load"):
+        forecast_accuracy(store, "q1", "connection:T9", T0, T0 + pd.Timedelta(hours=3))
