@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from pandas.api.typing import DataFrameGroupBy
 from sqlalchemy.engine import Engine
 
 from grid.errors import InputError
@@ -106,7 +107,7 @@ def beliefs(
     return wide.reset_index()
 
 
-def _summary(groups: pd.core.groupby.DataFrameGroupBy) -> pd.DataFrame:
+def _summary(groups: DataFrameGroupBy) -> pd.DataFrame:
     out = groups.agg(
         n=("error", "size"), mae=("abs_error", "mean"), bias=("error", "mean"), coverage=("inside", "mean")
     )
