@@ -97,7 +97,18 @@ def beliefs(
         rows = conn.execute(query).all()
     long = pd.DataFrame([tuple(r) for r in rows], columns=["ts", "issued_at", "model", "quantile", "value"])
     if long.empty:
-        return pd.DataFrame(columns=["ts", "issued_at", "model", LOWER, MEDIAN, UPPER])
+        stamp = pd.Series(dtype="datetime64[us, UTC]")
+        number = pd.Series(dtype=float)
+        return pd.DataFrame(
+            {
+                "ts": stamp,
+                "issued_at": stamp,
+                "model": pd.Series(dtype=object),
+                LOWER: number,
+                MEDIAN: number,
+                UPPER: number,
+            }
+        )
     long["ts"] = pd.to_datetime(long["ts"], utc=True)
     long["issued_at"] = pd.to_datetime(long["issued_at"], utc=True)
     long["quantile"] = long["quantile"].astype(float).round(6)

@@ -21,9 +21,10 @@ def _run(values: list[tuple[float, float, float]], first: pd.Timestamp, steps: l
     return pd.DataFrame(values, index=index, columns=[0.1, 0.5, 0.9])
 
 
-def test_accuracy_equals_a_hand_computation(store: Engine) -> None:
-    fill(store, small_site())
-    measured = site_aggregates(store, "q1", T0, T0 + pd.Timedelta(hours=3))["household_load_kw"]
+def store_hand_case(store: Engine, site: str = "q1") -> dict[str, dict]:
+    """Store two runs of ``site`` around the measured values of `site` (from T0 for 3 h) and
+    return the accuracy computed by hand: {"overall": row, "by_day": {day: row}, "by_horizon": {h: row}}."""
+    measured = site_aggregates(store, site, T0, T0 + pd.Timedelta(hours=3))["household_load_kw"]
     m = [float(measured.iloc[i]) for i in range(12)]
     # run A issued at T0: intervals 0, 1 (horizon 0 h, days 20 and 21) and 5 (horizon 1 h)
     run_a = _run(
@@ -31,31 +32,41 @@ def test_accuracy_equals_a_hand_computation(store: Engine) -> None:
         T0,
         [0, 1, 5],
     )
-    store_forecast(store, "q1", "site", run_a, T0, "hand")
+    store_forecast(store, site, "site", run_a, T0, "hand")
     # run B issued 30 min later: interval 5 again (horizon 0 h) and interval 9 (horizon 1 h)
     issued_b = T0 + pd.Timedelta(minutes=30)
     run_b = _run([(m[5] - 0.2, m[5] + 0.2, m[5] + 0.4), (m[9] - 3, m[9] - 0.6, m[9] + 1)], T0, [5, 9])
-    store_forecast(store, "q1", "site", run_b, issued_b, "hand")
-    # another target and a quantity nobody asked for must not count
-    store_forecast(store, "q1", "connection:T1", run_a + 100, T0, "hand")
-
-    result = forecast_accuracy(store, "q1", "site", T0, T0 + pd.Timedelta(hours=3))
-
+    store_forecast(store, site, "site", run_b, issued_b, "hand")
+    # another target must not count
+    store_forecast(store, site, "connection:T1", run_a + 100, T0, "hand")
     # by hand: errors (median - measured) and inside-band per belief
     # A0: +0.5 in (day 20, h0); A1: +0.3 out (day 21, h0); A5: -1 in (day 21, h1)
     # B5: +0.2 in (day 21, h0); B9: -0.6 in (day 21, h1)
+    return {
+        "overall": {"n": 5, "mae": 2.6 / 5, "bias": -0.6 / 5, "coverage": 0.8},
+        "by_day": {
+            "2026-01-20": {"n": 1, "mae": 0.5, "bias": 0.5, "coverage": 1.0},
+            "2026-01-21": {"n": 4, "mae": 2.1 / 4, "bias": -1.1 / 4, "coverage": 0.75},
+        },
+        "by_horizon": {
+            0: {"n": 3, "mae": 1.0 / 3, "bias": 1.0 / 3, "coverage": 2 / 3},
+            1: {"n": 2, "mae": 0.8, "bias": -0.8, "coverage": 1.0},
+        },
+    }
+
+
+def test_accuracy_equals_a_hand_computation(store: Engine) -> None:
+    fill(store, small_site())
+    expected = store_hand_case(store)
+    result = forecast_accuracy(store, "q1", "site", T0, T0 + pd.Timedelta(hours=3))
     assert result.runs == 2
-    assert result.by_day.loc["2026-01-20"].to_dict() == pytest.approx(
-        {"n": 1, "mae": 0.5, "bias": 0.5, "coverage": 1.0}
-    )
-    day21 = result.by_day.loc["2026-01-21"]
-    assert day21.to_dict() == pytest.approx(
-        {"n": 4, "mae": (0.3 + 1 + 0.2 + 0.6) / 4, "bias": (0.3 - 1 + 0.2 - 0.6) / 4, "coverage": 0.75}
-    )
-    h0, h1 = result.by_horizon.loc[0], result.by_horizon.loc[1]
-    assert h0.to_dict() == pytest.approx({"n": 3, "mae": 1.0 / 3, "bias": 1.0 / 3, "coverage": 2 / 3})
-    assert h1.to_dict() == pytest.approx({"n": 2, "mae": 0.8, "bias": -0.8, "coverage": 1.0})
-    assert result.overall.to_dict() == pytest.approx({"n": 5, "mae": 2.6 / 5, "bias": -0.6 / 5, "coverage": 0.8})
+    assert result.overall.to_dict() == pytest.approx(expected["overall"])
+    assert list(result.by_day.index) == list(expected["by_day"])
+    for day, row in expected["by_day"].items():
+        assert result.by_day.loc[day].to_dict() == pytest.approx(row)
+    assert list(result.by_horizon.index) == list(expected["by_horizon"])
+    for h, row in expected["by_horizon"].items():
+        assert result.by_horizon.loc[h].to_dict() == pytest.approx(row)
 
 
 def test_accuracy_refuses_a_target_without_measurement(store: Engine) -> None:
