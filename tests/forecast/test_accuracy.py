@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
 from grid.errors import InputError
 from grid.forecast.accuracy import forecast_accuracy
+from grid.forecast.cli import app
+from grid.forecast.site import open_store
 from grid.store.forecasts import store_forecast
 from grid.store.readback import site_aggregates
 
@@ -75,3 +81,29 @@ def test_accuracy_refuses_a_target_without_measurement(store: Engine) -> None:
         forecast_accuracy(store, "q1", "pv:PV-H1", T0, T0 + pd.Timedelta(hours=3))
     with pytest.raises(InputError, match="measured household load"):
         forecast_accuracy(store, "q1", "connection:T9", T0, T0 + pd.Timedelta(hours=3))
+
+
+def test_cli_accuracy_json_and_tables(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    engine = open_store(url)
+    fill(engine, small_site())
+    expected = store_hand_case(engine)
+    engine.dispose()
+    period = ["--start", "2026-01-20T23:45:00+01:00", "--end", "2026-01-21T01:45:00Z"]
+    result = CliRunner().invoke(app, ["accuracy", "--site", "q1", "--db", url, *period, "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["runs"] == 2 and body["start"] == T0.isoformat()
+    assert body["overall"] == pytest.approx(expected["overall"])
+    assert {d.pop("day"): d for d in body["by_day"]} == {k: pytest.approx(v) for k, v in expected["by_day"].items()}
+    by_horizon = {h.pop("horizon_h"): h for h in body["by_horizon"]}
+    assert by_horizon == {k: pytest.approx(v) for k, v in expected["by_horizon"].items()}
+    tables = CliRunner().invoke(app, ["accuracy", "--site", "q1", "--db", url, *period])
+    assert tables.exit_code == 0, tables.output
+    assert "2026-01-21" in tables.output and "0.520" in tables.output  # overall MAE 2.6 / 5
+    naive = CliRunner().invoke(
+        app,
+        ["accuracy", "--site", "q1", "--db", url, "--start", "2026-01-20T23:45:00", "--end", "2026-01-21T01:45:00Z"],
+    )
+    assert naive.exit_code == 2
+    assert "--start" in naive.output and "needs a UTC offset" in naive.output
