@@ -96,6 +96,8 @@ class PVForecaster:
     scale: float = 1.0
     ratio_quantiles: np.ndarray | None = None
     calibrated_from_ghi: bool = False
+    #: per connection point: measured / (scale x modelled) of its arrays (1 = like the site)
+    connection_scale: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def _sun(self, index: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
@@ -167,6 +169,32 @@ class PVForecaster:
         self.notes.append(f"PV calibrated on {len(day)} daylight intervals: scale {self.scale:.3f} (raw {raw:.3f})")
         return self
 
+    def calibrate_connections(
+        self, measured_kw: pd.DataFrame, arrays: list[PVArray], weather: Weather | None = None
+    ) -> PVForecaster:
+        """After :meth:`calibrate`: one more factor per connection point (shading, orientation
+        errors, curtailment of one street), from its measured PV (kW generated, one column per
+        connection id) against its own arrays' model x the site scale, in daylight. Connections
+        with fewer than MIN_CALIBRATION_POINTS daylight intervals keep the site's calibration."""
+        index = pd.DatetimeIndex(measured_kw.index)
+        planes = sorted({(a.tilt_deg, a.azimuth_deg) for a in arrays})
+        per_plane = self.kw_per_kwp(index, planes, weather)
+        for cid in measured_kw.columns:
+            mine = [a for a in arrays if a.connection == cid]
+            if not mine:
+                continue
+            modelled = self.scale * sum(a.kwp * per_plane[(a.tilt_deg, a.azimuth_deg)] for a in mine)
+            both = pd.DataFrame({"m": measured_kw[cid].abs().to_numpy(), "p": modelled}, index=index).dropna()
+            peak = float(both["p"].max()) if len(both) else 0.0
+            day = both[both["p"] > DAYLIGHT_KW_PER_KWP * peak] if peak > 0 else both.iloc[:0]
+            if len(day) < MIN_CALIBRATION_POINTS:
+                self.notes.append(f"PV of connection {cid} not calibrated on its own: {len(day)} daylight interval(s)")
+                continue
+            factor = float(np.clip(day["m"].sum() / day["p"].sum(), *SCALE_RANGE))
+            self.connection_scale[str(cid)] = factor
+            self.notes.append(f"PV of connection {cid}: factor {factor:.3f} on the site scale ({len(day)} intervals)")
+        return self
+
     def forecast(
         self,
         index: pd.DatetimeIndex,
@@ -191,8 +219,9 @@ class PVForecaster:
         source = "ghi forecast" if ghi_given else ("clear-sky x index" if clear_sky_index is not None else "clear sky")
         model = "pvlib_ghi" if ghi_given else "pvlib_clearsky"
         out = {}
+        own = self.connection_scale if self.calibrated_from_ghi == ghi_given else {}
         for a in arrays:
-            base = scale * per_plane[(a.tilt_deg, a.azimuth_deg)]
+            base = scale * own.get(a.connection, 1.0) * per_plane[(a.tilt_deg, a.azimuth_deg)]
             values = np.clip(base[:, None] * factors[None, :], 0.0, MAX_KW_PER_KWP)
             out[a.id] = Forecast(quantile_frame(values, index, self.quantiles), model, "kW/kWp", [*notes, source])
         return out

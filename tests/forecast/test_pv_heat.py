@@ -108,3 +108,23 @@ def test_pv_forecast_from_the_demo_truths_own_irradiance_reproduces_it() -> None
     assert truth_kw.sum() > 0
     assert abs(forecast_kw.sum() / truth_kw.sum() - 1) < 0.02
     assert float((forecast_kw - truth_kw).abs().max()) < 0.02 * float(truth_kw.max())
+
+
+def test_calibration_per_connection() -> None:
+    """Two connections whose arrays give 90 % and 60 % of the model: the site scale and one factor
+    per connection reproduce each."""
+    index = quarter_hours("2026-05-01T00:00:00+02:00", 7)
+    arrays = [_array("a", 180.0), PVArray(id="b", connection="T2", kwp=5.0, tilt_deg=20.0, azimuth_deg=135.0)]
+    pv = PVForecaster(49.87, 8.65)
+    per_plane = pv.kw_per_kwp(index, [(30.0, 180.0), (20.0, 135.0)])
+    by_conn = pd.DataFrame(
+        {"T1": 0.9 * 10.0 * per_plane[(30.0, 180.0)], "T2": 0.6 * 5.0 * per_plane[(20.0, 135.0)]}, index=index
+    )
+    pv.calibrate(by_conn.sum(axis=1), pv.site_kw(index, arrays))
+    pv.calibrate_connections(by_conn, arrays)
+    assert set(pv.connection_scale) == {"T1", "T2"}
+    target = quarter_hours("2026-05-08T00:00:00+02:00", 1)
+    got = pv.forecast(target, arrays)
+    plain = PVForecaster(49.87, 8.65).kw_per_kwp(target, [(30.0, 180.0), (20.0, 135.0)])
+    np.testing.assert_allclose(got["a"].quantiles[0.5], 0.9 * plain[(30.0, 180.0)], rtol=0.01, atol=1e-9)
+    np.testing.assert_allclose(got["b"].quantiles[0.5], 0.6 * plain[(20.0, 135.0)], rtol=0.01, atol=1e-9)
