@@ -124,6 +124,7 @@ def main() -> None:
     print(f"fit + 48 h forecast of {len(series)} series (ridge, quantiles): {forecast_s:.1f} s")
 
     abs_model, abs_naive, inside, total = {}, {}, 0, 0
+    inside_by_step = np.zeros(len(target))
     for name, values in series.items():
         history = values[values.index < origin]
         actual = values.reindex(target).to_numpy()
@@ -132,7 +133,9 @@ def main() -> None:
         kind = "site" if name == "site" else "meters"
         abs_model[kind] = abs_model.get(kind, 0.0) + float(np.abs(actual - q[0.5].to_numpy()).sum())
         abs_naive[kind] = abs_naive.get(kind, 0.0) + float(np.abs(actual - naive).sum())
-        inside += int(((actual >= q[0.1].to_numpy()) & (actual <= q[0.9].to_numpy())).sum())
+        hit = (actual >= q[0.1].to_numpy()) & (actual <= q[0.9].to_numpy())
+        inside += int(hit.sum())
+        inside_by_step += hit
         total += len(actual)
     # pooled over the meters (each meter weighs by its kW), the site as one more series
     mae_ratio = (abs_model["meters"] + abs_model["site"]) / (abs_naive["meters"] + abs_naive["site"])
@@ -140,6 +143,8 @@ def main() -> None:
     for kind in ("site", "meters"):
         print(f"  {kind:6s}: MAE learned / seasonal naive = {abs_model[kind] / abs_naive[kind]:.3f}")
     print(f"  all   : MAE ratio {mae_ratio:.3f}, 10-90 % coverage {coverage:.3f}")
+    by_6h = inside_by_step.reshape(-1, 24).sum(axis=1) / (24 * len(series))
+    print("  10-90 % coverage by horizon (6 h steps): " + " ".join(f"{c:.2f}" for c in by_6h))
 
     print("model choice, rolling origin (14 daily origins, 24 h horizon):")
     rng = np.random.default_rng(args.seed)
