@@ -30,6 +30,7 @@ from api.routes import (
     dashboard_compress,
     dashboard_data,
     ev_sessions,
+    forecast_accuracy,
     forecasts,
     health,
     jobs,
@@ -209,7 +210,7 @@ def create_app(
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (plans, jobs, setpoints, readings, kpis, forecasts, scenarios):
+    for module in (plans, jobs, setpoints, readings, kpis, forecast_accuracy, forecasts, scenarios):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(telemetry.router, prefix=API_PREFIX)
     app.include_router(ev_sessions.router, prefix=API_PREFIX)

@@ -1,7 +1,8 @@
 """Synthetic demo neighbourhood ("Quartier Demo", Darmstadt): site YAML and input CSVs.
 
 Everything here is synthetic but built from public models: BDEW 2025 standard load profiles from
-``demandlib`` for household load, ``pvlib`` clear-sky irradiance (Ineichen) for PV, a heating-degree
+``demandlib`` for household load, Ineichen clear-sky GHI x a cloud factor and then the forecaster's pvlib
+path (Erbs, Hay-Davies, Faiman) for PV, a heating-degree
 model for heat demand, and hand-shaped January weather and day-ahead prices. All randomness comes
 from ``numpy.random.default_rng`` seeded with ``(seed, stream)``, so the same arguments always give
 the same bytes, and the weather and price series do not depend on the number of households.
@@ -34,6 +35,7 @@ import yaml
 from demandlib import bdew
 
 from grid.domain import ConnectionPoint, COPCurve, Site, load_site
+from grid.forecast.pv import plane_kw_per_kwp, split_ghi
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index
 
@@ -164,13 +166,6 @@ CLOUD_DAILY_LEVEL = (0.25, 0.85)  # clear-sky index, January: mostly overcast
 CLOUD_MIN = 0.08
 CLOUD_TAU_H = 3.0
 CLOUD_NOISE = 0.7
-PV_SYSTEM_FACTOR = 0.86  # inverter, wiring, soiling, mismatch; temperature separately
-PV_GAMMA_PER_K = -0.004
-PV_WIND_M_PER_S = 2.0
-PV_ALBEDO = 0.2
-PV_MAX_KW_PER_KWP = 1.1
-PV_STC_W_PER_M2 = 1000.0
-PV_STC_CELL_DEGC = 25.0
 DEMANDLIB_ANNUAL_KWH = 1e6  # demandlib's profiles are kW for 1 GWh per year
 HOURS_PER_DAY = 24
 HOURS_PER_YEAR = 8760.0
@@ -746,41 +741,23 @@ def base_load_kw(
 
 
 def pv_availability_kw_per_kwp(arrays: list[dict], weather: pd.DataFrame) -> pd.DataFrame:
-    """PV output per kWp (kW/kWp): Hay-Davies POA irradiance of clear sky at the interval mid-point
-    x cloud factor / 1000 W/m2 x temperature factor (Faiman cell temperature) x system factor."""
-    poa_by_plane: dict[tuple[float, float], np.ndarray] = {}
+    """PV output per kWp (kW/kWp) from the weather's own GHI, through the forecaster's pvlib path
+    (:func:`grid.forecast.pv.split_ghi`: Erbs DNI/DHI; :func:`grid.forecast.pv.plane_kw_per_kwp`:
+    Hay-Davies POA, Faiman cell temperature, system factor), so that a PV forecast from the true
+    irradiance reproduces the truth."""
+    zenith = weather["zenith"].to_numpy()
+    ghi = weather["ghi_w_per_m2"].to_numpy(dtype=float)
+    dni, dhi = split_ghi(ghi, zenith, pd.DatetimeIndex(weather.index))
+    sun = (zenith, weather["azimuth"].to_numpy(), dni, ghi, dhi, weather["dni_extra"].to_numpy())
+    temp = weather["temp_degc"].to_numpy()
+    by_plane: dict[tuple[float, float], np.ndarray] = {}
     columns = {}
     for arr in arrays:
         plane = (arr["tilt_deg"], arr["azimuth_deg"])
-        if plane not in poa_by_plane:
-            poa_by_plane[plane] = _kw_per_kwp(weather, *plane)
-        columns[arr["id"]] = poa_by_plane[plane]
+        if plane not in by_plane:
+            by_plane[plane] = plane_kw_per_kwp(*plane, *sun, temp)
+        columns[arr["id"]] = by_plane[plane]
     return pd.DataFrame(columns, index=weather.index)
-
-
-def _kw_per_kwp(weather: pd.DataFrame, tilt_deg: float, azimuth_deg: float) -> np.ndarray:
-    """kW per kWp of one plane orientation (see :func:`pv_availability_kw_per_kwp`)."""
-    poa = (
-        pvlib.irradiance.get_total_irradiance(
-            tilt_deg,
-            azimuth_deg,
-            weather["zenith"],
-            weather["azimuth"],
-            weather["clear_dni"],
-            weather["clear_ghi"],
-            weather["clear_dhi"],
-            dni_extra=weather["dni_extra"],
-            albedo=PV_ALBEDO,
-            model="haydavies",
-        )["poa_global"]
-        .fillna(0.0)
-        .to_numpy()
-        * weather["cloud_factor"].to_numpy()
-    )
-    cell = pvlib.temperature.faiman(poa, weather["temp_degc"].to_numpy(), PV_WIND_M_PER_S)
-    temp_factor = 1 + PV_GAMMA_PER_K * (cell - PV_STC_CELL_DEGC)
-    power = poa / PV_STC_W_PER_M2 * temp_factor * PV_SYSTEM_FACTOR
-    return np.clip(power, 0.0, PV_MAX_KW_PER_KWP)
 
 
 def heat_demand_kw(heat_pumps: list[dict], temp_degc: pd.Series, seed: int) -> pd.DataFrame:

@@ -20,8 +20,8 @@ What is metered (the sensors :func:`grid.store.sites.register_site` creates):
   connection (``inflexible_load`` plus ``pv``). No PV is subtracted twice in the history; the
   demo's caveat on P25/S25 (``data/demo/PROVENANCE.md``, base_load.csv) applies unchanged.
 * PV meter (meter id = array id, e.g. ``PV-H004``), ``1-0:2.8.0``: the array's generation,
-  kWp x the availability of :func:`grid.demo.pv_availability_kw_per_kwp` (pvlib clear sky x cloud
-  factor of :func:`grid.demo.make_weather`); nothing is curtailed.
+  kWp x the availability of :func:`grid.demo.pv_availability_kw_per_kwp` (pvlib from the GHI of
+  :func:`grid.demo.make_weather`); nothing is curtailed.
 
 Batteries, wallboxes, heat pumps and transformers have no history here.
 

@@ -172,3 +172,82 @@ def run_command(
     console.print(table)
     for note in summary.notes:
         console.print(f"note: {note}", highlight=False)
+
+
+def _instant(text: str, option: str) -> pd.Timestamp:
+    """ISO 8601 with a UTC offset -> UTC timestamp; InputError naming `option` otherwise."""
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise InputError(option, "not an ISO 8601 timestamp (e.g. 2026-01-14T00:00:00+01:00)", text) from None
+    if stamp.tzinfo is None:
+        raise InputError(option, "needs a UTC offset (e.g. 2026-01-14T00:00:00+01:00)", text)
+    return stamp.tz_convert("UTC")
+
+
+@app.command("accuracy")
+def accuracy_command(
+    site: Annotated[str, typer.Option(help="Site id in the store.")],
+    start: Annotated[str, typer.Option(help="Period start, ISO 8601 with offset.")],
+    end: Annotated[str, typer.Option(help="Period end (exclusive), ISO 8601 with offset.")],
+    target: Annotated[str, typer.Option(help="site or connection:<id> (household load, kW).")] = "site",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    db: DbOption = None,
+) -> None:
+    """How good the stored forecasts were: MAE, bias and 10-90 % coverage of every stored run
+    against the measurements, by day and by horizon hour."""
+    import json
+
+    from grid.forecast.accuracy import forecast_accuracy
+    from grid.forecast.site import open_store
+
+    try:
+        first, last = _instant(start, "--start"), _instant(end, "--end")
+        result = forecast_accuracy(open_store(db), site, target, first, last)
+    except (InputError, InputErrors) as exc:
+        raise _fail(exc) from None
+
+    def rows(frame: pd.DataFrame, key: str) -> list[dict[str, object]]:
+        return [{key: k, **_accuracy_row(r)} for k, r in frame.iterrows()]
+
+    if as_json:
+        body = {
+            "site": result.site,
+            "target": result.target,
+            "quantity": result.quantity,
+            "unit": result.unit,
+            "start": result.start.isoformat(),
+            "end": result.end.isoformat(),
+            "runs": result.runs,
+            "overall": _accuracy_row(result.overall),
+            "by_day": rows(result.by_day, "day"),
+            "by_horizon": [{**r, "horizon_h": int(str(r["horizon_h"]))} for r in rows(result.by_horizon, "horizon_h")],
+        }
+        typer.echo(json.dumps(body, indent=2))
+        return
+    title = (
+        f"{result.site} {result.target}: {result.runs} run(s), {result.start.isoformat()} .. {result.end.isoformat()}"
+    )
+    console.print(title, highlight=False)
+    for key, frame in (("day", result.by_day), ("horizon h", result.by_horizon)):
+        table = Table(title=f"by {key}")
+        for column in (key, "n", f"MAE {result.unit}", f"bias {result.unit}", "coverage 10-90 %"):
+            table.add_column(column, justify="right")
+        for label, r in [*frame.iterrows(), ("all", result.overall)]:
+            values = _accuracy_row(r)
+            table.add_row(str(label), str(values["n"]), *(_fmt(values[c]) for c in ("mae", "bias", "coverage")))
+        console.print(table)
+    if result.overall["n"] == 0:
+        console.print("note: no stored forecast of this target has a measured interval in the period")
+
+
+def _accuracy_row(values: pd.Series) -> dict[str, object]:
+    def number(v: object) -> float | None:
+        x = float(v)  # type: ignore[arg-type]
+        return x if np.isfinite(x) else None
+
+    return {"n": int(values["n"]), **{c: number(values[c]) for c in ("mae", "bias", "coverage")}}
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.3f}"

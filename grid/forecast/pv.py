@@ -47,6 +47,44 @@ SCALE_RANGE = (0.3, 1.5)
 MIN_CALIBRATION_POINTS = 40
 
 
+def split_ghi(ghi: np.ndarray, zenith: np.ndarray, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """DNI and DHI (W/m2) from GHI (W/m2) with Erbs at the interval mid-points of `index`."""
+    split = pvlib.irradiance.erbs(ghi, zenith, index + pd.Timedelta(minutes=7.5))
+    return np.asarray(split["dni"], dtype=float), np.asarray(split["dhi"], dtype=float)
+
+
+def plane_kw_per_kwp(
+    tilt_deg: float,
+    azimuth_deg: float,
+    zenith: np.ndarray,
+    sun_azimuth: np.ndarray,
+    dni: np.ndarray,
+    ghi: np.ndarray,
+    dhi: np.ndarray,
+    dni_extra: np.ndarray,
+    temp_degc: float | np.ndarray,
+) -> np.ndarray:
+    """kW/kWp of one plane: Hay-Davies POA (W/m2) / 1000 x Faiman temperature factor x system
+    factor, clipped to 0..MAX_KW_PER_KWP. The demo generator makes its PV truth with this same
+    function from its own GHI (:func:`grid.demo.pv_availability_kw_per_kwp`)."""
+    poa = pvlib.irradiance.get_total_irradiance(
+        tilt_deg,
+        azimuth_deg,
+        zenith,
+        sun_azimuth,
+        dni,
+        ghi,
+        dhi,
+        dni_extra=dni_extra,
+        albedo=ALBEDO,
+        model="haydavies",
+    )["poa_global"]
+    poa = np.nan_to_num(np.asarray(poa, dtype=float), nan=0.0)
+    cell = pvlib.temperature.faiman(poa, temp_degc, WIND_M_PER_S)
+    power = poa / STC_W_PER_M2 * (1 + GAMMA_PER_K * (cell - STC_CELL_DEGC)) * SYSTEM_FACTOR
+    return np.asarray(np.clip(power, 0.0, MAX_KW_PER_KWP), dtype=float)
+
+
 @dataclass
 class PVForecaster:
     """pvlib model of a site's arrays (latitude/longitude in degrees, altitude m)."""
@@ -58,6 +96,8 @@ class PVForecaster:
     scale: float = 1.0
     ratio_quantiles: np.ndarray | None = None
     calibrated_from_ghi: bool = False
+    #: per connection point: measured / (scale x modelled) of its arrays (1 = like the site)
+    connection_scale: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def _sun(self, index: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
@@ -82,36 +122,20 @@ class PVForecaster:
         if ghi_given:
             assert weather is not None and weather.ghi_w_per_m2 is not None
             ghi = weather.on(index).ghi_w_per_m2.to_numpy(dtype=float)  # type: ignore[union-attr]
-            split = pvlib.irradiance.erbs(ghi, zenith, index + pd.Timedelta(minutes=7.5))
-            dni, dhi = np.asarray(split["dni"]), np.asarray(split["dhi"])
+            dni, dhi = split_ghi(ghi, zenith, index)
         else:
             factor = 1.0 if clear_sky_index is None else clear_sky_index.reindex(index).to_numpy(dtype=float)
             ghi = clear["ghi"].to_numpy() * factor
             dni = clear["dni"].to_numpy() * factor
             dhi = clear["dhi"].to_numpy() * factor
-        temp = DEFAULT_AIR_DEGC
+        temp: float | np.ndarray = DEFAULT_AIR_DEGC
         if weather is not None:
-            temp_series = weather.on(index).temp_degc
-            temp = temp_series.fillna(DEFAULT_AIR_DEGC).to_numpy()  # type: ignore[assignment]
-        out = {}
-        for tilt, azimuth in planes:
-            poa = pvlib.irradiance.get_total_irradiance(
-                tilt,
-                azimuth,
-                zenith,
-                sun["azimuth"].to_numpy(),
-                dni,
-                ghi,
-                dhi,
-                dni_extra=extra.to_numpy(),
-                albedo=ALBEDO,
-                model="haydavies",
-            )["poa_global"]
-            poa = np.nan_to_num(np.asarray(poa, dtype=float), nan=0.0)
-            cell = pvlib.temperature.faiman(poa, temp, WIND_M_PER_S)
-            power = poa / STC_W_PER_M2 * (1 + GAMMA_PER_K * (cell - STC_CELL_DEGC)) * SYSTEM_FACTOR
-            out[(tilt, azimuth)] = np.clip(power, 0.0, MAX_KW_PER_KWP)
-        return out
+            temp = weather.on(index).temp_degc.fillna(DEFAULT_AIR_DEGC).to_numpy()
+        azimuth_sun = sun["azimuth"].to_numpy()
+        return {
+            (tilt, azimuth): plane_kw_per_kwp(tilt, azimuth, zenith, azimuth_sun, dni, ghi, dhi, extra.to_numpy(), temp)
+            for tilt, azimuth in planes
+        }
 
     def site_kw(self, index: pd.DatetimeIndex, arrays: list[PVArray], weather: Weather | None = None) -> pd.Series:
         """Modelled generation of all arrays together (kW, positive, uncalibrated)."""
@@ -145,6 +169,32 @@ class PVForecaster:
         self.notes.append(f"PV calibrated on {len(day)} daylight intervals: scale {self.scale:.3f} (raw {raw:.3f})")
         return self
 
+    def calibrate_connections(
+        self, measured_kw: pd.DataFrame, arrays: list[PVArray], weather: Weather | None = None
+    ) -> PVForecaster:
+        """After :meth:`calibrate`: one more factor per connection point (shading, orientation
+        errors, curtailment of one street), from its measured PV (kW generated, one column per
+        connection id) against its own arrays' model x the site scale, in daylight. Connections
+        with fewer than MIN_CALIBRATION_POINTS daylight intervals keep the site's calibration."""
+        index = pd.DatetimeIndex(measured_kw.index)
+        planes = sorted({(a.tilt_deg, a.azimuth_deg) for a in arrays})
+        per_plane = self.kw_per_kwp(index, planes, weather)
+        for cid in measured_kw.columns:
+            mine = [a for a in arrays if a.connection == cid]
+            if not mine:
+                continue
+            modelled = self.scale * sum(a.kwp * per_plane[(a.tilt_deg, a.azimuth_deg)] for a in mine)
+            both = pd.DataFrame({"m": measured_kw[cid].abs().to_numpy(), "p": modelled}, index=index).dropna()
+            peak = float(both["p"].max()) if len(both) else 0.0
+            day = both[both["p"] > DAYLIGHT_KW_PER_KWP * peak] if peak > 0 else both.iloc[:0]
+            if len(day) < MIN_CALIBRATION_POINTS:
+                self.notes.append(f"PV of connection {cid} not calibrated on its own: {len(day)} daylight interval(s)")
+                continue
+            factor = float(np.clip(day["m"].sum() / day["p"].sum(), *SCALE_RANGE))
+            self.connection_scale[str(cid)] = factor
+            self.notes.append(f"PV of connection {cid}: factor {factor:.3f} on the site scale ({len(day)} intervals)")
+        return self
+
     def forecast(
         self,
         index: pd.DatetimeIndex,
@@ -169,8 +219,55 @@ class PVForecaster:
         source = "ghi forecast" if ghi_given else ("clear-sky x index" if clear_sky_index is not None else "clear sky")
         model = "pvlib_ghi" if ghi_given else "pvlib_clearsky"
         out = {}
+        own = self.connection_scale if self.calibrated_from_ghi == ghi_given else {}
         for a in arrays:
-            base = scale * per_plane[(a.tilt_deg, a.azimuth_deg)]
+            base = scale * own.get(a.connection, 1.0) * per_plane[(a.tilt_deg, a.azimuth_deg)]
             values = np.clip(base[:, None] * factors[None, :], 0.0, MAX_KW_PER_KWP)
             out[a.id] = Forecast(quantile_frame(values, index, self.quantiles), model, "kW/kWp", [*notes, source])
         return out
+
+
+@dataclass(frozen=True)
+class PVBacktest:
+    """MAE (kW) of the site's PV over a held-out window: the calibrated GHI forecast and the
+    calibrated ("scaled") clear sky, and their ratio (below 1: the weather forecast helps)."""
+
+    mae_kw: float
+    clear_sky_mae_kw: float
+    measured_kwh: float
+    forecast_kwh: float
+
+    @property
+    def mae_ratio(self) -> float:
+        return self.mae_kw / self.clear_sky_mae_kw if self.clear_sky_mae_kw > 0 else float("nan")
+
+
+def backtest_pv(
+    model: PVForecaster,
+    arrays: list[PVArray],
+    measured_kw: pd.Series,
+    measured_weather: Weather,
+    forecast_weather: Weather,
+    origin: pd.Timestamp,
+) -> PVBacktest:
+    """Calibrate on measured PV (kW) before `origin` twice, against the model from measured GHI
+    and against clear sky; forecast every interval from `origin` on (median) from the forecast GHI
+    and from the scaled clear sky; MAE (kW) of both against the measured generation."""
+    index = pd.DatetimeIndex(measured_kw.index)
+    past, ahead = index[index < origin], index[index >= origin]
+    kwp = {a.id: a.kwp for a in arrays}
+    medians = []
+    for weather_past, weather_ahead in ((measured_weather, forecast_weather), (None, None)):
+        fitted = PVForecaster(model.latitude, model.longitude, model.altitude_m)
+        fitted.calibrate(
+            measured_kw[past], fitted.site_kw(past, arrays, weather_past), from_ghi=weather_past is not None
+        )
+        per_array = fitted.forecast(ahead, arrays, weather_ahead)
+        medians.append(sum(per_array[a].quantiles[0.5].to_numpy() * kwp[a] for a in kwp))
+    actual = measured_kw[ahead].abs().to_numpy()
+    return PVBacktest(
+        mae_kw=float(np.mean(np.abs(medians[0] - actual))),
+        clear_sky_mae_kw=float(np.mean(np.abs(medians[1] - actual))),
+        measured_kwh=float(actual.sum() / 4),
+        forecast_kwh=float(np.sum(medians[0]) / 4),
+    )

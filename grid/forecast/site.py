@@ -282,6 +282,9 @@ def run_site(
             pv.calibrate(
                 -measured_pv, modelled, from_ghi=pv_weather is not None and pv_weather.ghi_w_per_m2 is not None
             )
+            if len({a.connection for a in model.pv_arrays}) > 1:
+                pv_by_conn = measured_by_connection(engine, site_id, pv_index[0], origin, SensorKind.PV.value)
+                pv.calibrate_connections(-pv_by_conn, model.pv_arrays, pv_weather)
         except InputError as exc:
             summary.notes.append(f"PV not calibrated ({exc})")
         pv_input = (

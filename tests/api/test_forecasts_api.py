@@ -224,11 +224,11 @@ def test_auth(stored: Engine, client: TestClient, key: dict[str, str]) -> None:
 
 
 def test_forecasts_conform_to_their_schema(stored: Engine, app: FastAPI, key: dict[str, str]) -> None:
-    """Schemathesis over the two forecast operations at site ``demo`` with forecasts stored: each
+    """Schemathesis over the three forecast operations at site ``demo`` with forecasts stored: each
     generated case as is, and again with a valid period (so that 200 answers are checked too)."""
     api = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [r.ok() for r in api.get_all_operations() if "/forecasts" in r.ok().label]  # type: ignore[union-attr]
-    assert len(operations) == 2
+    assert len(operations) == 3
     headers = {"X-API-Key": key["admin"]}
     statuses: list[int] = []
     for operation in operations:

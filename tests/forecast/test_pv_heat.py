@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from grid.domain import PVArray
+from grid.domain import PVArray, load_site
 from grid.errors import InputError
 from grid.forecast.heat import HEATING_DEGREE_DAYS_K_D, HeatingDegreeModel
 from grid.forecast.pv import PVForecaster
-from grid.forecast.weather import Weather
+from grid.forecast.weather import Weather, read_weather_csv
 
 from .conftest import quarter_hours
 
@@ -88,3 +90,41 @@ def test_heating_degree_fit_recovers_parameters() -> None:
     band = model.predict(temp).quantiles
     inside = ((heat >= band[0.1]) & (heat <= band[0.9])).mean()
     assert 0.75 < inside < 0.85
+
+
+def test_pv_forecast_from_the_demo_truths_own_irradiance_reproduces_it() -> None:
+    """The demo generator makes PV from its GHI through the forecaster's pvlib path: a forecast
+    from that GHI (the weather.csv as written) gives the truth's site energy within 2 %."""
+    demo_dir = Path(__file__).resolve().parents[2] / "data" / "demo"
+    site = load_site(demo_dir / "site.yaml")
+    truth = pd.read_csv(demo_dir / "pv_availability.csv", index_col=0)
+    truth.index = pd.DatetimeIndex(pd.to_datetime(truth.index, utc=True))
+    index = pd.DatetimeIndex(truth.index)
+    model = PVForecaster(site.site.latitude, site.site.longitude, 144.0)
+    forecast = model.forecast(index, site.pv_arrays, read_weather_csv(demo_dir / "weather.csv"))
+    kwp = {a.id: a.kwp for a in site.pv_arrays}
+    truth_kw = sum(truth[a] * k for a, k in kwp.items())
+    forecast_kw = sum(forecast[a].quantiles[0.5] * k for a, k in kwp.items())
+    assert truth_kw.sum() > 0
+    assert abs(forecast_kw.sum() / truth_kw.sum() - 1) < 0.02
+    assert float((forecast_kw - truth_kw).abs().max()) < 0.02 * float(truth_kw.max())
+
+
+def test_calibration_per_connection() -> None:
+    """Two connections whose arrays give 90 % and 60 % of the model: the site scale and one factor
+    per connection reproduce each."""
+    index = quarter_hours("2026-05-01T00:00:00+02:00", 7)
+    arrays = [_array("a", 180.0), PVArray(id="b", connection="T2", kwp=5.0, tilt_deg=20.0, azimuth_deg=135.0)]
+    pv = PVForecaster(49.87, 8.65)
+    per_plane = pv.kw_per_kwp(index, [(30.0, 180.0), (20.0, 135.0)])
+    by_conn = pd.DataFrame(
+        {"T1": 0.9 * 10.0 * per_plane[(30.0, 180.0)], "T2": 0.6 * 5.0 * per_plane[(20.0, 135.0)]}, index=index
+    )
+    pv.calibrate(by_conn.sum(axis=1), pv.site_kw(index, arrays))
+    pv.calibrate_connections(by_conn, arrays)
+    assert set(pv.connection_scale) == {"T1", "T2"}
+    target = quarter_hours("2026-05-08T00:00:00+02:00", 1)
+    got = pv.forecast(target, arrays)
+    plain = PVForecaster(49.87, 8.65).kw_per_kwp(target, [(30.0, 180.0), (20.0, 135.0)])
+    np.testing.assert_allclose(got["a"].quantiles[0.5], 0.9 * plain[(30.0, 180.0)], rtol=0.01, atol=1e-9)
+    np.testing.assert_allclose(got["b"].quantiles[0.5], 0.6 * plain[(20.0, 135.0)], rtol=0.01, atol=1e-9)
