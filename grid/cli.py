@@ -29,6 +29,7 @@ from grid.ingest import cli as ingest_cli
 from grid.ingest import live_cli
 from grid.scenarios import cli as scenario_cli
 from grid.series import SiteInputs, load_inputs
+from grid.sim import cli as sim_cli
 from grid.timeindex import horizon_index, to_utc
 from models.plan import Plan
 from models.solve import SolveOptions, plan_site
@@ -45,6 +46,7 @@ app.add_typer(api_cli.keys_app, name="keys")
 app.add_typer(live_cli.prices_app, name="prices")
 app.add_typer(live_cli.weather_app, name="weather")
 app.add_typer(live_cli.limits_app, name="limits")
+app.command("simulate")(sim_cli.simulate_command)
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 
