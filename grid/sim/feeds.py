@@ -2,7 +2,7 @@
 
 * Meter readings: each household's import register (``1-0:1.8.0``, its base load, as in the demo
   history) and export register (flat), each PV array's export register (its generation), as
-  cumulative kWh with 3 decimals, one batch per interval (:func:`grid.ingest.pipeline.ingest`),
+  cumulative kWh with 3 decimals, one batch per ``batch_steps`` intervals (:func:`grid.ingest.pipeline.ingest`),
   continuing the registers where the store's history left them. With the demo history's kinds of
   faults, drawn from the seed: rows sent twice, rows held back 1..8 intervals (late and out of
   order), and one meter silent for 4 h.
@@ -52,11 +52,13 @@ class Feeds:
     rng: np.random.Generator
     steps: int
     faults: bool = True
+    batch_steps: int = 1
     registers_kwh: np.ndarray = field(init=False)
     meters: list[tuple[str, str]] = field(init=False)  # (meter id, OBIS) per register
     held: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (due step, record)
     counts: dict[str, int] = field(default_factory=dict)
     reported_need: dict[str, float] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)  # readings of the current batch
 
     def __post_init__(self) -> None:
         s = self.site
@@ -120,7 +122,16 @@ class Feeds:
                 due.append(dict(rec))
         due += [rec for at, rec in self.held if at <= k]
         self.held = [(at, rec) for at, rec in self.held if at > k]
-        report = ingest(self.engine, self.site.id, records_frame(due), Source(SOURCE, f"meters {stamp}"))
+        self.pending += due
+        if (k + 1) % self.batch_steps == 0 or k + 1 == self.steps:
+            self.flush(stamp)
+
+    def flush(self, stamp: str) -> None:
+        """Ingest the readings of the current batch (one batch in the store)."""
+        if not self.pending:
+            return
+        report = ingest(self.engine, self.site.id, records_frame(self.pending), Source(SOURCE, f"meters {stamp}"))
+        self.pending = []
         self._count("readings_accepted", report.accepted)
         self._count("readings_duplicates", report.duplicates)
         self._count("readings_rejected", len(report.rejected))
