@@ -45,6 +45,7 @@ from grid.store.migrate import upgrade
 from grid.store.sites import register_site
 from grid.timeindex import horizon_index
 from models.solve import plan_site
+from models.warm import WarmPlanner
 
 Mode = Literal["uncontrolled", "closed", "perfect"]
 
@@ -319,6 +320,7 @@ def closed_loop(world: World, engine: Engine) -> Outcome:
         {site.id: world.site_path},
         PlanningConfig(horizon_hours=cfg.horizon_h, time_limit_s=60.0, publish_intervals=replan_steps),
         inputs_provider=provider,
+        planner=WarmPlanner(),  # its own kept model: a run never starts from another run's basis
         publisher=capture,
     )
     weather = Weather(world.inputs.temp_degc)
