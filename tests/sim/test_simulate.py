@@ -15,7 +15,7 @@ from grid.domain import EVSession, load_site
 from grid.series import SiteInputs
 from grid.sim.devices import Fleet
 from grid.sim.report import figures
-from grid.sim.run import SimConfig, World, closed_loop, open_store, perfect, prepare, uncontrolled
+from grid.sim.run import Outcome, SimConfig, World, closed_loop, open_store, perfect, prepare, uncontrolled
 from grid.sim.truth import Truth
 from grid.timeindex import horizon_index
 
@@ -31,7 +31,7 @@ def _config(site: Path, out: Path, **kw: object) -> SimConfig:
     return SimConfig(site_path=site, **{**base, **kw})  # type: ignore[arg-type]
 
 
-def _closed(config: SimConfig):  # noqa: ANN202
+def _closed(config: SimConfig) -> tuple[World, Outcome]:
     world = prepare(config)
     engine = open_store(world)
     try:
@@ -53,7 +53,7 @@ def test_same_seed_same_run(small_site: Path, tmp_path: Path) -> None:
     assert fa == fb
     assert a.counts["readings_accepted"] > 0 and a.counts["telemetry_accepted"] > 0
     # another seed: another truth
-    w3, c = _closed(_config(small_site, tmp_path / "c", compliance=0.8, seed=8))
+    _, c = _closed(_config(small_site, tmp_path / "c", compliance=0.8, seed=8))
     assert not np.array_equal(a.flow_kw, c.flow_kw)
 
 
