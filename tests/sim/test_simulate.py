@@ -3,6 +3,7 @@ case where control removes an overload that the uncontrolled site has."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,21 @@ def test_control_removes_the_overload(tmp_path: Path) -> None:
     assert best.overload_intervals == 0
     # same energy at the same flat price: the costs agree
     assert closed.cost_eur == pytest.approx(best.cost_eur, rel=1e-3)
+
+
+def test_cli_writes_table_and_report(small_site: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from grid.cli import app
+
+    out = tmp_path / "cli"
+    args = ["simulate", "--site", str(small_site), "--days", "0.25", "--no-history", "--forecasts", "perfect"]
+    result = CliRunner().invoke(app, [*args, "--replan-every-min", "60", "--out", str(out), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "overload intervals" in result.output and f"report: {out / 'report.json'}" in result.output
+    doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert set(doc["results"]) == {"uncontrolled", "closed", "perfect"}
+    assert doc["results"]["closed"]["runs"] == 6
+    assert doc["cost_ratio_vs_perfect"] > 0
+    bad = CliRunner().invoke(app, ["simulate", "--site", str(small_site), "--forecasts", "psychic", "--out", str(out)])
+    assert bad.exit_code == 2 and "--forecasts" in bad.output
