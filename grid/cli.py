@@ -100,9 +100,21 @@ def demo_command(
     history: Annotated[bool, typer.Option(help="Write and ingest the meter history first.")] = True,
     serve: Annotated[bool, typer.Option(help="Serve the API and scheduler afterwards (Ctrl-C stops).")] = True,
     port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    simulate_days: Annotated[
+        float, typer.Option(help="Serve the closed-loop simulator (grid simulate) for this many days instead.")
+    ] = 0.0,
+    pace_s: Annotated[float, typer.Option(help="With --simulate-days: wall seconds per simulated 15 min.")] = 1.0,
 ) -> None:
     """The main job on the demo neighbourhood: ingest its meter history, plan the next 48 h, store and
-    print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days."""
+    print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days.
+    With --simulate-days the API is served on the simulator's clock with the closed loop behind it."""
+    if simulate_days > 0:
+        from grid.sim.run import SimConfig, prepare
+        from grid.sim.serve import serve_simulation
+
+        world = prepare(SimConfig(DEMO_SITE, days=simulate_days, history=history, out_dir=out / "sim"))
+        serve_simulation(world, port, pace_s)
+        return
     paths = DemoPaths(out=out)
     try:
         if history:

@@ -250,13 +250,17 @@ def play(
     feeds: Feeds | None = None,
     compliance: float = 1.0,
     noise_sd: float = 0.0,
+    clock: SimClock | None = None,
+    pace_s: float = 0.0,
 ) -> tuple[Outcome, Fleet]:
     """Play the days through the devices. `setpoints_at(k, now)` gives the set-points of interval
     `k` (None: uncontrolled); `feeds`, when given, receives the readings, telemetry and session
-    events (before `setpoints_at` of the next interval is asked)."""
+    events (before `setpoints_at` of the next interval is asked). `clock` (at the truth's start)
+    is the one the caller shares, e.g. with a served API; `pace_s` > 0 waits that long of wall
+    time per interval (only for people watching a served replay; the simulation never waits)."""
     site, truth = world.site, world.truth
     steps = truth.steps
-    clock = SimClock(truth.start, site.site.resolution_min)
+    clock = clock or SimClock(truth.start, site.site.resolution_min)
     fleet = _fleet(world, compliance, noise_sd, mode)
     inputs = _columns(world)
     arrivals: dict[int, list[Any]] = {}
@@ -278,6 +282,8 @@ def play(
         r = fleet.step(points, base, pv, heat, temp)
         out.flow_kw[:, k] = _flow(site, base, r)
         out.unmet_heat_kwh += r.unmet_heat_kwh
+        if pace_s > 0:
+            time.sleep(pace_s)
         end = clock.tick()
         if feeds is not None:
             feeds.readings(k, end, base, r.pv_kw, fleet.dt_h)
@@ -306,23 +312,43 @@ def uncontrolled(world: World) -> Outcome:
     return play(world, "uncontrolled")[0]
 
 
-def closed_loop(world: World, engine: Engine) -> Outcome:
-    """The closed loop on the store at `engine` (see the module docstring)."""
+def loop_service(world: World, engine: Engine) -> PlanningService:
+    """The closed loop's planning service: forecasts read once per issue (or the truth with
+    ``forecasts="perfect"``), its own kept model (a run never starts from another run's basis),
+    set-points published to a :class:`Capture`."""
     cfg, site = world.config, world.site
-    res = site.site.resolution_min
-    replan_steps = max(1, cfg.replan_every_min // res)
-    forecast_steps = max(1, round(cfg.forecast_every_h * 60 / res))
-    capture = Capture()
-    issued = IssuedForecasts(engine)
-    provider = issued if cfg.forecasts == "stored" else TruthProvider(world.inputs)
-    service = PlanningService(
+    replan_steps = max(1, cfg.replan_every_min // site.site.resolution_min)
+    provider = IssuedForecasts(engine) if cfg.forecasts == "stored" else TruthProvider(world.inputs)
+    return PlanningService(
         engine,
         {site.id: world.site_path},
         PlanningConfig(horizon_hours=cfg.horizon_h, time_limit_s=60.0, publish_intervals=replan_steps),
         inputs_provider=provider,
-        planner=WarmPlanner(),  # its own kept model: a run never starts from another run's basis
-        publisher=capture,
+        planner=WarmPlanner(),
+        publisher=Capture(),
     )
+
+
+def closed_loop(
+    world: World,
+    engine: Engine,
+    service: PlanningService | None = None,
+    clock: SimClock | None = None,
+    pace_s: float = 0.0,
+) -> Outcome:
+    """The closed loop on the store at `engine` (see the module docstring), through `service`
+    (default :func:`loop_service`; a served API's service must have been built like it)."""
+    cfg, site = world.config, world.site
+    res = site.site.resolution_min
+    replan_steps = max(1, cfg.replan_every_min // res)
+    forecast_steps = max(1, round(cfg.forecast_every_h * 60 / res))
+    own = service is None
+    service = service or loop_service(world, engine)
+    capture = service.publisher
+    provider = service.inputs_provider
+    if not isinstance(capture, Capture) or not isinstance(provider, IssuedForecasts | TruthProvider):
+        raise TypeError("the closed loop needs a service built like loop_service (Capture, IssuedForecasts)")
+    issued = provider if isinstance(provider, IssuedForecasts) else None
     weather = Weather(world.inputs.temp_degc)
     stats = {"runs": 0, "warm": 0, "cold": 0, "failed": 0, "dimmings": 0, "plan_s": 0.0, "forecast_s": 0.0}
     notes: list[str] = []
@@ -338,7 +364,8 @@ def closed_loop(world: World, engine: Engine) -> Outcome:
                 )
             except InputError as exc:  # no history yet: the planner starts cold, and says so
                 notes.append(str(exc))
-            issued.issue(site, now, cfg.horizon_h + cfg.forecast_every_h)
+            if issued is not None:
+                issued.issue(site, now, cfg.horizon_h + cfg.forecast_every_h)
             stats["forecast_s"] += time.perf_counter() - t
         if k % replan_steps == 0:
             t = time.perf_counter()
@@ -360,9 +387,10 @@ def closed_loop(world: World, engine: Engine) -> Outcome:
 
     feeds = Feeds(engine, site, demo._rng(cfg.seed, "sim_feeds"), world.truth.steps, cfg.faults, cfg.meter_batch_steps)
     try:
-        out, _ = play(world, "closed", setpoints_at, feeds, cfg.compliance, cfg.noise_sd)
+        out, _ = play(world, "closed", setpoints_at, feeds, cfg.compliance, cfg.noise_sd, clock, pace_s)
     finally:
-        service.close()
+        if own:
+            service.close()
     out.runs, out.warm_runs, out.cold_runs, out.failed_runs = (
         int(stats["runs"]),
         int(stats["warm"]),
