@@ -28,6 +28,7 @@ from grid.ingest import live_cli
 from grid.scenarios import cli as scenario_cli
 from grid.schedule import performance_cli
 from grid.series import SiteInputs, load_inputs
+from grid.sim import cli as sim_cli
 from grid.timeindex import horizon_index, to_utc
 
 if TYPE_CHECKING:  # the solver, forecasting and the demo load only when a command needs them
@@ -67,6 +68,7 @@ app.add_typer(live_cli.prices_app, name="prices")
 app.add_typer(live_cli.weather_app, name="weather")
 app.add_typer(live_cli.limits_app, name="limits")
 app.command("performance")(performance_cli.performance_command)
+app.command("simulate")(sim_cli.simulate_command)
 console = Console()
 out_console = Console(soft_wrap=True)  # keys, URLs and paths people copy never wrap
 err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
@@ -124,9 +126,21 @@ def demo_command(
     serve: Annotated[bool, typer.Option(help="Serve the API and scheduler afterwards (Ctrl-C stops).")] = True,
     port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
     host: Annotated[str, typer.Option(help="Address the API listens on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    simulate_days: Annotated[
+        float, typer.Option(help="Serve the closed-loop simulator (grid simulate) for this many days instead.")
+    ] = 0.0,
+    pace_s: Annotated[float, typer.Option(help="With --simulate-days: wall seconds per simulated 15 min.")] = 1.0,
 ) -> None:
     """The main job on the demo neighbourhood: ingest its meter history, plan the next 48 h, store and
-    print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days."""
+    print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days.
+    With --simulate-days the API is served on the simulator's clock with the closed loop behind it."""
+    if simulate_days > 0:
+        from grid.sim.run import SimConfig, prepare
+        from grid.sim.serve import serve_simulation
+
+        world = prepare(SimConfig(DEMO_SITE, days=simulate_days, history=history, out_dir=out / "sim"))
+        serve_simulation(world, port, pace_s)
+        return
     from grid.demo_job import DemoPaths, demo_key, plan_demo, prepare_history, serve_demo
 
     paths = DemoPaths(out=out)
