@@ -8,9 +8,9 @@
   order), and one meter silent for 4 h.
 * Telemetry: battery SoC, heat-store content and wallbox power at the end of each interval
   (:func:`grid.ingest.telemetry.ingest_telemetry`); a share of the messages is lost.
-* EV sessions: a car announces itself on arrival (:func:`grid.ingest.sessions.create_session`),
-  its charger reports the energy still needed when it changed (``change_session``) and the car
-  plugs out at departure (``plug_out``).
+* EV sessions: a car announces itself on arrival (:func:`grid.ingest.sessions.create_session`)
+  with what it needs, and plugs out at departure (``plug_out``); what it got meanwhile the planner
+  reads from the wallbox's power telemetry.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from grid.domain import EVSession, Site
 from grid.ingest.pipeline import ingest
 from grid.ingest.records import records_frame
 from grid.ingest.report import Source
-from grid.ingest.sessions import change_session, create_session, plug_out
+from grid.ingest.sessions import create_session, plug_out
 from grid.ingest.telemetry import ingest_telemetry, payload_items
 from grid.store.catalog import EXPORT_REGISTER, IMPORT_REGISTER
 from grid.store.schema import register_readings, sensors
@@ -39,8 +39,6 @@ LATE_MAX_STEPS = 8  # ... 1..8 intervals
 GAP_STEPS = 16  # one meter silent for 4 h ...
 GAP_AT = 0.4  # ... from this share of the run
 TELEMETRY_LOSS = 0.01  # telemetry messages that never arrive
-#: the charger reports a car's remaining need when it moved by at least this (kWh)
-NEED_REPORT_KWH = 0.5
 
 
 @dataclass
@@ -57,7 +55,6 @@ class Feeds:
     meters: list[tuple[str, str]] = field(init=False)  # (meter id, OBIS) per register
     held: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (due step, record)
     counts: dict[str, int] = field(default_factory=dict)
-    reported_need: dict[str, float] = field(default_factory=dict)
     pending: list[dict[str, Any]] = field(default_factory=list)  # readings of the current batch
 
     def __post_init__(self) -> None:
@@ -178,24 +175,10 @@ class Feeds:
             data["capacity_kwh"] = session.capacity_kwh
             data["initial_soc"] = session.initial_soc
         create_session(self.engine, self.site.id, data, SOURCE, now)
-        self.reported_need[session.id] = session.energy_needed_kwh
         self._count("sessions_created", 1)
-
-    def need(self, session_id: str, remaining_kwh: float, now: pd.Timestamp) -> None:
-        """Report the car's remaining need when it moved by :data:`NEED_REPORT_KWH` or more."""
-        last = self.reported_need.get(session_id)
-        if last is None or (abs(last - remaining_kwh) < NEED_REPORT_KWH and remaining_kwh > 0):
-            return
-        value = round(remaining_kwh, 1)
-        if value == last:
-            return
-        change_session(self.engine, self.site.id, session_id, {"energy_needed_kwh": value}, SOURCE, now)
-        self.reported_need[session_id] = value
-        self._count("sessions_changed", 1)
 
     def leave(self, session_id: str, at: pd.Timestamp, now: pd.Timestamp) -> None:
         plug_out(self.engine, self.site.id, session_id, {"at": at.isoformat()}, SOURCE, now)
-        self.reported_need.pop(session_id, None)
         self._count("sessions_plugged_out", 1)
 
     def _count(self, key: str, n: int) -> None:

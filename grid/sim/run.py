@@ -295,8 +295,8 @@ def play(
                 del fleet.cars[charger]
                 if feeds is not None:
                     feeds.leave(car.session.id, pd.Timestamp(car.departure_s, unit="s", tz="UTC"), end)
-            elif feeds is not None:
-                feeds.need(car.session.id, car.remaining_kwh, end)
+            # a charging car's remaining need is not announced: the planner derives it from the
+            # wallbox's power telemetry (grid.schedule.live.planned_sessions)
     for car in fleet.cars.values():  # still plugged in at the end (departure after the window)
         out.ev_missed_kwh += car.remaining_kwh
         out.ev_delivered_kwh += car.delivered_kwh
