@@ -128,8 +128,10 @@ async def verify_key(ctx: ServiceContext, token: str, client: str) -> ApiKey:
         if split_key(token) is None:  # not even shaped like a key: wrong without asking the database
             ctx.wrong_keys.failed(client)
             raise RefusalError(401, "invalid or revoked API key", CHALLENGE)
-    elif ctx.outage.since is None and now < hit[0] + ctx.settings.auth_cache_s:
-        _checking(ctx, digest, token, client)  # in the background
+    elif (ctx.outage.since is None and now < hit[0] + ctx.settings.auth_cache_s) or (
+        ctx.outage.since is not None and digest in ctx.auth_checks
+    ):  # within the grace, or the database is down and being probed for this key: from memory
+        _checking(ctx, digest, token, client)  # in the background (the running one, if any)
         known: ApiKey = hit[1]
         return known
     return await asyncio.shield(_checking(ctx, digest, token, client))

@@ -336,12 +336,23 @@ def case_mqtt_poison(t: Totals, env: dict[str, str], broker: PrivateMosquitto, e
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(3.0)  # subscribed
         day = dt.datetime(2026, 1, 2, tzinfo=dt.UTC) + dt.timedelta(days=int(uuid.uuid4().int % 5))
         topic = "quartier/demo/meters/MTR-H001/1-0:1.8.0"
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         client.connect("127.0.0.1", broker.port)
         client.loop_start()
+        # Subscribed once a reading of another meter, sent every 2 s, is stored (a fixed sleep lost
+        # every message when the subscriber took longer than it to start on a loaded machine).
+        probe_ts = day + dt.timedelta(hours=20)
+        probe = json.dumps({"ts": probe_ts.isoformat(), "value": 500.0, "unit": "kWh"})
+
+        probe_end = probe_ts + dt.timedelta(minutes=15)
+
+        def listening() -> bool:
+            client.publish("quartier/demo/meters/MTR-H005/1-0:1.8.0", probe, qos=1).wait_for_publish(10)
+            return until(lambda: stored_registers(engine, "MTR-H005", probe_ts, probe_end) > 0, 2.0)
+
+        until(listening, 120)
         poison = json.dumps({"ts": "9999-12-31T23:45:00+00:00", "value": 1, "unit": "kWh"}).encode()
         infos = [client.publish(topic, poison, qos=1)]
         for k in range(50):
