@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from grid import demo
 from grid.errors import InputError, InputErrors
-from grid.sim.run import Outcome, SimConfig, World, closed_loop, open_store, perfect, prepare, uncontrolled
+
+if TYPE_CHECKING:  # the simulator (solver, forecasts, demo generator) loads when the command runs
+    from grid.sim.run import Outcome, SimConfig, World
 
 DEMO_SITE = Path(__file__).resolve().parents[2] / "data" / "demo" / "site.yaml"
 
 
 def run_all(config: SimConfig) -> tuple[World, list[Outcome]]:
     """Uncontrolled, closed loop and perfect foresight over the same days."""
+    from grid.sim.run import closed_loop, open_store, perfect, prepare, uncontrolled
+
     world = prepare(config)
     outcomes = [uncontrolled(world)]
     engine = open_store(world)
@@ -32,7 +35,9 @@ def run_all(config: SimConfig) -> tuple[World, list[Outcome]]:
 def simulate_command(
     site: Annotated[Path, typer.Option(help="site YAML (a demo site: its generator makes the truth)")] = DEMO_SITE,
     days: Annotated[float, typer.Option(help="simulated days")] = 7.0,
-    seed: Annotated[int, typer.Option(help="seed of the truth, the faults and the devices")] = demo.DEFAULT_SEED,
+    seed: Annotated[
+        int | None, typer.Option(help="seed of the truth, the faults and the devices [default: the demo's]")
+    ] = None,
     compliance: Annotated[float, typer.Option(help="share of devices that follow their set-points")] = 0.95,
     noise: Annotated[float, typer.Option(help="sd of the multiplicative noise on followed set-points")] = 0.02,
     forecasts: Annotated[str, typer.Option(help="stored (forecasts from the store) or perfect (the truth)")] = "stored",
@@ -44,7 +49,9 @@ def simulate_command(
 ) -> None:
     """Run the scheduler, store, ingest path and set-points against simulated devices on a
     simulated clock; compare with no control and with one LP on the truth."""
+    from grid.demo import DEFAULT_SEED
     from grid.sim.report import report, table
+    from grid.sim.run import SimConfig
 
     if forecasts not in ("stored", "perfect"):
         raise typer.BadParameter("must be 'stored' or 'perfect'", param_hint="--forecasts")
@@ -52,7 +59,7 @@ def simulate_command(
     config = SimConfig(
         site_path=site,
         days=days,
-        seed=seed,
+        seed=DEFAULT_SEED if seed is None else seed,
         compliance=compliance,
         noise_sd=noise,
         forecasts=mode,
