@@ -56,16 +56,15 @@ def planned_sessions(
     start: pd.Timestamp,
     end: pd.Timestamp,
     previous_plan: Mapping[str, Any] | None = None,
-) -> tuple[list[EVSession], str, dict[str, dict[str, Any]]]:
+) -> tuple[list[EVSession], dict[str, dict[str, Any]]]:
     """(the EV sessions plugged in at some time in [start, end) with what each still needs at
-    `start`, where they came from, the need state per session id for the plan).
+    `start`, the need state per session id for the plan).
 
     A car that has been charging since before `start` needs its request minus what it got: the
     charger's measured energy since the arrival where telemetry covers every interval
     (``measured``), else what the previous plan delivered by `start` (``estimated``), else all of
-    it (``assumed``: it just arrived, or nothing is known)."""
-    if not registered(engine, site.id):
-        return list(site.ev_sessions), "site file (the site is not registered in the store)", {}
+    it (``assumed``: it just arrived, or nothing is known). For a site registered in the store
+    (see :func:`registered`; an unregistered one plans its file's sessions)."""
     known = {c.id: c for c in site.ev_chargers}
     out: list[EVSession] = []
     states: dict[str, dict[str, Any]] = {}
@@ -89,7 +88,7 @@ def planned_sessions(
             "source": source,
             "at": iso(start),
         }
-    return out, "store (session events)", states
+    return out, states
 
 
 def _delivered_so_far(
@@ -144,7 +143,7 @@ def ended_sessions(
     expected departure): what the car asked for, what it got and what it missed (kWh). Delivered
     energy is the charger's measured power over the session when telemetry covers it
     (``measured``), else the previous plan's remaining need at the plug-out (``estimated``)."""
-    if not previous_plan or not registered(engine, site.id):
+    if not previous_plan:
         return []
     out = []
     for charger_id, asset in (previous_plan.get("assets") or {}).items():
@@ -205,9 +204,7 @@ FOLLOWED_LOOKBACK = pd.Timedelta(hours=1)
 def last_hour_followed(engine: Engine, site: Site, start: pd.Timestamp) -> dict[str, Any] | None:
     """How well the plans of the hour before `start` were followed, from the stored evaluation
     (``grid.schedule.performance``): per connection the intervals above the limit, per asset the
-    share of intervals whose measured power kept its set-point; None for a site not in the store."""
-    if not registered(engine, site.id):
-        return None
+    share of intervals whose measured power kept its set-point."""
     kpis = performance_kpis(engine, site.id, start - FOLLOWED_LOOKBACK, start)
     shares = [a["followed_share"] for a in kpis["assets"].values() if a.get("followed_share") is not None]
     return {
@@ -217,15 +214,17 @@ def last_hour_followed(engine: Engine, site: Site, start: pd.Timestamp) -> dict[
         "intervals_above_limit": {cid: c["intervals_above_limit"] for cid, c in kpis["connections"].items()},
         "assets_measured": len(shares),
         "mean_followed_share": round(sum(shares) / len(shares), 4) if shares else None,
-        "not_followed": sorted(aid for aid, a in kpis["assets"].items() if (a.get("followed_share") or 1.0) < 0.5),
+        "not_followed": sorted(
+            aid
+            for aid, a in kpis["assets"].items()
+            if a.get("followed_share") is not None and a["followed_share"] < 0.5
+        ),
     }
 
 
 def limit_orders(engine: Engine, site: Site, start: pd.Timestamp, end: pd.Timestamp) -> list[live.LimitOrder]:
     """Orders for connections of `site` active in [start, end)."""
     known = {c.id for c in site.connections}
-    if not registered(engine, site.id):
-        return []
     return [o for o in live.active_orders(engine, site.id, start, end) if o.connection in known]
 
 

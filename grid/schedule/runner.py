@@ -36,6 +36,7 @@ from grid.schedule.live import (
     last_hour_followed,
     limit_orders,
     planned_sessions,
+    registered,
     with_orders,
 )
 from grid.schedule.publish import Publisher
@@ -259,8 +260,13 @@ class PlanningService:
         end = period + pd.Timedelta(hours=hours)
         previous = plan_store.latest_good(self.engine, site.id)
         body = plan_store.plan_body(self.engine, previous.plan_id) if previous is not None else None
-        sessions, sessions_from, needs = planned_sessions(self.engine, site, period, end, body)
-        ended = ended_sessions(self.engine, site, body, period)
+        in_store = registered(self.engine, site.id)  # else a plain site file: no live data to read
+        if in_store:
+            sessions, needs = planned_sessions(self.engine, site, period, end, body)
+            sessions_from, ended = "store (session events)", ended_sessions(self.engine, site, body, period)
+        else:
+            sessions, needs = list(site.ev_sessions), {}
+            sessions_from, ended = "site file (the site is not registered in the store)", []
         site = site.model_copy(update={"ev_sessions": sessions})
         at = pd.Timestamp(now).tz_convert("UTC")
         measured = self.state_source(site, at)
@@ -280,11 +286,11 @@ class PlanningService:
             self.config.time_limit_s,
             {aid: s.as_dict() for aid, s in start.states.items()},
             tuple(warnings),
-            tuple(limit_orders(self.engine, site, period, end)),
+            tuple(limit_orders(self.engine, site, period, end)) if in_store else (),
             {"ev_sessions": f"{sessions_from}: {len(sessions)} in the horizon"},
             needs,
             tuple(ended),
-            last_hour_followed(self.engine, site, period),
+            last_hour_followed(self.engine, site, period) if in_store else None,
             at,
         )
 

@@ -191,11 +191,22 @@ def test_a_plan_says_how_well_the_last_hour_was_followed(
         }
         for k in range(4)
     ]
+    # BAT-H008 reports 1 kW away from its set-point every interval: it followed none of them
+    planned = first["assets"]["BAT-H008"]["power_kw"]
+    rows += [
+        {
+            "asset_id": "BAT-H008",
+            "ts": (t0 + k * 15 * MIN + MIN).isoformat(),
+            "power_kw": planned[k] + 1.0 if planned[k] <= 0 else planned[k] - 1.0,
+        }
+        for k in range(4)
+    ]
     clock.advance(60)
     later = pd.Timestamp(clock())
-    assert ingest_telemetry(store, "demo", payload_items({"telemetry": rows}), Source("api", "t"), later).accepted == 4
+    assert ingest_telemetry(store, "demo", payload_items({"telemetry": rows}), Source("api", "t"), later).accepted == 8
     evaluate_intervals(store, "demo", t0, t0 + 60 * MIN, later)
     body = _body(store, registered, clock)
     followed = body["followed"]
     assert followed["evaluated_intervals"] == 4 and followed["assets_measured"] >= 1
     assert followed["mean_followed_share"] is not None and "CB-T2" not in followed["not_followed"]
+    assert "BAT-H008" in followed["not_followed"]  # a share of 0 is "not followed", not "unknown"
