@@ -38,7 +38,10 @@ def test_session_cookie_and_errors(served: Served) -> None:
         assert ok.json() == {"signed_in": True, "role": "manager", "sites": ["demo"], "can_replan": False,
                              "pages": ["overview", "grid", "assets", "forecasts", "performance"]}
         assert c.get("/dashboard/api/sites/north/overview").status_code == 403
-        assert c.get("/dashboard/api/sites/demo/overview").status_code == 200
+        overview = c.get("/dashboard/api/sites/demo/overview")
+        assert overview.status_code == 200
+        # the plan's age on the service's (replay) clock, like computed_at: minutes, not months
+        assert 0 <= overview.json()["age_s"] < 6 * 3600
         assert c.post("/dashboard/api/sites/demo/replan", headers={"X-Requested-With": "quartiere-dashboard"}
                       ).status_code == 403
         c.delete("/dashboard/session")
