@@ -37,6 +37,7 @@ class Right(StrEnum):
     READ_KPIS = "read_kpis"
     RUN_SCENARIOS = "run_scenarios"
     WRITE_READINGS = "write_readings"
+    READ_FLEET = "read_fleet"  #: the planning status of every site (admin)
 
 
 RIGHTS: dict[Role, frozenset[Right]] = {

@@ -16,42 +16,22 @@ are removed when a sweep starts.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from grid.cluster import LOCAL_CLUSTER_CONFIG, MALLOC_ENV, dask_client, local_cluster
 from grid.errors import InputError, InputErrors
 from grid.scenarios.compare import compare_rows, results_table, write_results, write_table
 from grid.scenarios.evaluate import Evaluation, evaluate, records
 from grid.scenarios.spec import BASELINE, ScenarioSpec, SweepSpec, fill, scenario_from_dict
 
-# Settings of the LocalCluster that run_sweep starts:
-# - the worker's statistical profiler samples the task thread every 10 ms under the GIL: pure
-#   overhead for a batch of Pyomo builds (pure Python) that nobody profiles;
-# - the nanny's default environment sets MALLOC_TRIM_THRESHOLD_ (64 KiB). Any explicit value, even
-#   a large one, switches off glibc's dynamic mmap threshold, which then stays at 128 KiB: every
-#   numpy array of a model build above that is mmap'ed, faulted in and unmapped again (measured
-#   on the demo sweep: 3x the system time and 9-11 % more CPU per scenario than the same case in a
-#   plain process). The workers' environment below leaves it unset, so they allocate as the
-#   serial run does. A nanny also copies its environment into this process's os.environ, so
-#   after any default LocalCluster here every later worker would inherit the variable:
-#   :func:`local_cluster` takes it out of the environment while its cluster runs.
-MALLOC_ENV = "MALLOC_TRIM_THRESHOLD_"
-LOCAL_CLUSTER_CONFIG = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.nanny.pre-spawn-environ": {
-        "OMP_NUM_THREADS": 1,
-        "MKL_NUM_THREADS": 1,
-        "OPENBLAS_NUM_THREADS": 1,
-    },
-}
+__all__ = ["LOCAL_CLUSTER_CONFIG", "MALLOC_ENV", "local_cluster", "run_sweep"]
 ResultCallback = Callable[[Evaluation, int, int], None]  # (result, finished so far, total)
 
 
@@ -160,49 +140,6 @@ def run_case(case: Case) -> Evaluation:
     return evaluate(case.spec, name=case.name, params=case.params)
 
 
-@contextlib.contextmanager
-def _unset_env(name: str) -> Iterator[None]:
-    """`name` removed from os.environ meanwhile (child processes do not inherit it), then restored."""
-    saved = os.environ.pop(name, None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ[name] = saved
-
-
-@contextlib.contextmanager
-def local_cluster(n_workers: int) -> Iterator[Any]:
-    """A client of a fresh LocalCluster of `n_workers` processes, one thread each, configured as
-    :data:`LOCAL_CLUSTER_CONFIG` says (the workers allocate memory as a plain process does)."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    with (
-        _unset_env(MALLOC_ENV),
-        dask.config.set(LOCAL_CLUSTER_CONFIG),
-        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
-
-
-@contextlib.contextmanager
-def _dask_client(client: Any, n_workers: int, scheduler: str | None) -> Iterator[Any]:
-    """The given client, a client of `scheduler`, or a fresh LocalCluster of processes."""
-    if client is not None:
-        yield client
-        return
-    if scheduler is not None:
-        from distributed import Client
-
-        with Client(scheduler) as remote:
-            yield remote
-        return
-    with local_cluster(n_workers) as local:
-        yield local
-
-
 def run_sweep(
     spec: SweepSpec,
     client: Any = None,
@@ -279,7 +216,7 @@ def _run_on_dask(
 ) -> None:
     from distributed import as_completed
 
-    with _dask_client(client, n_workers, scheduler) as dask:
+    with dask_client(client, n_workers, scheduler) as dask:
         token = uuid.uuid4().hex[:8]
         futures = {dask.submit(run_case, c, key=f"{name}-{c.case_id}-{token}", pure=False): c for c in cases}
         try:
