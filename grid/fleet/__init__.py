@@ -1,5 +1,7 @@
-"""Many neighbourhoods: planning every site of a fleet as tasks on a Dask cluster.
+"""Many neighbourhoods: generated fleets of sites for tests and benchmarks (:mod:`grid.fleet.generate`),
+and planning every site of a fleet as tasks on a Dask cluster (:mod:`grid.fleet.executor`).
 
-Light on import (no Dask): :mod:`grid.fleet.status` is used by the planning service of every
-deployment; :mod:`grid.fleet.executor` and :mod:`grid.fleet.worker` load Dask when a fleet runs.
+Kept light: importing the package loads nothing heavy; the generator loads demandlib and pvlib,
+the executor and the worker load Dask. :mod:`grid.fleet.status` is used by the planning service of
+every deployment.
 """
