@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grid.broker import BrokerAuth
+from grid.fleet import DEFAULT_BUDGET_MB
 from grid.store.engine import DEFAULT_URL
 
 DEMO_SITE = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
         "processes (for many sites on one machine); 0: one solver process per site (solve_in_subprocess).",
     )
     fleet_model_budget_mb: float = Field(
-        default=2048.0,
+        default=DEFAULT_BUDGET_MB,
         gt=0,
         description="Memory the kept (warm) models of one Dask worker may take, MB; the least recently "
         "used are dropped beyond it and their sites plan cold.",

@@ -5,3 +5,6 @@ Kept light: importing the package loads nothing heavy; the generator loads deman
 the executor and the worker load Dask. :mod:`grid.fleet.status` is used by the planning service of
 every deployment.
 """
+
+#: default memory budget of the kept (warm) models of one Dask worker, MB
+DEFAULT_BUDGET_MB = 2048.0

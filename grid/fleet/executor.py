@@ -28,7 +28,8 @@ import uuid
 from typing import Any
 
 from grid.cluster import dask_client
-from grid.fleet.worker import DEFAULT_BUDGET_MB, FleetTask, plan_task
+from grid.fleet import DEFAULT_BUDGET_MB
+from grid.fleet.worker import FleetTask, FleetWorkerPlugin, plan_task
 from grid.schedule.runner import Executed, PlanJob, Planner
 from grid.series import SiteInputs
 
@@ -78,6 +79,7 @@ class DaskExecutor:
         client = stack.enter_context(dask_client(None, n_workers, scheduler, FLEET_CLUSTER_CONFIG))
         executor = cls(client, budget_mb)
         executor._stack = stack
+        client.register_plugin(FleetWorkerPlugin(budget_mb))  # blocks until every worker loaded the planner
         return executor
 
     def workers(self) -> dict[str, str]:

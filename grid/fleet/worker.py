@@ -22,10 +22,14 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
+from distributed import get_worker
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from grid.domain import Site
+from grid.fleet import DEFAULT_BUDGET_MB
 from grid.schedule.runner import PlanJob, Planner, run_plan_job
 from grid.series import SiteInputs
 from models.plan import Plan
@@ -34,8 +38,6 @@ from models.warm import WarmPlanner
 
 #: resident memory of a kept model per LP column and row, bytes (see the module docstring)
 MODEL_BYTES_PER_ENTRY = 1150
-#: default memory budget of the kept models of one worker, MB
-DEFAULT_BUDGET_MB = 2048.0
 
 
 def model_mb(columns: int, rows: int) -> float:
@@ -119,10 +121,21 @@ class TaskResult:
     kept_mb: float
 
 
+class FleetWorkerPlugin(WorkerPlugin):
+    """Loads the planner on every worker of the cluster, and on workers that join later, before
+    the first task comes (the first task's wait then counts the queue, not the imports)."""
+
+    name = "quartiere-fleet"
+
+    def __init__(self, budget_mb: float) -> None:
+        self.budget_mb = budget_mb
+
+    def setup(self, worker: Any) -> None:
+        worker_models(self.budget_mb)
+
+
 def worker_name() -> str:
     """The address of the Dask worker running the current task (``local`` outside a worker)."""
-    from distributed import get_worker
-
     try:
         return str(get_worker().address)
     except ValueError:
