@@ -39,13 +39,16 @@ __all__ = ["cluster", "fleet", "fleet_files", "fleet_inputs"]  # fixtures
 
 pytestmark = pytest.mark.slow
 BOUND_S = 120  # a bound on waiting for the cluster, not a timing
+WARM_CHECK_EVERY = 4  # warm plans compared with serial ones: every 4th site (test time)
+SMALL_ROUND = 6  # sites of the rounds that test one thing besides
 
 
 def test_round_plans_every_site_as_a_serial_run_would(
     cluster: Any, fleet_files: dict[str, Path], fleet_inputs: dict[str, SiteInputs], tmp_path: Path
 ) -> None:
     engine = scratch_engine(tmp_path, "dask")
-    service = dask_service(engine, fleet_files, fleet_inputs, DaskExecutor(cluster))
+    executor = DaskExecutor(cluster)
+    service = dask_service(engine, fleet_files, fleet_inputs, executor)
     reference = serial_service(scratch_engine(tmp_path, "serial"), fleet_files, fleet_inputs)
     sites = sorted(fleet_files)
     first = plan_round(service, NOW)
@@ -56,20 +59,22 @@ def test_round_plans_every_site_as_a_serial_run_would(
     for site_id in sites:
         run = first.runs[site_id]
         # the site went to its worker by the rendezvous hash, and built its model there
-        assert run.worker == service.executor.worker_for(site_id)  # type: ignore[union-attr]
+        assert run.worker == executor.worker_for(site_id)
         assert run.warm is False and run.queue_wait_s is not None and run.queue_wait_s >= 0
         assert reference.run(site_id, NOW).status in GOOD
         assert_same_plan(latest_body(engine, site_id), latest_body(reference.engine, site_id))
 
-    # the same period again: every site on the same worker, on its kept model, the same optimum
-    # (set-points may differ between alternative optima: a warm start may end at another vertex)
+    # the same period again: every site on the same worker, on its kept model; the same optimum as
+    # a serial second run (checked on a few sites; set-points may differ between alternative
+    # optima: a warm start may end at another vertex)
     second = plan_round(service, NOW)
     for site_id in sites:
         run = second.runs[site_id]
         assert run.status in GOOD and run.warm is True and run.worker == first.runs[site_id].worker
+        assert len(stored_plans(engine, site_id)) == 2
+    for site_id in sites[::WARM_CHECK_EVERY]:
         assert reference.run(site_id, NOW).status in GOOD
         assert_same_plan(latest_body(engine, site_id), latest_body(reference.engine, site_id), setpoints=False)
-        assert len(stored_plans(engine, site_id)) == 2
 
 
 def test_killed_worker_loses_no_run(
@@ -102,30 +107,31 @@ def test_killed_worker_loses_no_run(
     moved = done.runs[gated]
     assert moved.worker != doomed and moved.warm is False  # rebuilt cold on another worker process
 
-    # the next round is on time: every site planned, the gated one on a live worker
-    nxt = plan_round(service, NOW)
-    assert all(r.status in GOOD for r in nxt.results)
-    assert nxt.runs[gated].worker in cluster.scheduler_info(n_workers=-1)["workers"]
+    # its next run is on time, on a live worker
+    assert service.run(gated, NOW).status in GOOD
+    last = service.status.get(gated)
+    assert last is not None and last.worker in cluster.scheduler_info(n_workers=-1)["workers"]
 
 
 def test_site_with_broken_input_fails_alone_with_its_reason(
     cluster: Any, fleet_files: dict[str, Path], fleet_inputs: dict[str, SiteInputs], tmp_path: Path
 ) -> None:
-    broken_id = sorted(fleet_files)[5]
+    files = {site_id: fleet_files[site_id] for site_id in sorted(fleet_files)[:SMALL_ROUND]}
+    broken_id = sorted(files)[4]
     good = fleet_inputs[broken_id]
     base = good.base_load_kw.copy()
     household = str(base.columns[2])
     base.iloc[3, 2] = np.nan  # a hole in one household's load, as a broken feed would leave it
     inputs = {**fleet_inputs, broken_id: dataclasses.replace(good, base_load_kw=base)}
     engine = scratch_engine(tmp_path, "broken")
-    service = dask_service(engine, fleet_files, inputs, DaskExecutor(cluster))
+    service = dask_service(engine, files, inputs, DaskExecutor(cluster))
     report = plan_round(service, NOW)
     failed = [r for r in report.results if r.status == "failed"]
     assert [r.site_id for r in failed] == [broken_id]
     # the reason names the series, the household and the interval (checked on the worker)
     assert "input error" in failed[0].message and f"base_load_kw[{household}]" in failed[0].message
     assert str(base.index[3].isoformat()) in failed[0].message
-    assert sum(r.status in GOOD for r in report.results) == len(fleet_files) - 1
+    assert sum(r.status in GOOD for r in report.results) == len(files) - 1
     assert report.runs[broken_id].failures_in_a_row == 1 and report.runs[broken_id].worker.startswith("tcp://")
 
 
