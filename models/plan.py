@@ -133,6 +133,8 @@ def _num(x: float | None) -> float | None:
 
 def _clean(obj: Any) -> Any:
     """Round floats to 1e-6 and make numpy types JSON-native, recursively."""
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f" and obj.ndim == 1:
+        return [_num(v) for v in obj.tolist()]  # the bulk of a plan: one pass, no type dispatch
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
