@@ -29,7 +29,7 @@ from typing import Any
 
 from grid.cluster import dask_client
 from grid.fleet import DEFAULT_BUDGET_MB
-from grid.fleet.worker import FleetTask, FleetWorkerPlugin, plan_task
+from grid.fleet.worker import DEFAULT_IDLE_S, FleetTask, FleetWorkerPlugin, plan_task
 from grid.schedule.runner import Executed, PlanJob, Planner
 from grid.series import SiteInputs
 
@@ -58,11 +58,19 @@ class DaskExecutor:
     client : a ``distributed.Client``, not closed by :meth:`close`.
     budget_mb : memory budget of the kept models of each worker, MB.
     planner : plans on the workers instead of their kept models (tests; importable there).
+    idle_s : a kept model unused this long goes first when a worker's budget is full, seconds.
     """
 
-    def __init__(self, client: Any, budget_mb: float = DEFAULT_BUDGET_MB, planner: Planner | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        budget_mb: float = DEFAULT_BUDGET_MB,
+        planner: Planner | None = None,
+        idle_s: float = DEFAULT_IDLE_S,
+    ) -> None:
         self.client = client
         self.budget_mb = budget_mb
+        self.idle_s = idle_s
         self.planner = planner
         self._stack = contextlib.ExitStack()
         self._names: dict[str, str] = {}
@@ -98,7 +106,7 @@ class DaskExecutor:
     def run(self, job: PlanJob, inputs: SiteInputs) -> Executed:
         """Plan `job` on its site's worker and wait for the result (raises what the task raised)."""
         worker = self.worker_for(job.site.id)
-        task = FleetTask(job, inputs, self.budget_mb, time.time(), self.planner)
+        task = FleetTask(job, inputs, self.budget_mb, time.time(), self.idle_s, self.planner)
         future = self.client.submit(
             plan_task,
             task,

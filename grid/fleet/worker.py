@@ -1,9 +1,10 @@
 """What a Dask worker runs: one planning run of one site, on the models the worker keeps.
 
 Each worker process holds one :class:`ModelLRU`: the last model of each site it planned
-(:class:`models.warm.WarmPlanner`), least recently used first, under a memory budget in MB. A
-site's next run on the same worker re-uses its model (warm); a site whose model was evicted, or
-that comes to this worker after its own worker died, is built anew (cold) and planned as well.
+(:class:`models.warm.WarmPlanner`) under a memory budget in MB (models unused for a while go
+first, see the class). A site's next run on the same worker re-uses its model (warm); a site
+whose model was dropped, or that comes to this worker after its own worker died, is built anew
+(cold) and planned as well.
 
 A task carries everything it needs as data (:class:`FleetTask`: the job with the site and its
 start state, and the input series): a worker reads no file, so the cluster needs no shared file
@@ -40,6 +41,11 @@ from models.warm import WarmPlanner
 MODEL_BYTES_PER_ENTRY = 1150
 
 
+#: a kept model unused this long is the first to go when the budget is full, seconds (two runs
+#: missed at the default re-plan interval of 15 min)
+DEFAULT_IDLE_S = 1800.0
+
+
 def model_mb(columns: int, rows: int) -> float:
     """Estimated resident memory of a kept model with `columns` and `rows`, MB."""
     return (columns + rows) * MODEL_BYTES_PER_ENTRY / 2**20
@@ -48,15 +54,22 @@ def model_mb(columns: int, rows: int) -> float:
 class ModelLRU:
     """A planner (``plan_site``'s signature) keeping the sites' models under `budget_mb`.
 
-    After each run the least recently used models are dropped until the kept ones fit the budget;
-    the model just used is always kept (a budget below one model keeps exactly one)."""
+    After a run, while the kept models exceed the budget: first the models not used for `idle_s`
+    seconds go, least recently used first (a site that moved to another worker, or was retired);
+    then, if that is not enough, the model just built is not kept. The sites already kept stay
+    warm: a round visits every site once, and a plain LRU smaller than the round would drop each
+    model just before its site comes again (no warm run at all). A model is kept when it is the
+    only one, whatever its size.
+    """
 
-    def __init__(self, budget_mb: float = DEFAULT_BUDGET_MB) -> None:
+    def __init__(self, budget_mb: float = DEFAULT_BUDGET_MB, idle_s: float = DEFAULT_IDLE_S) -> None:
         self.budget_mb = budget_mb
+        self.idle_s = idle_s
         self.planner = WarmPlanner()
-        self._sizes: OrderedDict[str, float] = OrderedDict()
+        self._sizes: OrderedDict[str, float] = OrderedDict()  # least recently used first
+        self._used: dict[str, float] = {}  # site id -> time.monotonic() of its last run
         self._lock = threading.Lock()
-        #: sites whose model was dropped to fit the budget, oldest first
+        #: sites whose model was dropped to fit the budget, in order
         self.evicted: list[str] = []
 
     def __call__(
@@ -64,15 +77,26 @@ class ModelLRU:
     ) -> Plan:
         plan = self.planner(site, inputs, index, options)
         dims = self.planner.kept_dimensions(site.id)
+        now = time.monotonic()
         with self._lock:
             self._sizes.pop(site.id, None)
             if dims is not None:  # a failed solve keeps no model
                 self._sizes[site.id] = model_mb(*dims)
-            while len(self._sizes) > 1 and sum(self._sizes.values()) > self.budget_mb:
-                oldest, _ = self._sizes.popitem(last=False)
-                self.planner.forget(oldest)
-                self.evicted.append(oldest)
+                self._used[site.id] = now
+            for other in [s for s in self._sizes if s != site.id]:
+                if sum(self._sizes.values()) <= self.budget_mb:
+                    break
+                if now - self._used[other] >= self.idle_s:
+                    self._drop(other)
+            if len(self._sizes) > 1 and sum(self._sizes.values()) > self.budget_mb and site.id in self._sizes:
+                self._drop(site.id)
         return plan
+
+    def _drop(self, site_id: str) -> None:
+        self._sizes.pop(site_id, None)
+        self._used.pop(site_id, None)
+        self.planner.forget(site_id)
+        self.evicted.append(site_id)
 
     def kept(self) -> dict[str, float]:
         """Site id -> estimated MB of each kept model, least recently used first."""
@@ -84,13 +108,13 @@ _models: ModelLRU | None = None
 _models_lock = threading.Lock()
 
 
-def worker_models(budget_mb: float = DEFAULT_BUDGET_MB) -> ModelLRU:
+def worker_models(budget_mb: float = DEFAULT_BUDGET_MB, idle_s: float = DEFAULT_IDLE_S) -> ModelLRU:
     """This process's :class:`ModelLRU` (made at the first call; later calls set its budget)."""
     global _models
     with _models_lock:
         if _models is None:
-            _models = ModelLRU(budget_mb)
-        _models.budget_mb = budget_mb
+            _models = ModelLRU(budget_mb, idle_s)
+        _models.budget_mb, _models.idle_s = budget_mb, idle_s
         return _models
 
 
@@ -103,6 +127,8 @@ class FleetTask:
     inputs: SiteInputs
     budget_mb: float
     submitted_at: float
+    #: a kept model unused this long goes first when the budget is full (s)
+    idle_s: float = DEFAULT_IDLE_S
     #: plans instead of the worker's :class:`ModelLRU` (tests; must be importable on the worker)
     planner: Planner | None = None
 
@@ -145,7 +171,7 @@ def worker_name() -> str:
 def plan_task(task: FleetTask) -> TaskResult:
     """Run `task` on this worker (Dask calls this); input errors come back as a failed plan."""
     started = time.time()
-    models = worker_models(task.budget_mb)
+    models = worker_models(task.budget_mb, task.idle_s)
     header, body_json = run_plan_job(task.job, None, task.inputs, task.planner or models)
     kept = models.kept()
     warm = header.get("warm_start")

@@ -15,11 +15,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
 from grid.fleet.executor import DaskExecutor, rendezvous
 from grid.fleet.round import plan_round
 from grid.fleet.status import GOOD
 from grid.series import SiteInputs
+from tests.api.conftest import key
+from tests.api.kit import Clock, clock, make_app, service, sites
 from tests.fleet import gate
 from tests.fleet.kit import (
     NOW,
@@ -35,7 +39,7 @@ from tests.fleet.kit import (
     stored_plans,
 )
 
-__all__ = ["cluster", "fleet", "fleet_files", "fleet_inputs"]  # fixtures
+__all__ = ["clock", "cluster", "fleet", "fleet_files", "fleet_inputs", "key", "sites"]  # fixtures
 
 pytestmark = pytest.mark.slow
 BOUND_S = 120  # a bound on waiting for the cluster, not a timing
@@ -138,8 +142,9 @@ def test_site_with_broken_input_fails_alone_with_its_reason(
 def test_evicted_site_plans_cold_and_correctly(
     cluster: Any, fleet_files: dict[str, Path], fleet_inputs: dict[str, SiteInputs], tmp_path: Path
 ) -> None:
-    # a budget below one model: each worker keeps only the model it used last
-    executor = DaskExecutor(cluster, budget_mb=1e-3)
+    # a budget below one model, and every other model counts as idle: a worker keeps only the
+    # model it used last (a plain LRU)
+    executor = DaskExecutor(cluster, budget_mb=1e-3, idle_s=0.0)
     names = executor.workers()
     one = next(iter(names))
     a, b = [s for s in sorted(fleet_files) if rendezvous(s, names) == one][:2]
@@ -155,3 +160,22 @@ def test_evicted_site_plans_cold_and_correctly(
     for _ in range(3):
         assert reference.run(a, NOW).status in GOOD
     assert_same_plan(latest_body(engine, a), latest_body(reference.engine, a), setpoints=False)
+
+
+def test_the_service_plans_on_the_cluster_its_settings_name(
+    cluster: Any, store: Engine, sites: dict[str, Path], clock: Clock, key: dict[str, str]
+) -> None:
+    """``grid serve --scheduler`` (GRID_DASK_SCHEDULER): the app's runs are tasks on that cluster."""
+    app = make_app(store, sites, clock, dask_scheduler=cluster.scheduler.address)
+    with TestClient(app) as client:
+        svc = service(app)
+        assert isinstance(svc.executor, DaskExecutor)
+        for site_id in ("demo", "north", "demo"):
+            assert svc.run(site_id, clock()).status in GOOD
+        status = client.get("/api/v1/fleet/status", headers={"X-API-Key": key["admin_all"]}).json()
+    assert status["executor"] == "dask" and status["late"] == [] and status["failing"] == []
+    workers = set(cluster.scheduler_info(n_workers=-1)["workers"])
+    by_site = {s["site"]: s for s in status["sites"]}
+    assert {by_site[s]["worker"] for s in ("demo", "north")} <= workers
+    assert by_site["demo"]["mode"] == "warm"  # its second run, on the worker that kept its model
+    assert cluster.status == "running"  # closing the app closed its client, not the cluster
