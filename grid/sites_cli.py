@@ -46,28 +46,15 @@ def import_command(
     """Store a site file and its input series as the site's next version."""
     import pandas as pd
 
-    from grid.domain import load_site
-    from grid.series import is_inline
-    from grid.store.site_versions import put_site_version
+    from grid.store.site_versions import document_from_file, put_site_version
     from grid.store.sites import register_site
 
     try:
-        site = load_site(file)
-        document = site.model_dump(mode="json", exclude_unset=True)
-        inline = {}
-        for name, value in site.inputs.model_dump().items():
-            if value is None:
-                continue
-            path = site.base_dir / value
-            try:
-                inline[name] = value if is_inline(value) else path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"inputs.{name}", f"cannot read {path} ({exc.strerror})", value) from None
-        document["inputs"] = inline
+        document = document_from_file(file)
         engine = _engine(db)
-        row, created = put_site_version(
-            engine, site.id, document, f"grid sites import ({getpass.getuser()})", pd.Timestamp.now("UTC")
-        )
+        site_id = document["site"]["id"]
+        who = f"grid sites import ({getpass.getuser()})"
+        row, created = put_site_version(engine, site_id, document, who, pd.Timestamp.now("UTC"))
         if created:
             register_site(engine, row.site())
     except (InputError, InputErrors) as exc:

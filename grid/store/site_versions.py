@@ -18,13 +18,14 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from grid.domain import ASSET_LISTS, Site, site_from_dict
+from grid.domain import ASSET_LISTS, Site, load_site, site_from_dict
 from grid.errors import InputError, InputErrors
 from grid.series import SiteInputs, is_inline, load_inputs
 from grid.store.schema import site_versions as table
@@ -95,6 +96,25 @@ def validate_document(raw: dict[str, Any], context: str = "site") -> tuple[Site,
             raise InputErrors(named, context)
     site = site_from_dict(raw, context=context)
     return site, load_inputs(site)
+
+
+def document_from_file(path: str | Path) -> dict[str, Any]:
+    """The site document of a site YAML and its input files (their text inline), checked as
+    ``grid plan`` checks them: what ``grid sites import`` stores and a ``PUT`` takes."""
+    site = load_site(path)
+    document = site.model_dump(mode="json", exclude_unset=True)
+    inline = {}
+    for name, value in site.inputs.model_dump().items():
+        if value is None:
+            continue
+        where = site.base_dir / value
+        try:
+            inline[name] = value if is_inline(value) else where.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"inputs.{name}", f"cannot read {where} ({exc.strerror})", value) from None
+    document["inputs"] = inline
+    validate_document(document, context=str(path))
+    return document
 
 
 def _split(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
