@@ -143,6 +143,8 @@ def put_site_version(
     if site.id != site_id:
         raise InputError("site.id", f"must be {site_id!r}, the site this version is stored for", site.id)
     description, series = _split(raw)
+    if "\\u0000" in json.dumps(description, default=str) or any("\x00" in text for text in series.values()):
+        raise InputError("site", "contains a NUL character (\\u0000), which no text field may hold")
     digest = _digest(site, series)
     for attempt in range(PUT_ATTEMPTS):
         try:

@@ -5,6 +5,7 @@ data, and the planning service taking a new version at its next run without a re
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,49 @@ def test_a_new_version_is_planned_at_the_next_run_without_a_restart(
         assert result is not None and result.site_id == "east"
     finally:
         sched._scheduler = None
+
+
+def test_a_stored_only_site_is_known_to_the_other_routes(
+    client: TestClient, key: dict[str, str], sites: dict[str, Path]
+) -> None:
+    """Its plans list answers (empty), a scenario over the API says why it cannot run (409)."""
+    headers = {"X-API-Key": key["admin_all"]}
+    assert client.get(f"{URL}/east/plans", headers=headers).status_code == 404
+    assert put(client, "east", east(sites), key["admin_all"]).status_code == 201
+    assert client.get(f"{URL}/east/plans", headers=headers).status_code == 200
+    scenario = {"name": "pv", "period": {"hours": 1}, "edits": [{"kind": "scale_pv", "scale": 1.5}]}
+    refused = client.post(f"{URL}/east/scenarios", json=scenario, headers=headers)
+    assert refused.status_code == 409 and "stored as data" in refused.json()["detail"]
+
+
+def test_grid_sites_import_and_list_at_80_columns(sites: dict[str, Path], tmp_path: Path) -> None:
+    """Imported once (a second import stores nothing); the list keeps every id whole on one line
+    at 80 columns and cuts only the change summary."""
+    import io
+
+    from rich.console import Console
+
+    from grid.cli import app
+    from grid.sites_cli import sites_table
+    from grid.store.engine import make_engine
+
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    runner = CliRunner()
+    first = runner.invoke(app, ["sites", "import", str(sites["demo"]), "--db", db])
+    assert first.exit_code == 0 and "site demo: version 1 stored (created: 2 connections" in first.output
+    again = runner.invoke(app, ["sites", "import", str(sites["demo"]), "--db", db])
+    assert again.exit_code == 0 and "unchanged, version 1" in again.output
+    engine = make_engine(db)
+    long_id = "quartier-nord-ost-erweiterung2"
+    doc = document_from_file(sites["demo"])
+    doc["site"]["id"] = long_id
+    site_versions.put_site_version(engine, long_id, doc, "test", dt.datetime(2026, 1, 14, tzinfo=dt.UTC))
+    out = io.StringIO()
+    Console(file=out, width=80).print(sites_table(site_versions.list_sites(engine), 80))
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[0].split() == ["site", "v", "homes", "stored", "(UTC)", "changes"]
+    assert any(line.startswith(long_id + " ") for line in lines) and any(line.startswith("demo ") for line in lines)
+    assert any(line.rstrip().endswith("…") for line in lines)  # the summary is cut, not wrapped
+    listed = runner.invoke(app, ["sites", "list", "--db", db])
+    assert listed.exit_code == 0 and "demo" in listed.output
