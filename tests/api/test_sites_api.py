@@ -256,15 +256,25 @@ def test_a_new_version_is_planned_at_the_next_run_without_a_restart(
     assert "BAT-NEW" in body["assets"]
     assert body["inputs"]["base_load"] == "inputs.base_load (inline)"
 
-    # a site that exists only as data is planned too, and the scheduler takes it up
-    sched.make_scheduler(svc, run_now=False)
+    # a site that exists only as data is planned too: a PUT gives it its scheduler jobs at once,
+    # a DELETE takes them away (and the periodic sync finds sites stored by another process)
+    scheduler = app.state.ctx.scheduler = sched.make_scheduler(svc, run_now=False)
     try:
+        assert scheduler.get_job(sched.job_id("east")) is None
         assert put(client, "east", east(sites), key["admin_all"]).status_code == 201
-        assert sched.sync_sites() == ["east"]
-        assert "east" in svc.site_ids()
+        assert scheduler.get_job(sched.job_id("east")) is not None
+        assert scheduler.get_job(sched.evaluation_job_id("east")) is not None
         result = sched.scheduled_run("east")
-        assert result is not None and result.site_id == "east"
+        assert result is not None and result.site_id == "east" and result.status != "skipped"
+        assert client.delete(f"{URL}/east", headers={"X-API-Key": key["admin_all"]}).status_code == 200
+        assert scheduler.get_job(sched.job_id("east")) is None
+        assert sched.scheduled_run("east") is None
+        other = east(sites)
+        other["site"]["id"] = "west"
+        site_versions.put_site_version(store, "west", other, "another process", clock())
+        assert sched.sync_sites() == ["west"]
     finally:
+        app.state.ctx.scheduler = None
         sched._scheduler = None
 
 
