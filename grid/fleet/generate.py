@@ -102,6 +102,11 @@ class FleetSite:
         """Input name -> the CSV text of its file."""
         return {key: demo.csv_text(frame) for key, frame in self.series.items()}
 
+    def document(self) -> dict[str, Any]:
+        """The site document with its series inline as CSV text: what ``PUT /api/v1/sites/{site}``
+        and :func:`grid.store.site_versions.put_site_version` take."""
+        return {**self.description, "inputs": self.csv_texts()}
+
     def summary(self) -> dict[str, Any]:
         """Counts, transformers, congestion: one line of ``fleet.json``."""
         d = self.description

@@ -105,31 +105,30 @@ def sync_sites() -> list[str]:
 
 
 def _add_site_jobs(scheduler: BackgroundScheduler, site_id: str, run_now: bool) -> None:
+    """The re-plan and the evaluation job of `site_id` (replacing stored ones of the same id)."""
     kwargs = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
-    scheduler.add_job(
-        "grid.schedule.scheduler:scheduled_run",
-        CronTrigger(minute=f"*/{_every_min}", second=0, timezone=dt.UTC),
-        args=[site_id],
-        id=job_id(site_id),
-        name=f"re-plan {site_id}",
-        replace_existing=True,
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=_misfire_grace_s,
-        **kwargs,
+    jobs = (
+        ("scheduled_run", CronTrigger(minute=f"*/{_every_min}", second=0, timezone=dt.UTC), job_id, "re-plan"),
+        (
+            "scheduled_evaluation",
+            CronTrigger(minute=f"*/{EVALUATE_EVERY_MIN}", second=EVALUATE_AFTER_S, timezone=dt.UTC),
+            evaluation_job_id,
+            "evaluate",
+        ),
     )
-    scheduler.add_job(
-        "grid.schedule.scheduler:scheduled_evaluation",
-        CronTrigger(minute=f"*/{EVALUATE_EVERY_MIN}", second=EVALUATE_AFTER_S, timezone=dt.UTC),
-        args=[site_id],
-        id=evaluation_job_id(site_id),
-        name=f"evaluate {site_id}",
-        replace_existing=True,
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=_misfire_grace_s,
-        **kwargs,
-    )
+    for func, trigger, make_id, verb in jobs:
+        scheduler.add_job(
+            f"grid.schedule.scheduler:{func}",
+            trigger,
+            args=[site_id],
+            id=make_id(site_id),
+            name=f"{verb} {site_id}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=_misfire_grace_s,
+            **kwargs,
+        )
 
 
 def make_scheduler(

@@ -21,7 +21,7 @@ T = dt.datetime(2026, 1, 14, 12, tzinfo=dt.UTC)
 @pytest.fixture(scope="module")
 def fleet_docs() -> list[dict]:
     """Two generated sites as documents with inline series."""
-    return [{**fs.description, "inputs": fs.csv_texts()} for fs in generate_fleet(2, 7)]
+    return [fs.document() for fs in generate_fleet(2, 7)]
 
 
 def test_the_current_version_is_the_site_and_inputs_as_data(store: Engine, fleet_docs: list[dict]) -> None:
