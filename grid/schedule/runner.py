@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
@@ -217,10 +218,19 @@ class PlanningService:
 
     def knows(self, site_id: str, max_age_s: float = SITES_MAX_AGE_S) -> bool:
         """True for a site of the settings or stored as data (retired too: its plans stay readable);
-        the stored ids are read at most every `max_age_s` seconds, and again for an id not seen."""
-        if site_id in self.sites or site_id in self.refresh_sites(max_age_s):
+        the stored ids are read at most every `max_age_s` seconds, and again for an id not seen.
+        While the store cannot be read, the ids read last count (and it is tried again only after
+        `max_age_s`), so that requests for the sites of the settings never wait on it."""
+        if site_id in self.sites:
             return True
-        return site_id in self.refresh_sites(min(max_age_s, SITES_MIN_REREAD_S))
+        try:
+            if site_id in self.refresh_sites(max_age_s):
+                return True
+            return site_id in self.refresh_sites(min(max_age_s, SITES_MIN_REREAD_S))
+        except SQLAlchemyError as exc:
+            log.warning("stored sites not read (%s); using the %d known", type(exc).__name__, len(self._stored))
+            self._stored_read_at = time.monotonic()
+            return site_id in self._stored
 
     def site(self, site_id: str) -> Site:
         """The site's description: its newest version stored as data (read again when the store has
