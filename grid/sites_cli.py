@@ -74,9 +74,11 @@ def list_command(
     """The sites stored as data: current version, size, when and by whom, what changed."""
     from grid.store.site_versions import list_sites
 
-    rows = list_sites(_engine(db), include_retired=retired)
+    every = list_sites(_engine(db), include_retired=True)
+    rows = [r for r in every if retired or not r.retired]
     if not rows:
-        out_console.print("no sites stored (grid sites import FILE, or PUT /api/v1/sites/{site})", highlight=False)
+        hint = f"; {len(every)} retired (--retired lists them)" if every else ""
+        out_console.print(f"no sites stored (grid sites import FILE, or PUT /api/v1/sites/{{site}}){hint}")
         return
     out_console.print(sites_table(rows, out_console.width))
 
