@@ -432,14 +432,20 @@ def read_yaml_mapping(path: str | Path, kind: str, keys: str) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(str(path), f"cannot read {kind} ({exc.strerror})") from exc
+    return parse_yaml_mapping(text, str(path), keys)
+
+
+def parse_yaml_mapping(text: str, where: str, keys: str) -> dict[str, Any]:
+    """A YAML mapping from `text` (named `where` in errors, with the line), timestamps kept as
+    strings (see :func:`read_yaml_mapping`)."""
     try:
         raw = yaml.load(text, Loader=_StringTimesLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise InputError(where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        place = f"{where}:{mark.line + 1}" if mark is not None else where
+        raise InputError(place, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
     if not isinstance(raw, dict):
-        raise InputError(str(path), f"must be a YAML mapping with {keys}", type(raw).__name__)
+        raise InputError(where, f"must be a YAML mapping with {keys}", type(raw).__name__)
     return raw
 
 

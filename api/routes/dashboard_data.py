@@ -75,7 +75,7 @@ def may_read(key: ApiKey, ctx: ServiceContext, site: str, rights: Iterable[Right
     wanted = list(rights)
     if not any(has_right(key.role, r) for r in wanted):
         raise HTTPException(403, f"role {key.role.value!r} may not read this page")
-    if site not in ctx.settings.sites:
+    if not ctx.service.knows(site):
         raise HTTPException(404, f"unknown site {site!r}")
 
 
@@ -133,7 +133,7 @@ async def me(request: Request, ctx: Ctx) -> dict[str, Any]:
 
 def whoami(key: ApiKey, ctx: ServiceContext) -> dict[str, Any]:
     """Role, the sites the key may see here, and what it may do."""
-    sites = sorted(s for s in ctx.settings.sites if key.covers(s))
+    sites = [s for s in ctx.service.site_ids() if key.covers(s)]
     return {
         "signed_in": True,
         "role": key.role.value,
