@@ -146,6 +146,14 @@ class WarmPlanner:
         with self._lock:
             self._kept[site_id] = _Kept(key, dm, solver)
 
+    def kept_dimensions(self, site_id: str) -> tuple[int, int] | None:
+        """(columns, rows) of the LP kept for `site_id`, None when none is kept."""
+        with self._lock:
+            kept = self._kept.get(site_id)
+        if kept is None:
+            return None
+        return int(kept.solver.highs.getNumCol()), int(kept.solver.highs.getNumRow())
+
     def forget(self, site_id: str | None = None) -> None:
         """Drop the kept model of one site (or of all)."""
         with self._lock:
