@@ -1,0 +1,62 @@
+"""Measured load series shipped in ``data/real/`` (sources, licences and cuts: its PROVENANCE.md).
+
+Two sources, both cut to 13 winter weeks on the UTC quarter-hour grid:
+
+* ``simbench:<profile>``: 53 SimBench profiles made from measured single connections (households
+  ``H0-*`` and ``HS*``, small business ``G*``, agriculture ``L*``), per unit of their yearly peak;
+* ``ihepc:<part>``: one household near Paris (UCI), kW: ``total`` = ``kitchen`` + ``laundry`` +
+  ``heater_ac`` + ``rest`` exactly (a real meter hierarchy for reconciliation).
+
+:func:`held_out_ids` lists the series kept out of every tuning decision (model choice, parameters):
+all of ``ihepc`` and every fourth SimBench profile. Benchmarks and tests report on them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+REAL_DIR = Path(__file__).resolve().parents[2] / "data" / "real"
+FILES = {"simbench": "simbench_load_2016.csv.gz", "ihepc": "ihepc_household_2008.csv.gz"}
+IHEPC_PARTS = ("kitchen", "laundry", "heater_ac", "rest")
+#: Every fourth SimBench profile (in file order) and the whole IHEPC household.
+HELD_OUT_EVERY = 4
+
+Split = Literal["tune", "held_out", "all"]
+
+
+@lru_cache(maxsize=4)
+def _read(source: str) -> pd.DataFrame:
+    frame = pd.read_csv(REAL_DIR / FILES[source], index_col="timestamp")
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index, utc=True), name="timestamp")
+    frame.columns = [f"{source}:{c}" for c in frame.columns]
+    return frame
+
+
+def read_source(source: Literal["simbench", "ihepc"]) -> pd.DataFrame:
+    """All series of one source (UTC quarter-hour index, one column per series, NaN = missing)."""
+    return _read(source).copy()
+
+
+def held_out_ids() -> list[str]:
+    """Series ids never used for tuning."""
+    simbench = list(_read("simbench").columns)
+    return [c for i, c in enumerate(simbench) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1] + list(
+        _read("ihepc").columns
+    )
+
+
+HELD_OUT_NOTE = "held out: every 4th SimBench profile and the IHEPC household (not used for tuning)"
+
+
+def real_meters(source: Literal["simbench", "ihepc"], split: Split = "all") -> pd.DataFrame:
+    """The series of `source` in `split` (``tune``: not held out)."""
+    frame = read_source(source)
+    held = set(held_out_ids())
+    if split == "all":
+        return frame
+    keep = [c for c in frame.columns if (c in held) == (split == "held_out")]
+    return frame[keep]
