@@ -77,6 +77,8 @@ class GlobalLoad:
     booster: lgb.Booster | None = None
     trained_until: pd.Timestamp | None = None
     n_series: int = 0
+    #: last training interval per series id: residuals after it are out of sample
+    series_end: dict[str, pd.Timestamp] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     name = "global_lgbm"
@@ -127,7 +129,14 @@ class GlobalLoad:
         self.booster = lgb.train(PARAMS, data, num_boost_round=self.rounds)
         self.trained_until = max(pd.DatetimeIndex(h.index)[-1] for h in histories.values())
         self.n_series = len(histories)
+        self.series_end = {str(k): pd.DatetimeIndex(h.index)[-1] for k, h in histories.items() if len(h)}
         return self
+
+    def out_of_sample_after(self, series_id: str | None) -> pd.Timestamp | None:
+        """The last interval this model saw in training for `series_id` (all series if unknown)."""
+        if series_id is not None and series_id in self.series_end:
+            return self.series_end[series_id]
+        return self.trained_until
 
     def point(self, history: pd.Series, index: pd.DatetimeIndex, weather: Weather | None = None) -> pd.Series:
         """Median forecast (kW) of one series for `index` from its `history` (NaN where the
@@ -153,6 +162,7 @@ class GlobalLoad:
             "use_weather": self.use_weather,
             "trained_until": None if self.trained_until is None else self.trained_until.isoformat(),
             "n_series": self.n_series,
+            "series_end": {k: v.isoformat() for k, v in self.series_end.items()},
             "booster": self.booster.model_to_string(),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,4 +175,5 @@ class GlobalLoad:
         model.booster = lgb.Booster(model_str=body["booster"])
         model.trained_until = None if body["trained_until"] is None else pd.Timestamp(body["trained_until"])
         model.n_series = body["n_series"]
+        model.series_end = {k: pd.Timestamp(v) for k, v in body.get("series_end", {}).items()}
         return model
