@@ -38,7 +38,7 @@ from grid.errors import InputError
 from grid.forecast.heat import forecast_heat
 from grid.forecast.load import forecast_load
 from grid.forecast.profiles import standard_profile_kw
-from grid.forecast.pv import PVForecaster
+from grid.forecast.pv import PVForecaster, irradiance_given
 from grid.forecast.quantiles import Forecast, quantile_frame
 from grid.forecast.weather import Weather
 from grid.series import SiteInputs
@@ -266,11 +266,7 @@ def run_site(
                 pv.calibrate_connections(-pv_by_conn, model.pv_arrays, pv_weather)
         except InputError as exc:
             summary.notes.append(f"PV not calibrated ({exc})")
-        pv_input = (
-            weather
-            if weather is not None and weather.ghi_w_per_m2 is not None
-            else (Weather(temp) if temp is not None else None)
-        )
+        pv_input = weather if irradiance_given(weather) else (Weather(temp) if temp is not None else None)
         for aid, forecast in pv.forecast(index, model.pv_arrays, pv_input).items():
             issue(f"pv:{aid}", "kw_per_kwp", forecast)
     if model.heat_pumps:
