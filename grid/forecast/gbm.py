@@ -7,7 +7,8 @@ a meter with little history borrows from the others. Features per target interva
 quarter-hour q, date d): the calendar of :func:`grid.forecast.calendar.calendar_frame` (quarter-hour,
 day type with holidays as Sundays, holiday and bridge-day flags), the lags of
 :func:`grid.forecast.features.lag_features` and the weighted median of recent weeks
-(:func:`grid.forecast.recent.recent_profile`), all at least the horizon old and scaled, plus outdoor
+(:func:`grid.forecast.recent.recent_profile`) and the value at the same wall-clock time one (two)
+day(s) earlier, all at least the horizon old and scaled, plus outdoor
 temperature and heating degrees when a weather series covers every target. The objective is the
 absolute error (L1), so the prediction is a median, like the other models' points.
 
@@ -28,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from grid.errors import InputError
-from grid.forecast.calendar import DEFAULT_SUBDIV, DEFAULT_TZ, calendar_frame
-from grid.forecast.features import LAG_COLUMNS, lag_features
+from grid.forecast.calendar import DEFAULT_SUBDIV, DEFAULT_TZ, calendar_frame, wall_clock_lag
+from grid.forecast.features import LAG_COLUMNS, gap_days, lag_features
 from grid.forecast.recent import recent_profile
 from grid.forecast.weather import Weather
 
@@ -91,7 +92,9 @@ class GlobalLoad:
         cal = calendar_frame(index, self.tz, self.subdiv)
         lags = lag_features(history, index, self.horizon_h, cal, self.tz, self.subdiv).to_numpy() / s
         recent = recent_profile(history, index, self.horizon_h, self.tz, self.subdiv).to_numpy()[:, None] / s
-        parts = [cal[list(CALENDAR_COLUMNS)].to_numpy(dtype=float), lags, recent]
+        # the same wall-clock quarter-hour gap days earlier, whatever the day type (yesterday's evening)
+        same_time = history.reindex(wall_clock_lag(index, gap_days(self.horizon_h), self.tz)).to_numpy()[:, None] / s
+        parts = [cal[list(CALENDAR_COLUMNS)].to_numpy(dtype=float), lags, recent, same_time]
         if self.use_weather:
             if weather is None or not weather.covers(index):
                 raise InputError("weather", "the global model was trained with temperature; give it for every target")
