@@ -58,6 +58,8 @@ class MeterForecaster:
     tz: str = DEFAULT_TZ
     quantiles: tuple[float, ...] = QUANTILES
     band_margin: float = BAND_MARGIN
+    #: which of :data:`CANDIDATES` may be chosen
+    allowed: tuple[str, ...] = CANDIDATES
     #: last choice per series id: (model, calibration MAE per candidate)
     chosen: dict[str, tuple[str, dict[str, float]]] = field(default_factory=dict)
 
@@ -116,6 +118,8 @@ class MeterForecaster:
         actual = history.reindex(cal)
         scores: dict[str, float] = {}
         for name, values in past.items():
+            if name not in self.allowed:
+                continue
             err = (actual - values).abs()
             if err.notna().sum() >= MIN_SCORED and not ahead[name].isna().any():
                 scores[name] = float(err.mean())

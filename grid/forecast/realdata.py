@@ -19,6 +19,8 @@ from typing import Literal
 
 import pandas as pd
 
+from grid.errors import InputError
+
 REAL_DIR = Path(__file__).resolve().parents[2] / "data" / "real"
 FILES = {"simbench": "simbench_load_2016.csv.gz", "ihepc": "ihepc_household_2008.csv.gz"}
 IHEPC_PARTS = ("kitchen", "laundry", "heater_ac", "rest")
@@ -60,3 +62,23 @@ def real_meters(source: Literal["simbench", "ihepc"], split: Split = "all") -> p
         return frame
     keep = [c for c in frame.columns if (c in held) == (split == "held_out")]
     return frame[keep]
+
+
+def real_series(series_id: str) -> pd.Series:
+    """One shipped series by id (``simbench:H0-A``, ``ihepc:total``)."""
+    source = series_id.split(":", 1)[0]
+    if source not in FILES or series_id not in _read(source).columns:
+        known = ", ".join(f"{s}:..." for s in FILES)
+        raise InputError("--real", f"no such series in data/real (ids look like {known})", series_id)
+    return _read(source)[series_id].rename("power_kw")
+
+
+def describe(series_id: str) -> str:
+    """Where a shipped series comes from and whether it is held out, for reports."""
+    source = series_id.split(":", 1)[0]
+    origin = {
+        "simbench": "SimBench 1.6.3 measured-data profile, p.u. of its peak (ODbL)",
+        "ihepc": "UCI household, Sceaux, kW (CC BY 4.0)",
+    }[source]
+    held = "held out" if series_id in held_out_ids() else "tuning split"
+    return f"real: {series_id}, {origin}, {held} (data/real/PROVENANCE.md)"
