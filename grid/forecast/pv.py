@@ -25,6 +25,7 @@ import pandas as pd
 import pvlib
 
 from grid.domain import PVArray
+from grid.errors import InputError
 from grid.forecast.quantiles import QUANTILES, Forecast, quantile_frame
 from grid.forecast.weather import Weather, cloud_cover_to_ghi
 
@@ -283,4 +284,33 @@ def backtest_pv(
         clear_sky_mae_kw=float(np.mean(np.abs(medians[1] - actual))),
         measured_kwh=float(actual.sum() / 4),
         forecast_kwh=float(np.sum(medians[0]) / 4),
+    )
+
+
+def rolling_backtest_pv(
+    model: PVForecaster,
+    arrays: list[PVArray],
+    measured_kw: pd.Series,
+    measured_weather: Weather,
+    forecast_weather: Weather,
+    origins: list[pd.Timestamp],
+    calibration_days: float = 14.0,
+    horizon_h: float = 24.0,
+) -> PVBacktest:
+    """:func:`backtest_pv` from each origin (calibrated on the `calibration_days` before it,
+    forecasting `horizon_h` after it), pooled: MAE (kW) over all forecast intervals, energies summed."""
+    results = []
+    for origin in origins:
+        window = (measured_kw.index >= origin - pd.Timedelta(days=calibration_days)) & (
+            measured_kw.index < origin + pd.Timedelta(hours=horizon_h)
+        )
+        part = measured_kw[window]
+        if part.isna().any():
+            raise InputError("measured PV", "has gaps in a backtest window", origin.isoformat())
+        results.append(backtest_pv(model, arrays, part, measured_weather, forecast_weather, origin))
+    return PVBacktest(
+        mae_kw=float(np.mean([r.mae_kw for r in results])),
+        clear_sky_mae_kw=float(np.mean([r.clear_sky_mae_kw for r in results])),
+        measured_kwh=float(sum(r.measured_kwh for r in results)),
+        forecast_kwh=float(sum(r.forecast_kwh for r in results)),
     )

@@ -7,6 +7,9 @@ Two sources, both cut to 13 winter weeks on the UTC quarter-hour grid:
 * ``ihepc:<part>``: one household near Paris (UCI), kW: ``total`` = ``kitchen`` + ``laundry`` +
   ``heater_ac`` + ``rest`` exactly (a real meter hierarchy for reconciliation).
 
+and one PV system with the irradiance at its site (:func:`real_pv`): NREL's SERF East, 15 weeks of
+summer and autumn 2016, measured AC kW with NSRDB PSM3 satellite GHI and air temperature.
+
 :func:`held_out_ids` lists the series kept out of every tuning decision (model choice, parameters):
 all of ``ihepc`` and every fourth SimBench profile. Benchmarks and tests report on them.
 """
@@ -23,6 +26,11 @@ from grid.errors import InputError
 
 REAL_DIR = Path(__file__).resolve().parents[2] / "data" / "real"
 FILES = {"simbench": "simbench_load_2016.csv.gz", "ihepc": "ihepc_household_2008.csv.gz"}
+PV_FILE = "serf_east_pv_2016.csv.gz"
+#: NREL SERF East (PVDAQ system 50), Golden, Colorado: location and orientation as published with
+#: the data (pvanalytics' examples); the kWp is nominal (the calibration's scale absorbs the rest).
+SERF_EAST = {"latitude": 39.742, "longitude": -105.1727, "altitude_m": 1800.0}
+SERF_EAST_ARRAY = {"id": "serf-east", "connection": "T1", "kwp": 6.0, "tilt_deg": 45.0, "azimuth_deg": 158.0}
 IHEPC_PARTS = ("kitchen", "laundry", "heater_ac", "rest")
 #: Every fourth SimBench profile (in file order) and the whole IHEPC household.
 HELD_OUT_EVERY = 4
@@ -82,3 +90,13 @@ def describe(series_id: str) -> str:
     }[source]
     held = "held out" if series_id in held_out_ids() else "tuning split"
     return f"real: {series_id}, {origin}, {held} (data/real/PROVENANCE.md)"
+
+
+def real_pv() -> tuple[pd.Series, pd.DataFrame]:
+    """SERF East: measured AC power (kW, >= 0: the inverter's night draw is not generation) and
+    the site's weather (``ghi_w_per_m2``, ``temp_degc``), on a regular UTC quarter-hour grid
+    (NaN where the source has no value)."""
+    frame = pd.read_csv(REAL_DIR / PV_FILE, index_col="timestamp")
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index, utc=True), name="timestamp")
+    frame = frame.asfreq("15min")
+    return frame["pv_kw"].clip(lower=0.0).rename("pv_kw"), frame[["ghi_w_per_m2", "temp_degc"]]
