@@ -5,7 +5,8 @@ Targets and quantities written by :func:`run_site` (table ``forecasts``, :mod:`g
 ==========================  ============  ==================================================
 target                      quantity      what
 ==========================  ============  ==================================================
-``site``                    ``power_kw``  measured household load of the whole site (kW)
+``site``                    ``power_kw``  measured household load of the whole site (kW), the
+                                          sum of the connections' forecasts (reconciled, exact)
 ``connection:<id>``         ``power_kw``  household load behind one connection point (kW)
 ``pv:<array id>``           ``kw_per_kwp``  PV availability of one array (kW per kWp)
 ``heat:<heat pump id>``     ``heat_kw``   heat demand of one heat pump (kW thermal)
@@ -38,8 +39,9 @@ from grid.errors import InputError
 from grid.forecast.heat import forecast_heat
 from grid.forecast.load import forecast_load
 from grid.forecast.profiles import standard_profile_kw
-from grid.forecast.pv import PVForecaster
+from grid.forecast.pv import PVForecaster, irradiance_given
 from grid.forecast.quantiles import Forecast, quantile_frame
+from grid.forecast.reconcile import reconcile
 from grid.forecast.weather import Weather
 from grid.series import SiteInputs
 from grid.store.engine import database_url, make_engine
@@ -233,11 +235,17 @@ def run_site(
 
     annual = sum(h.annual_kwh for h in model.households) if model is not None else None
     site_history = measured_aggregate(engine, site_id, end=origin)
-    issue("site", "power_kw", forecast_load(site_history, index, load_weather, annual_kwh=annual))
+    load_forecasts = {"site": forecast_load(site_history, index, load_weather, annual_kwh=annual)}
     by_conn = measured_by_connection(engine, site_id, history_index[0], origin)
     for cid in by_conn.columns:
         conn_annual = sum(h.annual_kwh for h in model.households if h.connection == cid) if model else None
-        issue(f"connection:{cid}", "power_kw", forecast_load(by_conn[cid], index, load_weather, annual_kwh=conn_annual))
+        load_forecasts[f"connection:{cid}"] = forecast_load(by_conn[cid], index, load_weather, annual_kwh=conn_annual)
+    parts = [t for t in load_forecasts if t != "site"]
+    if parts:
+        # the site's household load is the sum of its connections': make the forecasts agree
+        load_forecasts = reconcile(load_forecasts, parts, {"site": parts})
+    for target, forecast in load_forecasts.items():
+        issue(target, "power_kw", forecast)
     if model is None:
         summary.notes.append("no site YAML: PV and heat demand not forecast")
         return summary
@@ -269,11 +277,7 @@ def run_site(
                 pv.calibrate_connections(-pv_by_conn, model.pv_arrays, pv_weather)
         except InputError as exc:
             summary.notes.append(f"PV not calibrated ({exc})")
-        pv_input = (
-            weather
-            if weather is not None and weather.ghi_w_per_m2 is not None
-            else (Weather(temp) if temp is not None else None)
-        )
+        pv_input = weather if irradiance_given(weather) else (Weather(temp) if temp is not None else None)
         for aid, forecast in pv.forecast(index, model.pv_arrays, pv_input).items():
             issue(f"pv:{aid}", "kw_per_kwp", forecast)
     if model.heat_pumps:

@@ -115,6 +115,13 @@ def test_run_stores_forecasts_and_feeds_the_planner(filled: tuple[Engine, Site, 
     end = origin + pd.Timedelta(hours=24)
     stored = load_forecast(engine, "q1", "connection:T1", origin, end, as_of=origin)
     assert stored.notna().all().all() and (stored.diff(axis=1).iloc[:, 1:] >= 0).all().all()
+    # reconciled: the site's median is the sum of the connections' medians (stored as floats)
+    parts = [load_forecast(engine, "q1", f"connection:{c}", origin, end, as_of=origin)[0.5] for c in ("T1", "T2")]
+    whole = load_forecast(engine, "q1", "site", origin, end, as_of=origin)[0.5]
+    np.testing.assert_allclose(whole.to_numpy(), (parts[0] + parts[1]).to_numpy(), rtol=1e-12, atol=1e-12)
+    site_fc = summary.forecasts[("site", "power_kw")].median
+    conns = [summary.forecasts[(f"connection:{c}", "power_kw")].median for c in ("T1", "T2")]
+    assert (site_fc.to_numpy() == (conns[0] + conns[1]).to_numpy()).all()
 
     inputs = forecast_inputs(site, engine, origin, 24, as_of=origin)
     assert list(inputs.base_load_kw.columns) == ["H1", "H2", "H3"]
