@@ -9,7 +9,7 @@ const TZ = CONFIG.timezone;
 const API = "/dashboard/api";
 const HOUR_MS = 3600000;
 const COLORS = { inflexible_load: "#7f7f7f", heat_pump: "#c2571a", ev_charger: "#8a3ea8", battery: "#1f5fa8", pv: "#e0b000" };
-const state = { me: null, site: null, page: "overview" };
+const state = { me: null, site: null, page: location.hash.slice(1) || "overview" };
 
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -327,6 +327,7 @@ const PAGES = { overview, grid, assets, forecasts, performance, scenarios };
 
 async function show(page) {
   state.page = page;
+  if (location.hash !== `#${page}`) history.replaceState(null, "", `#${page}`);  // a link to this page
   for (const b of document.querySelectorAll(".tab")) b.setAttribute("aria-current", b.dataset.page === page ? "page" : "false");
   for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== `page-${page}`;
   showError("");
