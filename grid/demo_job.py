@@ -141,6 +141,8 @@ def serve_demo(plan: Plan, database_url: str | None, port: int, host: str = "127
 
     settings = load_settings()
     settings.sites = {"demo": DEMO_DIR / "site.yaml"}
+    if settings.scenario_dir is None:  # the example scenarios and sweep, offered on the dashboard
+        settings.scenario_dir = DEMO_DIR.parent / "scenarios"
     if database_url:
         settings.database_url = database_url
     settings.clock_start = plan.start.to_pydatetime()

@@ -44,6 +44,40 @@ def forecast_quantiles() -> pd.DataFrame:
     return pd.DataFrame({0.1: median - 0.5, 0.5: median, 0.9: median + 0.5}, index=index)
 
 
+#: the scenario folder the dashboard offers (GRID_SCENARIO_DIR): two files of demo, one of north
+SCENARIO_FILES = {
+    "battery.yaml": """name: battery_100
+description: a 100 kWh battery on T1
+baseline: ../demo/site.yaml
+edits:
+  - {kind: add_battery, id: CB-T1, connection: T1, capacity_kwh: 100}
+""",
+    "sweep.yaml": """name: size_sweep
+description: battery kWh x PV scale
+baseline: ../demo/site.yaml
+edits:
+  - {kind: add_battery, id: CB-T1, connection: T1, capacity_kwh: "${battery_kwh}"}
+  - {kind: scale_pv, scale: "${pv_scale}"}
+parameters:
+  battery_kwh: [50, 200]
+  pv_scale: [1.0, 2.0]
+""",
+    "north.yaml": """name: north_pv
+baseline: ../north/site.yaml
+edits:
+  - {kind: scale_pv, scale: 2}
+""",
+    "notes.yaml": "just: a note\n",
+}
+
+
+def write_scenario_files(folder: Path) -> Path:
+    folder.mkdir()
+    for name, text in SCENARIO_FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 
 
@@ -70,8 +104,9 @@ def _free_port() -> int:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("dashboard")
     sites = demo_sites(directory)
+    scenario_dir = write_scenario_files(directory / "scenarios")
     with scratch_store("sqlite", directory) as engine:
-        app = make_app(engine, sites, Clock())
+        app = make_app(engine, sites, Clock(), scenario_dir=scenario_dir)
         keys = {role: create_key(engine, role, ["demo"])[1] for role in ("operator", "manager", "planner", "admin")}
         keys["north"] = create_key(engine, "admin", ["north"])[1]
         keys["north_manager"] = create_key(engine, "manager", ["north"])[1]

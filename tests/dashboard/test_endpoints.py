@@ -3,10 +3,14 @@ answers that are gzipped, the session cookie's flags."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 
 import httpx
 
+from api.edge import DASHBOARD_CSP, PLOTLY_STYLE_HASHES
 from api.routes.dashboard import PLOTLY_FILE, ROOT, accepted_codings
 from tests.dashboard.conftest import Served
 
@@ -100,3 +104,15 @@ def test_json_is_gzipped_and_setpoint_fast_path_untouched(served: Served) -> Non
     for page in ("overview", "grid", "assets"):
         r = httpx.get(f"{served.url}/dashboard/api/sites/demo/{page}", headers=h)
         assert r.status_code == 200 and len(r.content) < 100_000, page
+
+
+def test_csp_allows_only_plotlys_heatmap_styles() -> None:
+    """The CSP's style hashes are those of the values Plotly's heatmap puts in a style attribute:
+    its ``image-rendering`` declarations joined as the bundle joins them (``k: v; ``), and ""."""
+    source = (ROOT / "static" / PLOTLY_FILE).read_text(encoding="utf-8")
+    found = re.search(r"CSS_DECLARATIONS=(\[\[.*?\]\]);", source)
+    assert found, "the heatmap's style declarations (a new plotly.js?)"
+    style = "".join(f"{k}: {v}; " for k, v in json.loads(found.group(1)))
+    digest = {"sha256-" + base64.b64encode(hashlib.sha256(t.encode()).digest()).decode() for t in (style, "")}
+    assert set(PLOTLY_STYLE_HASHES) == digest
+    assert all(f"'{h}'" in DASHBOARD_CSP for h in PLOTLY_STYLE_HASHES) and "unsafe-inline" not in DASHBOARD_CSP
