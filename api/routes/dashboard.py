@@ -30,7 +30,13 @@ from markupsafe import Markup
 ROOT = Path(__file__).resolve().parents[1] / "dashboard"
 #: the vendored Plotly bundle (npm plotly.js-cartesian-dist-min, see static/PROVENANCE.md)
 PLOTLY_FILE = "plotly-cartesian.min.js"
-STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", PLOTLY_FILE: "text/javascript"}
+FAVICON = "favicon.svg"
+STATIC = {
+    "dashboard.js": "text/javascript",
+    "dashboard.css": "text/css",
+    PLOTLY_FILE: "text/javascript",
+    FAVICON: "image/svg+xml",
+}
 PLOTLY_CSS = "plotly.css"
 #: the page's own files may change with any deploy: the browser revalidates them (ETag, 304)
 REVALIDATE = "no-cache"
@@ -146,6 +152,12 @@ def static(name: str, request: Request) -> Response:
     if name not in STATIC and name != PLOTLY_CSS:
         raise HTTPException(404, f"no dashboard file {name!r}")
     return serve(asset(name), request, REVALIDATE)
+
+
+@router.get("/favicon.ico")
+def favicon(request: Request) -> Response:
+    """The service's icon (SVG) where browsers look for it first."""
+    return serve(asset(FAVICON), request, "public, max-age=86400")
 
 
 @router.get("/dashboard/static/plotly-{version}/{name}")

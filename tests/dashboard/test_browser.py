@@ -94,13 +94,23 @@ def test_pages_draw_the_api_numbers(tab: Tab, served: Served) -> None:
     assert tab.page.inner_text("#violations-card b") == str(len(plan["violations"]))
     assert tab.page.inner_text("#dimmings-card b") == str(len(plan["dimming"]))
     rows = tab.page.eval_on_selector_all("#kpis tr", "rs => rs.slice(1).map(r => [...r.cells].map(c => c.innerText))")
-    imports = {}
+    imports: dict[str, float] = {}
+    costs: dict[str, float] = {}
+    co2: dict[str, float] = {}
+    conns = plan["connections"].values()
     for i, t in enumerate(plan["intervals"]):
         day = dt.datetime.fromisoformat(t).astimezone(dt.timezone(dt.timedelta(hours=1))).date().isoformat()  # CET
-        imports[day] = imports.get(day, 0.0) + sum(c["import_kw"][i] for c in plan["connections"].values()) / 4
+        imports[day] = imports.get(day, 0.0) + sum(c["import_kw"][i] for c in conns) / 4
+        costs[day] = costs.get(day, 0.0) + sum(c["cost_eur"][i] for c in conns)
+        co2[day] = co2.get(day, 0.0) + sum(c["co2_kg"][i] for c in conns)
     assert len(rows) == len(imports)
-    for row, (day, kwh) in zip(rows, sorted(imports.items()), strict=True):
-        assert day in row[0] and row[2] == f"{kwh:.1f}"
+    for row, day in zip(rows, sorted(imports), strict=True):
+        assert day in row[0] and row[2:5] == [f"{costs[day]:.2f}", f"{co2[day]:.1f}", f"{imports[day]:.1f}"]
+    # the days' costs and the horizon's peak charge and battery wear add up to the plan's cost
+    k = plan["kpis"]
+    wear = k["throughput_cost_eur"]
+    assert sum(costs.values()) + k["peak_charge_eur"] + wear == pytest.approx(k["cost_eur"], abs=1e-3)
+    assert sum(co2.values()) == pytest.approx(k["co2_kg"], abs=1e-3)
     assert "EUR" in tab.page.inner_text("#status") and "stale" in tab.page.inner_text("#status")
     tab.shot("overview")
 
@@ -113,6 +123,13 @@ def test_pages_draw_the_api_numbers(tab: Tab, served: Served) -> None:
         assert _close(traces["planned export"]["y"], [-v for v in c["export_kw"]])
         assert _close(traces["marginal price"]["y"], c["marginal_price_eur_per_kwh"], 1e-3)
         assert "kW" in imp["hover"] and "EUR/kWh" in traces["marginal price"]["hover"]
+    feeders = {cid: c["feeders"] for cid, c in plan["connections"].items() if c.get("feeders")}
+    assert feeders  # the demo's transformers have two feeders each
+    for cid, fs in feeders.items():
+        drawn = {t["name"]: t for t in tab.traces(f"div.chart[data-feeders-of={cid}]")}
+        for fid, f in fs.items():
+            assert _close(drawn[f"{fid} net draw"]["y"], f["net_kw"][:n]) and "kW" in drawn[f"{fid} net draw"]["hover"]
+            assert drawn[f"{fid} limits"]["y"] == [f["limit_import_kw"]] * 2
     measured = tab.traces("div.chart[data-connection=T1]")[0]
     assert measured["name"] == "measured import" and len(measured["x"]) == 2 * 96  # two days of quarter-hours
     assert measured["x"][-1] + 15 * 60000 == _ms(plan["intervals"][0])

@@ -40,6 +40,10 @@ def test_page_and_files(served: Served) -> None:
     assert httpx.get(f"{served.url}{bundle.group(1)}", headers={"Accept-Encoding": "br;q=0, gzip"}
                      ).headers["content-encoding"] == "gzip"
     assert "no-cache" in httpx.get(f"{served.url}/dashboard/static/dashboard.js").headers["cache-control"]
+    icon = httpx.get(f"{served.url}/favicon.ico")  # public, like the page
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml" and b"<svg" in icon.content
+    assert '<link rel="icon" type="image/svg+xml" href="/dashboard/static/favicon.svg">' in page.text
+    assert httpx.get(f"{served.url}/dashboard/static/favicon.svg").content == icon.content
     assert httpx.get(f"{served.url}/dashboard/static/plotly-4.0.0/{PLOTLY_FILE}").status_code == 404
     assert httpx.get(f"{served.url}/dashboard/static/plotly.min.js").status_code == 404
     for text in (page.text, httpx.get(f"{served.url}/dashboard/static/dashboard.js").text):

@@ -152,19 +152,25 @@ async function overview() {
 
   const t = el("table");
   const head = el("tr");
-  const cols = ["day", "intervals", "import kWh", "export kWh", "PV kWh", "curtailed kWh", "self-sufficiency", "peak import vs limit (kW)"];
+  const cols = ["day", "intervals", "cost EUR", "CO2 kg", "import kWh", "export kWh", "PV kWh", "curtailed kWh", "self-sufficiency",
+    "peak import vs limit (kW)"];
   for (const c of cols) head.append(el("th", c));
   t.append(head);
   for (const d of o.days) {
     const r = el("tr");
-    r.append(el("td", `${d.label} (${d.date})`), el("td", d.intervals), el("td", num(d.import_kwh)), el("td", num(d.export_kwh)),
+    r.append(el("td", `${d.label} (${d.date})`), el("td", d.intervals), el("td", num(d.cost_eur, 2)), el("td", num(d.co2_kg)),
+      el("td", num(d.import_kwh)), el("td", num(d.export_kwh)),
       el("td", num(d.pv_kwh)), el("td", num(d.curtailed_kwh)), el("td", d.self_sufficiency === null ? "-" : `${num(100 * d.self_sufficiency, 0)} %`));
     const peaks = el("td");
     for (const [cid, p] of Object.entries(d.peaks)) peaks.append(el("div", `${cid}: ${num(p.peak_import_kw)} / ${num(p.limit_kw)}`, p.over ? "over" : ""));
     r.append(peaks);
     t.append(r);
   }
-  $("kpis").replaceChildren(t);
+  const extra = [k.peak_charge_eur, k.throughput_cost_eur].some((v) => v) ?
+    `; on top over the horizon: peak charge ${num(k.peak_charge_eur, 2)} EUR, battery wear ${num(k.throughput_cost_eur, 2)} EUR` : "";
+  const note = el("p", `Cost per day: energy, grid fees and CO2 price, less feed-in${extra}.`, "muted");
+  note.id = "kpis-note";
+  $("kpis").replaceChildren(t, note);
   const lists = $("lists");
   lists.replaceChildren();
   for (const [name, items] of [["Violations", o.violations], ["§14a dimmings", o.dimming], ["Warnings", o.warnings]]) {
@@ -202,7 +208,26 @@ async function grid() {
     ], Object.assign(layout(`Transformer ${cid}: grid exchange (export < 0)`, "kW", all, g.now_ms, shown), {
       yaxis2: { title: { text: "EUR/kWh", font: { size: 12 } }, overlaying: "y", side: "right", showgrid: false, tickformat: ".3f" },
     }));
+    if (Object.keys(c.feeders).length) feederChart(box, cid, c.feeders, xs, g.now_ms);
   }
+}
+
+const FEEDER_COLORS = ["#1f5fa8", "#8a3ea8", "#2a8a3e", "#c2571a", "#7f7f7f", "#e0b000"];
+function feederChart(box, cid, feeders, xs, nowMs) {
+  const div = el("div", null, "chart");
+  div.dataset.feedersOf = cid;
+  box.append(div);
+  const ends = [xs[0], xs[xs.length - 1]];
+  const traces = Object.entries(feeders).flatMap(([fid, f], i) => {
+    const color = FEEDER_COLORS[i % FEEDER_COLORS.length];
+    return [
+      trace(`${fid} net draw`, xs, f.net_kw, "kW", { line: { shape: "hv", color } }),
+      trace(`${fid} limits`, ends, [f.limit_import_kw, f.limit_import_kw], "kW", { line: { dash: "dash", color, width: 1 }, legendgroup: fid }),
+      trace(`${fid} export limit`, ends, [-f.limit_export_kw, -f.limit_export_kw], "kW",
+        { line: { dash: "dash", color, width: 1 }, legendgroup: fid, showlegend: false }),
+    ];
+  });
+  plot(div, traces, layout(`Transformer ${cid}: feeders' planned net draw (fed back < 0) and limits`, "kW", xs, nowMs));
 }
 
 async function assets() {
