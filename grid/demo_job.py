@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pandas as pd
 import sqlalchemy as sa
 from rich.console import Console
 
@@ -34,6 +36,9 @@ from grid.store.schema import batches
 from grid.store.sites import register_site
 from grid.timeindex import horizon_index
 from models.plan import Plan
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 from models.solve import plan_site
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -131,12 +136,10 @@ def demo_key(database_url: str | None) -> str:
     return token
 
 
-def serve_demo(plan: Plan, database_url: str | None, port: int, host: str = "127.0.0.1") -> None:
-    """Step 4: the API and the scheduler, with the clock starting at the plan's first interval so
-    that re-plans run on the demo's inputs (the demo days lie in the past)."""
-    import uvicorn
-
-    from api.app import create_app
+def demo_settings(plan: Plan, database_url: str | None) -> Settings:
+    """The service's settings for the demo: its site and scenario files, the clock starting at the
+    plan's first interval so that re-plans run on the demo's inputs (the demo days lie in the past),
+    and the demo plan's horizon (the scheduler's re-plans replace it with plans of the same length)."""
     from api.settings import load_settings
 
     settings = load_settings()
@@ -146,6 +149,17 @@ def serve_demo(plan: Plan, database_url: str | None, port: int, host: str = "127
     if database_url:
         settings.database_url = database_url
     settings.clock_start = plan.start.to_pydatetime()
+    settings.horizon_hours = (plan.end - plan.start) / pd.Timedelta(hours=1)
+    return settings
+
+
+def serve_demo(plan: Plan, database_url: str | None, port: int, host: str = "127.0.0.1") -> None:
+    """Step 5: the API and the scheduler with :func:`demo_settings`."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = demo_settings(plan, database_url)
     engine = make_engine(settings.database_url)
     app = create_app(settings, engine=engine, inputs_provider=forecast_provider(engine))
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
