@@ -45,8 +45,8 @@ from grid.series import SiteInputs
 from grid.store.engine import database_url, make_engine
 from grid.store.forecasts import load_forecast, store_forecast
 from grid.store.migrate import upgrade
-from grid.store.readback import load_series, site_aggregates
-from grid.store.schema import Measure, SensorKind, readings, sensors
+from grid.store.readback import grouped_power, load_series, site_aggregates, summable
+from grid.store.schema import SensorKind, readings, sensors
 from grid.store.sites import get_site, register_site, sensor_frame
 from grid.timeindex import horizon_index, to_utc
 
@@ -115,32 +115,11 @@ def measured_by_connection(
     """Signed mean power (kW) of `kind` per connection point over [start, end); NaN where any
     sensor of that connection lacks a value (never a partial sum)."""
     site = get_site(engine, site_id)
-    frame = sensor_frame(engine, site_id)
-    chosen = frame[
-        (frame["kind"] == kind)
-        & frame["measure"].isin([m.value for m in (Measure.REGISTER, Measure.ENERGY, Measure.POWER)])
-    ]
-    dt_h = site.resolution_min / 60.0
-    kw = sa.case((sensors.c.measure == Measure.POWER.value, readings.c.value), else_=readings.c.value / dt_h)
-    query = (
-        sa.select(readings.c.ts, sensors.c.connection, sa.func.sum(kw * sensors.c.direction), sa.func.count())
-        .select_from(readings.join(sensors, readings.c.sensor_id == sensors.c.id))
-        .where(
-            sensors.c.site_id == site_id,
-            sensors.c.kind == kind,
-            sensors.c.id.in_([int(i) for i in chosen["id"]]),
-            readings.c.ts >= start.to_pydatetime(),
-            readings.c.ts < end.to_pydatetime(),
-        )
-        .group_by(readings.c.ts, sensors.c.connection)
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
+    chosen = summable(sensor_frame(engine, site_id), kind)
+    data = grouped_power(engine, chosen, start, end, site.resolution_min, by="connection")
     index = pd.date_range(start, end, freq=f"{site.resolution_min}min", inclusive="left")
-    if not rows:
+    if data.empty:
         return pd.DataFrame(index=index)
-    data = pd.DataFrame([tuple(r) for r in rows], columns=["ts", "connection", "kw", "n"])
-    data["ts"] = pd.to_datetime(data["ts"], utc=True)
     expected = chosen.groupby("connection")["id"].count()
     data.loc[data["n"] < data["connection"].map(expected), "kw"] = np.nan
     return data.pivot(index="ts", columns="connection", values="kw").reindex(index)
