@@ -146,8 +146,8 @@ def demo_command(
     paths = DemoPaths(out=out)
     try:
         if history:
-            prepare_history(paths, db, console)
-        plan = plan_demo(paths, db, hours, console, forecast=history)
+            prepare_history(paths, db, out_console)  # paths in its lines: never wrapped
+        plan = plan_demo(paths, db, hours, out_console, forecast=history)
     except (InputError, InputErrors) as exc:
         raise fail_input(exc) from None
     print_summary(plan, paths.plan_json)
@@ -175,7 +175,7 @@ def demo_key_lines(key: str, host: str, port: int) -> list[str]:
 
 def print_summary(plan: Plan, out: Path | None) -> None:
     status_style = {"optimal": "green", "optimal_with_violations": "yellow", "failed": "red"}[plan.status]
-    console.print(
+    out_console.print(  # the plan id and its period are copied: never wrapped
         f"[bold]Plan {plan.plan_id}[/] for site [bold]{plan.site}[/] "
         f"{plan.start.isoformat()} .. {plan.end.isoformat()} ({len(plan.index)} x {plan.resolution_min} min): "
         f"[{status_style}]{plan.status}[/]"
@@ -218,7 +218,7 @@ def print_summary(plan: Plan, out: Path | None) -> None:
     timings = ", ".join(f"{k} {v:.3f}" for k, v in plan.timings_s.items())
     console.print(f"timings (s): {timings}; solver: {plan.solver.get('termination', '?')}")
     if out is not None:
-        console.print(f"written: {out}")
+        out_console.print(f"written: {out}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point
