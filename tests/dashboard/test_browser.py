@@ -169,7 +169,9 @@ def test_pages_draw_the_api_numbers(tab: Tab, served: Served) -> None:
 
     # set-points: collapsed table with units, filterable; the CSV equals the API's set-points
     assert not tab.page.is_visible("#sp-table")
+    assert not any("setpoints.csv" in url for url, _ in tab.wire)  # fetched when opened
     tab.page.click("#setpoints summary")
+    tab.page.wait_for_selector("body[data-setpoints=loaded]")
     assert "(kW)" in tab.page.inner_text("#sp-table tr >> nth=0")
     api = served.api("/api/v1/sites/demo/setpoints", horizon=96)
     with tab.page.expect_download() as download:
@@ -304,6 +306,7 @@ def test_375px_no_horizontal_overflow(browser: Any, served: Served) -> None:
             t.show(page)
             if page == "assets":
                 t.page.click("#setpoints summary")
+                t.page.wait_for_selector("body[data-setpoints=loaded]")
             width = t.page.evaluate("document.documentElement.scrollWidth")
             assert width <= 375, (page, width)
             t.shot(f"375-{page}")
@@ -341,3 +344,25 @@ def test_bundle_cached_after_first_load(tab: Tab, served: Served) -> None:
     sizes = [b for url, b in tab.wire if url.endswith("/plotly-cartesian.min.js")]
     assert len(sizes) == 2 and sizes[0] > 300_000 and sizes[1] == 0, sizes  # from the cache (immutable)
     tab.no_errors()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.parametrize("role", ["manager", "planner", "operator"])
+def test_each_role_sees_its_pages_whole(browser: Any, served: Served, role: str, width: int) -> None:
+    """Every page a role may open, as that role sees it: no error panel (no 403 for data it may
+    read), nothing of another site requested, no horizontal spill, no console error."""
+    t = Tab(browser, served, width=width, height=800)
+    try:
+        allowed = served.api("/dashboard/api/me", role)["pages"]
+        t.sign_in(served.keys[role], expect=allowed[0])
+        tabs = t.page.eval_on_selector_all(".tab", "bs => bs.filter(b => !b.hidden).map(b => b.dataset.page)")
+        assert tabs == allowed
+        for page in allowed:
+            t.show(page)
+            assert t.page.is_hidden("#error"), (page, t.page.inner_text("#error"))
+            assert t.page.evaluate("document.documentElement.scrollWidth") <= width, page
+            t.shot(f"{role}-{width}-{page}")
+        assert not any("/sites/north" in url for url, _ in t.wire)
+        t.no_errors()
+    finally:
+        t.close()

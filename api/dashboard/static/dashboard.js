@@ -243,16 +243,23 @@ async function assets() {
     : a.groups.map((g) => trace(`${g.label} (${g.count})`, xs, g.power_kw, "kW",
       { stackgroup: g.type === "pv" || g.type === "battery" ? "supply" : "demand", line: { shape: "hv", width: 0.5, color: COLORS[g.type] } }));
   plot($("assets-chart"), traces, layout(a.asset ? `Asset ${a.asset.id}` : "Planned power by asset type (stacked; < 0 feeds in)", "kW", xs, a.now_ms));
-  const csvUrl = `${API}/sites/${encodeURIComponent(state.site)}/setpoints.csv`;
-  $("sp-csv").href = csvUrl;
-  if (state.me.can_read_setpoints !== false) {
-    try {
-      const text = await api(csvUrl);
-      setpointTable(text);
-    } catch (e) {
-      $("sp-table").replaceChildren(el("caption", `set-points: ${e.message}`));
-    }
+  $("sp-csv").href = `${API}/sites/${encodeURIComponent(state.site)}/setpoints.csv`;
+  $("sp-table").replaceChildren();
+  delete document.body.dataset.setpoints;
+  if ($("setpoints").open) await loadSetpoints();
+}
+
+// the set-point table (every asset and interval: a few hundred KB on a big site) is fetched only
+// when its collapsed section is opened
+async function loadSetpoints() {
+  if ($("sp-table").rows.length || document.body.dataset.setpoints === "loading") return;
+  document.body.dataset.setpoints = "loading";
+  try {
+    setpointTable(await api($("sp-csv").href));
+  } catch (e) {
+    $("sp-table").replaceChildren(el("caption", `set-points: ${e.message}`));
   }
+  document.body.dataset.setpoints = "loaded";
 }
 
 function setpointTable(text) {
@@ -649,6 +656,7 @@ $("site").addEventListener("change", () => {
   show(state.page);
 });
 $("asset-filter").addEventListener("change", () => show("assets"));
+$("setpoints").addEventListener("toggle", () => { if ($("setpoints").open) loadSetpoints(); });
 $("fc-target").addEventListener("change", () => show("forecasts"));
 $("sc-form").addEventListener("submit", submitScenario);
 $("sc-file").addEventListener("change", () => { $("sc-json").hidden = $("sc-file").value !== JSON_CHOICE; });
