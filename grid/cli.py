@@ -90,7 +90,9 @@ def plan_index(site: Site, inputs: SiteInputs, start: str | None, hours: float) 
 @app.command("plan")
 def plan_command(
     site_path: Annotated[Path, typer.Option("--site", help="Site YAML file.")],
-    hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
+    hours: Annotated[
+        float, typer.Option(help="Horizon in hours (the scheduler's re-plans use the same; inputs cover 48 h).")
+    ] = 24,
     start: Annotated[
         str | None, typer.Option(help="First interval, ISO 8601 with offset (default: first input interval).")
     ] = None,
@@ -119,7 +121,9 @@ def plan_command(
 
 @app.command("demo")
 def demo_command(
-    hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
+    hours: Annotated[
+        float, typer.Option(help="Horizon in hours (the scheduler's re-plans use the same; inputs cover 48 h).")
+    ] = 24,
     out: Annotated[Path, typer.Option(help="Output folder (history file, plan JSON).")] = Path("out"),
     db: Annotated[str | None, typer.Option(help="Database URL.", envvar="GRID_DATABASE_URL")] = None,
     history: Annotated[bool, typer.Option(help="Write and ingest the meter history first.")] = True,
@@ -131,7 +135,7 @@ def demo_command(
     ] = 0.0,
     pace_s: Annotated[float, typer.Option(help="With --simulate-days: wall seconds per simulated 15 min.")] = 1.0,
 ) -> None:
-    """The main job on the demo neighbourhood: ingest its meter history, plan the next 48 h, store and
+    """The main job on the demo neighbourhood: ingest its meter history, plan the next 24 h, store and
     print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days.
     With --simulate-days the API is served on the simulator's clock with the closed loop behind it."""
     if simulate_days > 0:

@@ -5,10 +5,11 @@ Steps, each skipped when its result is already there:
 2. ingest it into the store (SQLite ``./quartiere.sqlite`` unless ``GRID_DATABASE_URL`` says
    otherwise), unless a committed batch with the same file checksum exists for the site;
 3. issue and store the load, PV and heat forecasts as known at the first planned interval;
-4. plan the next 48 h on those forecasts (prices and the weather forecast from the site's files),
+4. plan the next 24 h (``--hours``) on those forecasts (prices and the weather forecast from the site's files),
    write the plan JSON and store the plan;
-5. create an API key and serve the API and the scheduler, which re-plans every 15 minutes on the
-   stored forecasts, on a clock that replays the demo days.
+5. create an API key and serve the API and the scheduler, which re-plans every 15 minutes over the
+   same horizon on the stored forecasts (issued for all the demo's input days), on a clock that
+   replays the demo days.
 """
 
 from __future__ import annotations
@@ -110,7 +111,11 @@ def plan_demo(
         if forecast:
             with console.status("forecasting load, PV and heat demand ..."):
                 weather = Weather(load_inputs(site).temp_degc)
-                summary = run_site(engine, site.id, as_of=start, hours=hours, weather=weather, model=site)
+                # for every day of the inputs: the scheduler's later re-plans read them from the store
+                span_h = len(load_inputs(site).index) * site.site.resolution_min / 60
+                summary = run_site(
+                    engine, site.id, as_of=start, hours=max(hours, span_h), weather=weather, model=site
+                )
             console.print(f"forecasts issued at {summary.issued_at.isoformat()}: {len(summary.rows)} targets")
             for note in summary.notes:
                 console.print(f"  note: {note}")
