@@ -6,6 +6,8 @@ clone: history written and ingested, forecasts, the 48 h plan, then served) and 
 until ``/dashboard`` answers (``demo_ready_s``); ``--out`` reuses a folder (its cached history).
 With ``--url`` and ``--key`` it measures a service already running.
 
+Also prints ``demo_peak_rss_gb`` (the peak memory of ``grid demo``, after it stopped).
+
 Per page (``/dashboard#<page>`` in a browser with nothing cached, signed in by its cookie): the
 time until the page's charts are drawn (from navigation to the page marking itself loaded, plus
 two animation frames), the bytes received (compressed, headers included, the Plotly bundle
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -88,6 +91,8 @@ def demo(out: Path | None) -> Iterator[tuple[str, str, float]]:
         finally:
             proc.terminate()
             proc.wait()
+            # the largest waited-for child (grid demo) at its peak, KiB on Linux
+            print(f"demo_peak_rss_gb {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20:.1f}", flush=True)
 
 
 def frames(page: Any) -> None:
