@@ -29,6 +29,7 @@ from api.routes import (
     dashboard,
     dashboard_compress,
     dashboard_data,
+    dashboard_scenarios,
     ev_sessions,
     fleet,
     forecast_accuracy,
@@ -231,6 +232,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_data.router)
+    app.include_router(dashboard_scenarios.router)
 
     # gzip inside the fast path and the edge: their answers and refusals pass as they are
     app.add_middleware(dashboard_compress.Compression)

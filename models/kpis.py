@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 def compute_kpis(
     dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw: np.ndarray, penalty_eur: float
 ) -> dict[str, float]:
-    """KPIs of `plan`; `penalty_eur` is the cost of its slacks (from the solution)."""
+    """KPIs of `plan`; `penalty_eur` is the cost of its slacks (from the solution). Adds to each of
+    the plan's connections its per-interval ``cost_eur`` and ``co2_kg`` (see the comment below)."""
     tab = dm.tables
     dt = tab.dt_h
     pr = tab.prices
@@ -52,6 +53,16 @@ def compute_kpis(
     fees_eur = float((import_kw * pr.grid_fee_eur_per_kwh).sum() * dt)
     co2_eur = float((total_import * pr.co2_eur_per_kwh).sum() * dt)
     feed_in_eur = float((paid_export * pr.feed_in_eur_per_kwh).sum() * dt)
+    # per connection and interval (what the dashboard sums by local day): energy + grid fees + CO2
+    # - feed-in, EUR, and the CO2 emitted, kg; cost_eur = their sum + peak charge + battery wear
+    cost_ct = (
+        import_kw * (pr.energy_eur_per_kwh + pr.grid_fee_eur_per_kwh + pr.co2_eur_per_kwh)
+        - paid_export * pr.feed_in_eur_per_kwh
+    ) * dt
+    co2_ct = import_kw * pr.co2_g_per_kwh * dt / 1000.0
+    for c, cid in enumerate(tab.connections.ids):
+        plan.connections[cid]["cost_eur"] = cost_ct[c]
+        plan.connections[cid]["co2_kg"] = co2_ct[c]
     peak_eur = float(
         sum(
             pr.peak_charge_eur_per_kw[c] * max(import_kw[c].max(), tab.connections.peak_so_far_kw[c])
