@@ -126,6 +126,14 @@ class Settings(BaseSettings):
     scenario_queue_max: int = Field(
         default=4, ge=1, description="Most queued or running scenario runs per site; more answer 429."
     )
+    scenario_dir: Path | None = Field(
+        default=None,
+        description="Folder of scenario and sweep YAML files the dashboard offers to run (those whose "
+        "baseline is the site's YAML); none: the dashboard runs only scenarios typed in as JSON.",
+    )
+    sweep_max_cases: int = Field(
+        default=24, ge=1, description="Most cases of a sweep the dashboard queues at once (each is one scenario run)."
+    )
     opentelemetry: bool = Field(
         default=False,
         description="FastAPI's OpenTelemetry bridge (traces, metrics and logs to a configured OpenTelemetry "

@@ -7,6 +7,7 @@ column and the value. Nothing is filled or shifted silently: a gap or a duplicat
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,20 +29,28 @@ POWER_RESOLUTION_KW = 1e-6
 MAX_REPORTED = 20
 
 
+def is_inline(value: str) -> bool:
+    """True when an ``inputs`` entry of a site is the series itself (CSV text, as a site stored over
+    the API carries it) rather than the name of a file: a file name has no line break."""
+    return "\n" in value
+
+
 def read_series_csv(
     path: str | Path,
     tz: str,
     resolution_min: int,
     required: list[str] | None = None,
+    text: str | None = None,
 ) -> pd.DataFrame:
-    """Read a wide CSV into a float DataFrame with a UTC DatetimeIndex on the resolution grid.
+    """Read a wide CSV into a float DataFrame with a UTC DatetimeIndex on the resolution grid; with
+    `text`, the CSV is that text and `path` only names it in messages (e.g. ``inputs.base_load``).
 
     Raises :class:`InputErrors` listing (up to 20) problems as ``file line N: ...``.
     """
     path = Path(path)
-    name = path.name
+    name = path.name if text is None else str(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw = pd.read_csv(path if text is None else io.StringIO(text), dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(str(path), f"cannot read CSV ({exc})") from exc
     if "timestamp" not in raw.columns:
@@ -122,6 +131,11 @@ class SiteInputs:
                        and interval; NaN (or no column) where no order applies. The plan keeps
                        the lower of this and the connection's own limit.
     ordered_export_kw: the same for exports.
+    reserve_kw:        planning reserve under each connection's import limit (kW, >= 0) per
+                       connection id and interval, for what the forecast of its inflexible load may
+                       miss (the band between its median and upper quantile); NaN or no column: none.
+                       Flexible devices stay out of it unless that costs more than
+                       ``Penalties.reserve_eur_per_kwh``.
     """
 
     base_load_kw: pd.DataFrame
@@ -135,6 +149,7 @@ class SiteInputs:
     sources: dict[str, str] = field(default_factory=dict)
     ordered_import_kw: pd.DataFrame | None = None
     ordered_export_kw: pd.DataFrame | None = None
+    reserve_kw: pd.DataFrame | None = None
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -165,6 +180,7 @@ class SiteInputs:
             sources=dict(self.sources),
             ordered_import_kw=cut(self.ordered_import_kw),
             ordered_export_kw=cut(self.ordered_export_kw),
+            reserve_kw=cut(self.reserve_kw),
         )
 
     def for_site(self, site: Site, index: pd.DatetimeIndex) -> SiteInputs:
@@ -203,7 +219,7 @@ class SiteInputs:
                 _check_finite(values.to_frame(name), "inputs", False, problems)
         orders = {
             name: _orders(getattr(window, name), site, f"inputs.{name}", problems)
-            for name in ("ordered_import_kw", "ordered_export_kw")
+            for name in ("ordered_import_kw", "ordered_export_kw", "reserve_kw")
         }
         if problems:
             raise InputErrors(problems, "inputs")
@@ -261,6 +277,8 @@ def load_inputs(site: Site) -> SiteInputs:
                 problems.append(InputError(f"inputs.{attr}", f"is required for {len(required)} asset(s)"))
             return None
         try:
+            if is_inline(rel):
+                return read_series_csv(f"inputs.{attr}", tz, res, required, text=rel)
             return read_series_csv(site.base_dir / rel, tz, res, required)
         except InputErrors as errs:
             problems.extend(errs.errors)
@@ -271,7 +289,15 @@ def load_inputs(site: Site) -> SiteInputs:
     frames = {key: read(key, columns) for key, columns in required_columns(site).items()}
     if problems:
         raise InputErrors(problems, f"inputs of site {site.id}")
-    return site_inputs(site, frames, {k: str(getattr(files, k)) for k, v in frames.items() if v is not None})
+    return site_inputs(
+        site, frames, {k: input_source(getattr(files, k), k) for k, v in frames.items() if v is not None}
+    )
+
+
+def input_source(value: str, name: str) -> str:
+    """Where an input series comes from, for messages and the plan's ``inputs``: its file name, or
+    ``inputs.<name> (inline)`` for a series given as CSV text."""
+    return f"inputs.{name} (inline)" if is_inline(value) else value
 
 
 def required_columns(site: Site) -> dict[str, list[str]]:

@@ -132,11 +132,16 @@ def _num(x: float | None) -> float | None:
 
 
 def _clean(obj: Any) -> Any:
-    """Round floats to 1e-6 and make numpy types JSON-native, recursively."""
-    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f" and obj.ndim == 1:
-        return [_num(v) for v in obj.tolist()]  # the bulk of a plan: one pass, no type dispatch
+    """Round floats to 1e-6 and make numpy types JSON-native, recursively (NaN and inf -> None).
+
+    Numeric arrays, and lists that hold only floats and None, are rounded in one numpy call: a
+    plan of the 300-household demo holds ~120,000 numbers, a Python call each cost 0.35 s."""
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray) and obj.ndim == 1 and obj.dtype.kind == "f":
+        return _floats(obj)
+    if isinstance(obj, list) and obj and all(type(v) is float or v is None for v in obj):
+        return _floats(np.array(obj, dtype=float))
     if isinstance(obj, list | tuple):
         return [_clean(v) for v in obj]
     if hasattr(obj, "tolist"):
@@ -148,3 +153,14 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, float):
         return _num(obj)
     return obj
+
+
+def _floats(arr: np.ndarray) -> list[float | None]:
+    """`arr` rounded to 1e-6 as Python floats, never -0.0; None where not finite."""
+    rounded = np.round(arr.astype(float), 6) + 0.0
+    finite = np.isfinite(rounded)
+    values: list[float | None] = rounded.tolist()
+    if not finite.all():
+        for i in np.flatnonzero(~finite):
+            values[i] = None
+    return values

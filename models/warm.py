@@ -39,6 +39,7 @@ PARAM_FIELDS = frozenset(
         "connections.feeder_fixed_load_kw",
         "connections.limit_import_kw",
         "connections.limit_export_kw",
+        "connections.reserve_kw",
         "pv.available_kw",
         "batteries.initial_kwh",
         "batteries.request_charge_kw",

@@ -75,7 +75,7 @@ def may_read(key: ApiKey, ctx: ServiceContext, site: str, rights: Iterable[Right
     wanted = list(rights)
     if not any(has_right(key.role, r) for r in wanted):
         raise HTTPException(403, f"role {key.role.value!r} may not read this page")
-    if site not in ctx.settings.sites:
+    if not ctx.service.knows(site):
         raise HTTPException(404, f"unknown site {site!r}")
 
 
@@ -133,7 +133,7 @@ async def me(request: Request, ctx: Ctx) -> dict[str, Any]:
 
 def whoami(key: ApiKey, ctx: ServiceContext) -> dict[str, Any]:
     """Role, the sites the key may see here, and what it may do."""
-    sites = sorted(s for s in ctx.settings.sites if key.covers(s))
+    sites = [s for s in ctx.service.site_ids() if key.covers(s)]
     return {
         "signed_in": True,
         "role": key.role.value,
@@ -182,7 +182,9 @@ def local_days(body: dict[str, Any]) -> list[tuple[str, list[int]]]:
 
 
 def day_kpis(body: dict[str, Any], indices: list[int]) -> dict[str, Any]:
-    """Planned energy of one local day (kWh), peak import per transformer against its limit."""
+    """Planned energy of one local day (kWh), peak import per transformer against its limit, cost
+    (EUR: energy, grid fees, CO2 price, less feed-in; the horizon's peak charge and battery wear
+    are not per day) and CO2 (kg)."""
     h = int(body["resolution_min"]) / 60
     imp = exp = 0.0
     peaks: dict[str, Any] = {}
@@ -199,7 +201,13 @@ def day_kpis(body: dict[str, Any], indices: list[int]) -> dict[str, Any]:
             pv += -sum(min(0.0, float(a["power_kw"][i])) for i in indices) * h
             curtailed += sum(float(a.get("curtailed_kw", [0.0] * len(body["intervals"]))[i]) for i in indices) * h
     consumption = imp - exp + pv  # what the site used (storage losses included)
+    conns = body["connections"].values()
+    priced = all("cost_eur" in c and "co2_kg" in c for c in conns)  # plans from before these series: none
+    cost = sum(float(c["cost_eur"][i]) for c in conns for i in indices) if priced else None
+    co2 = sum(float(c["co2_kg"][i]) for c in conns for i in indices) if priced else None
     return {
+        "cost_eur": None if cost is None else round(cost, DIGITS),
+        "co2_kg": None if co2 is None else round(co2, DIGITS),
         "intervals": len(indices),
         "import_kwh": round(imp, DIGITS),
         "export_kwh": round(exp, DIGITS),
@@ -257,6 +265,8 @@ async def overview(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
                 "self_sufficiency",
                 "co2_kg",
                 "curtailed_kwh",
+                "peak_charge_eur",
+                "throughput_cost_eur",
             )
         },
         "days": days,
@@ -289,7 +299,8 @@ def measured(ctx: ServiceContext, site: str, body: dict[str, Any]) -> dict[str, 
 @router.get("/api/sites/{site}/grid")
 async def grid(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
     """Per transformer: planned import/export (kW) against the limits, marginal price (EUR/kWh),
-    and the measured import of the days before (kW, same axis)."""
+    the measured import of the days before (kW, same axis), and its feeders' planned net draw
+    (kW, > 0 from the transformer) against their limits."""
     may_read(key, ctx, site, PAGE_RIGHTS)
     _row, body = await latest(ctx, site)
     n = len(body["intervals"])
@@ -301,6 +312,14 @@ async def grid(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
             "limit_import_kw": _r(c["limit_import_kw"][:n]),
             "limit_export_kw": _r(c["limit_export_kw"][:n]),
             "marginal_price_eur_per_kwh": _r(c.get("marginal_price_eur_per_kwh", [])[:n]),
+            "feeders": {
+                fid: {
+                    "net_kw": _r(f["net_kw"][:n]),
+                    "limit_import_kw": f["limit_import_kw"],
+                    "limit_export_kw": f["limit_export_kw"],
+                }
+                for fid, f in c.get("feeders", {}).items()
+            },
         }
         for cid, c in body["connections"].items()
     }

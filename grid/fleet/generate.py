@@ -102,6 +102,11 @@ class FleetSite:
         """Input name -> the CSV text of its file."""
         return {key: demo.csv_text(frame) for key, frame in self.series.items()}
 
+    def document(self) -> dict[str, Any]:
+        """The site document with its series inline as CSV text: what ``PUT /api/v1/sites/{site}``
+        and :func:`grid.store.site_versions.put_site_version` take."""
+        return {**self.description, "inputs": self.csv_texts()}
+
     def summary(self) -> dict[str, Any]:
         """Counts, transformers, congestion: one line of ``fleet.json``."""
         d = self.description
@@ -132,12 +137,42 @@ def generate_fleet(
         raise ValueError(f"the number of sites must be >= 1, got {n}")
     index = horizon_index(pd.Timestamp(start), hours, demo.RESOLUTION_MIN)
     prices = demo.make_prices(index, seed)
-    weathers = [demo.make_weather(index, _derived(seed, f"fleet_weather_{r}")) for r in range(WEATHER_REGIONS)]
+    regions = [
+        Region.of(demo.make_weather(index, _derived(seed, f"fleet_weather_{r}"))) for r in range(WEATHER_REGIONS)
+    ]
     width = max(4, len(str(n)))
     return [
-        generate_site(f"{prefix}-{k + 1:0{width}d}", k, seed, index, prices, weathers[k % WEATHER_REGIONS])
+        generate_site(f"{prefix}-{k + 1:0{width}d}", k, seed, index, prices, regions[k % WEATHER_REGIONS])
         for k in range(n)
     ]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A weather region: its weather (a frame of :func:`grid.demo.make_weather`) and the PV output
+    per kWp of every roof plane the generator uses (column ``"<tilt>/<azimuth>"``), computed once
+    for all the region's sites."""
+
+    weather: pd.DataFrame
+    planes: pd.DataFrame
+
+    @classmethod
+    def of(cls, weather: pd.DataFrame) -> Region:
+        roofs = [
+            {"id": _plane(tilt, azimuth), "tilt_deg": tilt, "azimuth_deg": azimuth}
+            for tilt in demo.PV_TILTS_DEG
+            for azimuth in demo.PV_AZIMUTHS_DEG
+        ]
+        return cls(weather, demo.pv_availability_kw_per_kwp(roofs, weather))
+
+    def pv_kw_per_kwp(self, arrays: list[dict[str, Any]]) -> pd.DataFrame:
+        """Output per kWp of `arrays` (one column per array id)."""
+        columns = [_plane(a["tilt_deg"], a["azimuth_deg"]) for a in arrays]
+        return self.planes[columns].set_axis([a["id"] for a in arrays], axis=1)
+
+
+def _plane(tilt_deg: float, azimuth_deg: float) -> str:
+    return f"{tilt_deg:g}/{azimuth_deg:g}"
 
 
 def _derived(seed: int, stream: str) -> int:
@@ -150,10 +185,10 @@ def generate_site(
     seed: int,
     index: pd.DatetimeIndex,
     prices: pd.DataFrame,
-    weather: pd.DataFrame,
+    region: Region,
 ) -> FleetSite:
-    """Site `number` (0-based) of the fleet of `seed` on `index`, with the fleet's prices and
-    `weather` (a frame of :func:`grid.demo.make_weather`)."""
+    """Site `number` (0-based) of the fleet of `seed` on `index`, with the fleet's prices and the
+    weather of its `region`."""
     site_seed = _derived(seed, f"fleet_site_{number}")
     rng = demo._rng(site_seed, "fleet_design")
     n_homes = int(rng.integers(HOUSEHOLDS_RANGE[0], HOUSEHOLDS_RANGE[1] + 1))
@@ -217,9 +252,9 @@ def generate_site(
     }
     series = {
         "base_load": demo.base_load_kw(description["households"], index, site_seed),
-        "pv_availability": demo.pv_availability_kw_per_kwp(pv_arrays, weather),
-        "heat_demand": demo.heat_demand_kw(heat_pumps, weather["temp_degc"], site_seed),
-        "weather": weather[["temp_degc", "ghi_w_per_m2"]],
+        "pv_availability": region.pv_kw_per_kwp(pv_arrays),
+        "heat_demand": demo.heat_demand_kw(heat_pumps, region.weather["temp_degc"], site_seed),
+        "weather": region.weather[["temp_degc", "ghi_w_per_m2"]],
         "prices": prices,
     }
     # rounded and named as in the files, so that in-process and file-read inputs are equal

@@ -68,13 +68,16 @@ def planned_sessions(
     known = {c.id: c for c in site.ev_chargers}
     out: list[EVSession] = []
     states: dict[str, dict[str, Any]] = {}
-    for stored in live.sessions_in(engine, site.id, start, end):
-        if stored.charger not in known:
-            continue
+    sessions = [s for s in live.sessions_in(engine, site.id, start, end) if s.charger in known]
+    res = pd.Timedelta(minutes=site.site.resolution_min)
+    earliest = min((s.arrival.floor(res) for s in sessions if s.arrival < start), default=None)
+    # one read of the chargers' measured power since the earliest arrival, for all sessions
+    power = live.device_power(engine, site.id, earliest, start, assets=list(known)) if earliest is not None else None
+    for stored in sessions:
         session = stored.to_domain()
         if session.departure <= session.arrival:
             continue
-        got, source = _delivered_so_far(engine, site, stored, start, previous_plan, known[stored.charger].efficiency)
+        got, source = _delivered_so_far(site, stored, start, power, previous_plan, known[stored.charger].efficiency)
         remaining = max(session.energy_needed_kwh - got, 0.0)
         update: dict[str, Any] = {"energy_needed_kwh": remaining}
         if session.capacity_kwh is not None:
@@ -92,21 +95,23 @@ def planned_sessions(
 
 
 def _delivered_so_far(
-    engine: Engine,
     site: Site,
     stored: live.StoredSession,
     start: pd.Timestamp,
+    power: pd.DataFrame | None,
     previous_plan: Mapping[str, Any] | None,
     efficiency: float,
 ) -> tuple[float, str]:
-    """Energy into the car between its arrival and `start` (kWh) and how it is known."""
+    """Energy into the car between its arrival and `start` (kWh) and how it is known; `power` is
+    the chargers' measured power (:func:`grid.store.live.device_power`) up to `start`."""
     if stored.arrival >= start:
         return 0.0, "assumed"
     res = pd.Timedelta(minutes=site.site.resolution_min)
-    power = live.device_power(engine, site.id, stored.arrival.floor(res), start)  # every interval it was there
-    if stored.charger in power.columns and len(power) and power[stored.charger].notna().all():
-        dt_h = site.site.resolution_min / 60.0
-        return float(power[stored.charger].clip(lower=0.0).sum() * dt_h * efficiency), "measured"
+    if power is not None and stored.charger in power.columns:
+        there = power.loc[power.index >= stored.arrival.floor(res), stored.charger]  # every interval it was there
+        if len(there) and there.notna().all():
+            dt_h = site.site.resolution_min / 60.0
+            return float(there.clip(lower=0.0).sum() * dt_h * efficiency), "measured"
     planned = _planned_session(previous_plan, stored.session_id)
     if planned is not None:
         energy, times, needed = planned

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
@@ -46,6 +47,7 @@ from grid.schedule.state import StateSource, max_age_from_env, resolve_start_sta
 from grid.schedule.workers import worker_pids, worker_pool
 from grid.series import SiteInputs, load_inputs
 from grid.store import plans as plan_store
+from grid.store import site_versions as site_store
 from grid.store.live import LimitOrder
 from grid.timeindex import horizon_index, iso
 from models.plan import Plan
@@ -58,6 +60,10 @@ ROUND_THREADS = 256
 
 #: inputs_provider(site, start, hours) -> SiteInputs covering [start, start + hours)
 InputsProvider = Callable[[Site, pd.Timestamp, float], SiteInputs]
+#: how long the ids of the sites stored as data are trusted before the store is read again (s)
+SITES_MAX_AGE_S = 5.0
+#: an id not seen before is looked up again at most this often (s)
+SITES_MIN_REREAD_S = 1.0
 #: planner(site, inputs, index, options) -> Plan (models.solve.plan_site; by default
 #: models.warm.plan_site_warm, which re-uses the site's model of the previous run where it can)
 Planner = Callable[[Site, SiteInputs, pd.DatetimeIndex, SolveOptions], Plan]
@@ -151,12 +157,15 @@ class PlanningService:
         #: the latest measured state of each storage asset (from the store's telemetry by default)
         self.state_source: StateSource = state_source or StoredStates(engine)
         self._locks = {sid: threading.Lock() for sid in self.sites}
+        #: site id -> (newest stored version, retired) as last read (:meth:`refresh_sites`)
+        self._stored: dict[str, tuple[int, bool]] = {}
+        self._stored_read_at: float | None = None
         #: called with the site id after each stored plan (the API drops its cached latest plan)
         self.listeners: list[Callable[[str], None]] = []
         self._pools: dict[str, ProcessPoolExecutor] = {}
         self._pool_lock = threading.Lock()
         self._provider_travels: bool | None = None
-        self._site_cache: dict[str, tuple[tuple[int, int], Site]] = {}
+        self._site_cache: dict[str, tuple[tuple[Any, int], Site]] = {}
         self.executor = executor
         #: the last run of each site (``GET /api/v1/fleet/status``, ``quartiere_fleet_*`` metrics)
         self.status = FleetStatus()
@@ -218,23 +227,78 @@ class PlanningService:
         if self.executor is not None:
             self.executor.close()
 
+    def _lock(self, site_id: str) -> threading.Lock:
+        with self._pool_lock:
+            lock = self._locks.get(site_id)
+            if lock is None:
+                lock = self._locks[site_id] = threading.Lock()
+            return lock
+
     def busy(self, site_id: str) -> bool:
-        return self._locks[site_id].locked()
+        return self._lock(site_id).locked()
 
     def resolution_min(self, site_id: str) -> int:
         return self.site(site_id).site.resolution_min
 
+    def refresh_sites(self, max_age_s: float = 0.0) -> dict[str, tuple[int, bool]]:
+        """Site id -> (newest version, retired) of the sites stored as data, read from the store
+        unless read within `max_age_s` seconds."""
+        now = time.monotonic()
+        if self._stored_read_at is None or now - self._stored_read_at >= max_age_s:
+            self._stored = site_store.version_numbers(self.engine)
+            self._stored_read_at = now
+        return self._stored
+
+    def site_ids(self) -> list[str]:
+        """The sites this service plans: those of its settings (YAML files) and those stored as
+        data, less the retired ones."""
+        stored = self.refresh_sites()
+        active = {sid for sid, (_v, retired) in stored.items() if not retired}
+        retired = {sid for sid, (_v, gone) in stored.items() if gone}
+        return sorted((set(self.sites) | active) - retired)
+
+    def knows(self, site_id: str, max_age_s: float = SITES_MAX_AGE_S) -> bool:
+        """True for a site of the settings or stored as data (retired too: its plans stay readable);
+        the stored ids are read at most every `max_age_s` seconds, and again for an id not seen.
+        While the store cannot be read, the ids read last count (and it is tried again only after
+        `max_age_s`), so that requests for the sites of the settings never wait on it."""
+        if site_id in self.sites:
+            return True
+        try:
+            if site_id in self.refresh_sites(max_age_s):
+                return True
+            return site_id in self.refresh_sites(min(max_age_s, SITES_MIN_REREAD_S))
+        except SQLAlchemyError as exc:
+            log.warning("stored sites not read (%s); using the %d known", type(exc).__name__, len(self._stored))
+            self._stored_read_at = time.monotonic()
+            return site_id in self._stored
+
     def site(self, site_id: str) -> Site:
-        """The site's description, read again only when its file changed (size or mtime)."""
+        """The site's description: its newest version stored as data (read again when the store has
+        a newer one), else its YAML file (read again only when the file changed: size or mtime)."""
+        stored = site_store.version_of(self.engine, site_id)
+        if stored is not None:
+            number, retired = stored
+            if retired:
+                raise InputError("site", "is retired (PUT a new version to plan it again)", site_id)
+            kept = self._site_cache.get(site_id)
+            if kept is None or kept[0] != ("store", number):
+                current = site_store.current_site(self.engine, site_id)
+                if current is None:  # retired in between
+                    raise InputError("site", "is retired (PUT a new version to plan it again)", site_id)
+                kept = self._site_cache[site_id] = (("store", current.version), current.site())
+            return kept[1]
+        if site_id not in self.sites:
+            raise InputError("site", "unknown site: neither in the settings nor stored", site_id)
         path = self.sites[site_id]
         try:
             stat = path.stat()
         except OSError:
             return load_site(path)  # says what is wrong with the path
-        version = (stat.st_mtime_ns, stat.st_size)
+        changed = (stat.st_mtime_ns, stat.st_size)
         kept = self._site_cache.get(site_id)
-        if kept is None or kept[0] != version:
-            kept = self._site_cache[site_id] = (version, load_site(path))
+        if kept is None or kept[0] != changed:
+            kept = self._site_cache[site_id] = (changed, load_site(path))
         return kept[1]
 
     def run(self, site_id: str, now: dt.datetime, trigger: str = "manual", wait: bool = False) -> RunResult:
@@ -242,7 +306,7 @@ class PlanningService:
         period first and skips it if it was already planned. While a run for the site is in
         progress the call is skipped, or with `wait` waits for it (a run whose inputs changed
         after that run read them: a limit order)."""
-        lock = self._locks[site_id]
+        lock = self._lock(site_id)
         if not lock.acquire(blocking=wait):
             return RunResult(site_id, "skipped", message="a run for this site is in progress")
         try:

@@ -189,9 +189,12 @@ def latest_states(engine: Engine, site: str, at: TimeLike) -> dict[str, tuple[fl
     return out
 
 
-def device_power(engine: Engine, site: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:
-    """Measured power (kW, > 0 drawn from the grid) per device: the mean of the samples measured
-    in each interval [t, t + resolution) of [start, end) at the site's resolution.
+def device_power(
+    engine: Engine, site: str, start: TimeLike, end: TimeLike, assets: list[str] | None = None
+) -> pd.DataFrame:
+    """Measured power (kW, > 0 drawn from the grid) per device (of `assets`, default all): the
+    mean of the samples measured in each interval [t, t + resolution) of [start, end) at the
+    site's resolution.
 
     Index: UTC interval starts; one column per asset that reported in the period; NaN where an
     asset reported nothing in an interval.
@@ -203,6 +206,8 @@ def device_power(engine: Engine, site: str, start: TimeLike, end: TimeLike) -> p
     query = sa.select(t.asset_id, t.measured_at, t.value).where(
         t.site_id == site, t.quantity == "power_kw", t.measured_at >= _db_time(first), t.measured_at < _db_time(last)
     )
+    if assets is not None:
+        query = query.where(t.asset_id.in_(assets))
     rows = _rows(engine, query)
     if not rows:
         return pd.DataFrame(index=index, dtype=float)

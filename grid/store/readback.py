@@ -12,15 +12,17 @@ grid, so PV generation comes out negative.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from grid.errors import InputError
 from grid.store import bulk
-from grid.store.schema import Measure, SensorKind
+from grid.store.schema import Measure, SensorKind, readings
+from grid.store.schema import sensors as sensor_table
 from grid.store.sites import get_site, sensor_frame
 
 Quantity = Literal["power", "energy"]
@@ -147,16 +149,14 @@ def site_aggregates(
     site = get_site(engine, site_id)
     start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
     sensors = sensor_frame(engine, site_id)
-    dt_h = site.resolution_min / 60.0
+    index = pd.date_range(start_ts, end_ts, freq=f"{site.resolution_min}min", inclusive="left", tz="UTC")
     columns = {}
     for kind in kinds:
-        chosen = sensors[sensors["kind"] == kind]
-        chosen = chosen[chosen["measure"].isin([*_ENERGY, Measure.POWER.value])]
-        values = _values(engine, chosen, start_ts, end_ts, site.resolution_min)
-        power = _as(values, chosen["measure"], "power", dt_h) * chosen["direction"].to_numpy(dtype=float)
-        complete = power.notna().all(axis=1) & (len(chosen) > 0)
-        columns[f"{kind}_kw"] = power.sum(axis=1).where(complete)
-        columns[f"{kind}_coverage"] = power.notna().mean(axis=1) if len(chosen) else pd.Series(0.0, power.index)
+        chosen = summable(sensors, kind)
+        power = grouped_power(engine, chosen, start_ts, end_ts, site.resolution_min)
+        kw, n = power["kw"].reindex(index), power["n"].reindex(index).fillna(0)
+        columns[f"{kind}_kw"] = kw.where((n == len(chosen)) & (len(chosen) > 0))
+        columns[f"{kind}_coverage"] = n / len(chosen) if len(chosen) else pd.Series(0.0, index)
     frame = pd.DataFrame(columns)
     if freq == "15min" and site.resolution_min == 15:
         return frame
@@ -167,3 +167,45 @@ def site_aggregates(
     kw_cols = [c for c in out.columns if c.endswith("_kw")]
     out[kw_cols] = out[kw_cols].where(counts[kw_cols] == steps)
     return out
+
+
+def summable(sensors: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The sensors of `kind` (rows of :func:`grid.store.sites.sensor_frame`) whose values sum to a
+    power: registers, interval energies and power."""
+    chosen = sensors[sensors["kind"] == kind]
+    return chosen[chosen["measure"].isin([*_ENERGY, Measure.POWER.value])]
+
+
+def grouped_power(
+    engine: Engine,
+    chosen: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    resolution_min: int,
+    by: str | None = None,
+) -> pd.DataFrame:
+    """Signed mean power (kW, > 0 drawn from the grid) summed over the `chosen` sensors per
+    interval of [start, end) (and per value of sensor column `by`, e.g. ``connection``), summed by
+    the database: columns ts (UTC), [by,] kw, n (how many sensors had a value). Only intervals
+    with at least one value appear; a partial sum is the caller's to refuse (n < sensors)."""
+    dt_h = resolution_min / 60.0
+    kw = sa.case((sensor_table.c.measure == Measure.POWER.value, readings.c.value), else_=readings.c.value / dt_h)
+    keys = [readings.c.ts] + ([sensor_table.c[by]] if by else [])
+    query = (
+        sa.select(*keys, sa.func.sum(kw * sensor_table.c.direction), sa.func.count())
+        .select_from(readings.join(sensor_table, readings.c.sensor_id == sensor_table.c.id))
+        .where(
+            sensor_table.c.id.in_([int(i) for i in chosen["id"]]),
+            readings.c.ts >= start.to_pydatetime(),
+            readings.c.ts < end.to_pydatetime(),
+        )
+        .group_by(*keys)
+    )
+    names = ["ts", *([by] if by else []), "kw", "n"]
+    rows: list[Any] = []
+    if not chosen.empty:
+        with engine.connect() as conn:
+            rows = list(conn.execute(query).all())
+    data = pd.DataFrame([tuple(r) for r in rows], columns=names).astype({"kw": float, "n": int})
+    data["ts"] = pd.to_datetime(data["ts"], utc=True)
+    return data if by else data.set_index("ts")
