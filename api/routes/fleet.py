@@ -15,17 +15,18 @@ router = APIRouter(tags=["service"], responses=AUTH)
 
 @router.get("/fleet/status", response_model=FleetStatusOut)
 def fleet_status(ctx: Ctx, key: CurrentKey) -> FleetStatusOut:
-    """For each site the key covers: its last run (when, which period, how long, status and
-    message, warm or cold, which worker, how long it waited for one) and whether the site is
-    *late* (no good plan for the period before the current one) or *failing* (its last run
-    failed). Sites the service has not planned since it started count as late."""
+    """For each site the key covers (of the settings or stored as data): its last run (when,
+    which period, how long, status and message, warm or cold, which worker, how long it waited
+    for one) and whether the site is *late* (no good plan for the period before the current one)
+    or *failing* (its last run failed). Sites the service has not planned since it started count
+    as late."""
     require_right(key, Right.READ_FLEET)
     service = ctx.service
     now = ctx.clock()
     every = ctx.settings.replan_every_min
     runs = service.status.snapshot()
     rows = []
-    for site_id in sorted(s for s in service.sites if key.covers(s)):
+    for site_id in (s for s in service.site_ids() if key.covers(s)):
         run = runs.get(site_id)
         rows.append(
             FleetSite(

@@ -113,7 +113,7 @@ def fleet_service(
 def plan_round(service: PlanningService, now: dt.datetime, trigger: str = "manual") -> RoundReport:
     """Plan every site of `service` once from the period containing `now`."""
     t0 = time.perf_counter()
-    ids = sorted(service.sites)
+    ids = service.site_ids()  # those of its files and those stored as data
     results = service.run_round(ids, now, trigger)
     seconds = time.perf_counter() - t0
     snapshot = service.status.snapshot()
