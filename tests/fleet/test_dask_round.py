@@ -22,6 +22,8 @@ from grid.fleet.executor import DaskExecutor, rendezvous
 from grid.fleet.round import plan_round
 from grid.fleet.status import GOOD
 from grid.series import SiteInputs
+from grid.store import plans as plan_store
+from grid.store.site_versions import document_from_file
 from tests.api.conftest import key
 from tests.api.kit import Clock, clock, make_app, service, sites
 from tests.fleet import gate
@@ -179,3 +181,29 @@ def test_the_service_plans_on_the_cluster_its_settings_name(
     assert {by_site[s]["worker"] for s in ("demo", "north")} <= workers
     assert by_site["demo"]["mode"] == "warm"  # its second run, on the worker that kept its model
     assert cluster.status == "running"  # closing the app closed its client, not the cluster
+
+
+def test_a_site_updated_over_the_api_is_planned_in_its_new_version_at_the_next_round(
+    cluster: Any, store: Engine, sites: dict[str, Path], clock: Clock, key: dict[str, str]
+) -> None:
+    app = make_app(store, sites, clock, dask_scheduler=cluster.scheduler.address)
+    with TestClient(app) as client:
+        svc = service(app)
+        assert all(r.status in GOOD for r in svc.run_round(svc.site_ids(), clock()))
+        doc = document_from_file(sites["demo"])  # the file's site, stored as data, one battery more
+        doc["batteries"].append(
+            {"id": "BAT-NEW", "connection": "T1", "capacity_kwh": 20.0, "charge_kw": 5.0, "discharge_kw": 5.0}
+        )
+        headers = {"X-API-Key": key["admin_all"]}
+        assert client.put("/api/v1/sites/demo", json=doc, headers=headers).status_code == 201
+        east = document_from_file(sites["demo"])  # a site that exists only as data
+        east["site"]["id"] = "east"
+        assert client.put("/api/v1/sites/east", json=east, headers=headers).status_code == 201
+        results = {r.site_id: r for r in svc.run_round(svc.site_ids(), clock.advance(15))}
+    assert sorted(results) == ["demo", "east", "north"]
+    assert all(r.status in GOOD for r in results.values()), [r.message for r in results.values()]
+    body = plan_store.plan_body(store, results["demo"].plan_id or "")
+    assert "BAT-NEW" in body["assets"] and body["inputs"]["base_load"] == "inputs.base_load (inline)"
+    workers = set(cluster.scheduler_info(n_workers=-1)["workers"])
+    runs = [svc.status.get(site_id) for site_id in results]
+    assert {run.worker for run in runs if run is not None} <= workers and None not in runs
