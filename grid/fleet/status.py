@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from grid.schedule import metrics
+from grid.store.plans import GOOD
 
-#: statuses of a run that produced a usable plan
-GOOD = frozenset({"optimal", "optimal_with_violations"})
+__all__ = ["GOOD", "FleetStatus", "SiteRun", "is_late"]
 
 
 @dataclass(frozen=True)
