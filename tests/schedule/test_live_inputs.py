@@ -259,3 +259,34 @@ def test_an_order_stored_by_another_writer_replans_at_the_next_look(
         assert body["connections"]["T2"]["limit_import_kw"][0] > 12.0
     finally:
         sched._service = None
+
+
+def test_beyond_the_published_weather_the_forecast_runs_temperature_then_the_file(
+    store: Engine, sites: dict[str, Path]
+) -> None:
+    """3 h horizon: the first hour published (2.5 degC), the second from the forecast run's stored
+    temperature forecast (-4 degC), the last hour from the site's file; the source counts each."""
+    from grid.store.forecasts import store_forecast
+
+    site = load_site(sites["demo"])
+    register_site(store, site)
+    start = pd.Timestamp("2026-01-14T08:00:00Z")
+    index = pd.date_range(start, periods=12, freq="15min")
+    published = pd.DataFrame({"start": index[:4], "end": index[:4] + 15 * MIN, "value": [2.5] * 4})
+    live.store_weather(store, "demo", "temp_degc", published, start - pd.Timedelta(hours=6), "test", start)
+    run = pd.DataFrame({0.5: [-4.0] * 8}, index=index[:8])  # covers hours 1-2; the published hour wins
+    store_forecast(store, "demo", "weather", run, start - pd.Timedelta(hours=1), "input", "temp_degc")
+    inputs = planning_inputs(site, store, start, 3.0)
+    file_temp = load_inputs_file_temp(site, index)
+    np.testing.assert_allclose(inputs.temp_degc.to_numpy()[:4], 2.5)
+    np.testing.assert_allclose(inputs.temp_degc.to_numpy()[4:8], -4.0)
+    np.testing.assert_allclose(inputs.temp_degc.to_numpy()[8:], file_temp[8:])
+    assert inputs.sources["weather"] == (
+        "store: 4 interval(s) published, 4 from the forecast run's temperature forecast, 4 from the site input files"
+    )
+
+
+def load_inputs_file_temp(site: object, index: pd.DatetimeIndex) -> np.ndarray:
+    from grid.series import load_inputs
+
+    return load_inputs(site).window(index).temp_degc.to_numpy()  # type: ignore[arg-type]
