@@ -308,6 +308,9 @@ def test_grid_sites_import_and_list_at_80_columns(sites: dict[str, Path], tmp_pa
     assert first.exit_code == 0 and "site demo: version 1 stored (created: 2 connections" in first.output
     again = runner.invoke(app, ["sites", "import", str(sites["demo"]), "--db", db])
     assert again.exit_code == 0 and "unchanged, version 1" in again.output
+    several = runner.invoke(app, ["sites", "import", str(tmp_path / "nosuch.yaml"), str(sites["north"]), "--db", db])
+    assert several.exit_code == 2  # the missing file is reported, the good one stored all the same
+    assert "nosuch.yaml: cannot read site file" in several.output and "site north: version 1 stored" in several.output
     engine = make_engine(db)
     long_id = "quartier-nord-ost-erweiterung2"
     doc = document_from_file(sites["demo"])
