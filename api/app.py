@@ -29,7 +29,9 @@ from api.routes import (
     dashboard,
     dashboard_compress,
     dashboard_data,
+    dashboard_scenarios,
     ev_sessions,
+    fleet,
     forecast_accuracy,
     forecasts,
     health,
@@ -176,6 +178,12 @@ def create_app(
                 deadline_s=settings.mqtt_publish_deadline_s,
             )
         ctx.started_at = clock()
+        if settings.dask_scheduler is not None or settings.dask_workers > 0:
+            from grid.fleet.executor import DaskExecutor  # Dask loads only for a fleet
+
+            service.executor = DaskExecutor.start(
+                settings.dask_scheduler, max(1, settings.dask_workers), settings.fleet_model_budget_mb
+            )
         clean_stale_uploads()  # left by a killed process
         service.recover(clock())  # runs a killed process left `running`: failed, planned again
         if settings.scheduler_enabled:
@@ -220,9 +228,11 @@ def create_app(
     app.include_router(signals.router, prefix=API_PREFIX)
     app.include_router(performance.router, prefix=API_PREFIX)
     app.include_router(sites.router, prefix=API_PREFIX)
+    app.include_router(fleet.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_data.router)
+    app.include_router(dashboard_scenarios.router)
 
     # gzip inside the fast path and the edge: their answers and refusals pass as they are
     app.add_middleware(dashboard_compress.Compression)

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grid.errors import InputError, InputErrors
 
@@ -66,7 +66,10 @@ class Penalties(_Model):
     ``heat_store_shortfall`` are the defaults of the end-of-horizon conditions, which each asset may
     override (``terminal_penalty_eur_per_kwh``) or make hard (``terminal_hard``: priced at
     ``hard_terminal``, above every other slack, so it is met whenever it physically can be and
-    reported if not). ``below_guaranteed_min`` applies only behind a
+    reported if not). ``reserve`` prices a kWh that flexible devices draw inside a connection's
+    planning reserve (see ``SiteInputs.reserve_kw``): above any price spread, so that flexible load
+    moves out of the forecast's uncertainty where it can, below dimming and EV energy missed, so
+    that nobody is dimmed or left uncharged for a statistical margin. ``below_guaranteed_min`` applies only behind a
     hard-limit connection, where a §14a device may have to go below its guaranteed minimum (the
     limit is physical); it is below unmet load, so households are not shed to keep a device's minimum.
     """
@@ -81,6 +84,7 @@ class Penalties(_Model):
     hard_terminal_eur_per_kwh: PositiveFloat = 1000.0
     dimming_eur_per_kwh: PositiveFloat = 1.0
     below_guaranteed_min_eur_per_kwh: PositiveFloat = 8.0
+    reserve_eur_per_kwh: PositiveFloat = 0.5
 
 
 class GridFeeWindow(_Model):
@@ -331,6 +335,9 @@ class HeatPump(_Controllable):
     default: where it started); a shortfall costs ``terminal_penalty_eur_per_kwh`` (default
     ``penalties.heat_store_shortfall_eur_per_kwh``), or with ``terminal_hard``
     ``penalties.hard_terminal_eur_per_kwh``.
+
+    ``store_empty_degc`` and ``store_full_degc`` (both or neither) let the store report its state
+    as a temperature: content = ``store_kwh`` x (T - empty) / (full - empty), linear in between.
     """
 
     household: str | None = None
@@ -343,6 +350,17 @@ class HeatPump(_Controllable):
     terminal_penalty_eur_per_kwh: PositiveFloat | None = None
     terminal_hard: bool = False
     annual_heat_kwh: PositiveFloat | None = None
+    store_empty_degc: Annotated[float, Field(ge=-50.0, le=150.0)] | None = None
+    store_full_degc: Annotated[float, Field(ge=-50.0, le=150.0)] | None = None
+
+    @model_validator(mode="after")
+    def _store_temperatures(self) -> HeatPump:
+        empty, full = self.store_empty_degc, self.store_full_degc
+        if (empty is None) != (full is None):
+            raise ValueError("store_empty_degc and store_full_degc go together (give both or neither)")
+        if empty is not None and full is not None and full <= empty:
+            raise ValueError(f"store_full_degc ({full:g}) must be above store_empty_degc ({empty:g})")
+        return self
 
 
 class SiteInfo(_Model):

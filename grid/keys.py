@@ -39,6 +39,7 @@ class Right(StrEnum):
     WRITE_READINGS = "write_readings"
     READ_SITES = "read_sites"
     MANAGE_SITES = "manage_sites"
+    READ_FLEET = "read_fleet"  #: the planning status of every site (admin)
 
 
 RIGHTS: dict[Role, frozenset[Right]] = {

@@ -131,6 +131,11 @@ class SiteInputs:
                        and interval; NaN (or no column) where no order applies. The plan keeps
                        the lower of this and the connection's own limit.
     ordered_export_kw: the same for exports.
+    reserve_kw:        planning reserve under each connection's import limit (kW, >= 0) per
+                       connection id and interval, for what the forecast of its inflexible load may
+                       miss (the band between its median and upper quantile); NaN or no column: none.
+                       Flexible devices stay out of it unless that costs more than
+                       ``Penalties.reserve_eur_per_kwh``.
     """
 
     base_load_kw: pd.DataFrame
@@ -144,6 +149,7 @@ class SiteInputs:
     sources: dict[str, str] = field(default_factory=dict)
     ordered_import_kw: pd.DataFrame | None = None
     ordered_export_kw: pd.DataFrame | None = None
+    reserve_kw: pd.DataFrame | None = None
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -174,6 +180,7 @@ class SiteInputs:
             sources=dict(self.sources),
             ordered_import_kw=cut(self.ordered_import_kw),
             ordered_export_kw=cut(self.ordered_export_kw),
+            reserve_kw=cut(self.reserve_kw),
         )
 
     def for_site(self, site: Site, index: pd.DatetimeIndex) -> SiteInputs:
@@ -212,7 +219,7 @@ class SiteInputs:
                 _check_finite(values.to_frame(name), "inputs", False, problems)
         orders = {
             name: _orders(getattr(window, name), site, f"inputs.{name}", problems)
-            for name in ("ordered_import_kw", "ordered_export_kw")
+            for name in ("ordered_import_kw", "ordered_export_kw", "reserve_kw")
         }
         if problems:
             raise InputErrors(problems, "inputs")
