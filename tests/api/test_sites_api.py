@@ -286,6 +286,8 @@ def test_a_stored_only_site_is_known_to_the_other_routes(
     assert client.get(f"{URL}/east/plans", headers=headers).status_code == 404
     assert put(client, "east", east(sites), key["admin_all"]).status_code == 201
     assert client.get(f"{URL}/east/plans", headers=headers).status_code == 200
+    status = client.get("/api/v1/fleet/status", headers=headers)
+    assert status.status_code == 200 and '"site":"east"' in status.text.replace(" ", "")
     scenario = {"name": "pv", "period": {"hours": 1}, "edits": [{"kind": "scale_pv", "scale": 1.5}]}
     refused = client.post(f"{URL}/east/scenarios", json=scenario, headers=headers)
     assert refused.status_code == 409 and "stored as data" in refused.json()["detail"]
