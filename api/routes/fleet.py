@@ -25,7 +25,7 @@ def fleet_status(ctx: Ctx, key: CurrentKey) -> FleetStatusOut:
     every = ctx.settings.replan_every_min
     runs = service.status.snapshot()
     rows = []
-    for site_id in sorted(s for s in service.sites if key.covers(s)):
+    for site_id in (s for s in service.site_ids() if key.covers(s)):
         run = runs.get(site_id)
         rows.append(
             FleetSite(
