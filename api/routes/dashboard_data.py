@@ -90,7 +90,7 @@ PAGES: dict[str, tuple[Right, ...]] = {
     "performance": (Right.READ_KPIS,),
     "scenarios": (Right.RUN_SCENARIOS,),
 }
-SCENARIO_FIELDS = ("run_id", "name", "status", "scenario_status", "message", "submitted_at", "finished_at")
+SCENARIO_FIELDS = ("name", "status", "scenario_status", "submitted_at", "finished_at", "message", "run_id")
 UNITS = {"power_kw": "kW", "kw_per_kwp": "kW/kWp", "heat_kw": "kW thermal", "temp_degc": "degC"}
 FORECAST_BEFORE = pd.Timedelta(days=1)
 FORECAST_AFTER = pd.Timedelta(days=2)

@@ -224,7 +224,7 @@ def test_planner_sees_scenarios_only(tab: Tab, served: Served) -> None:
     visible = tab.page.eval_on_selector_all(".tab", "bs => bs.filter(b => !b.hidden).map(b => b.dataset.page)")
     assert visible == ["scenarios"]
     api = served.api("/api/v1/sites/demo/scenarios", "planner")
-    rows = tab.page.eval_on_selector_all("#sc-table tr", "rs => rs.slice(1).map(r => r.cells[1].innerText)")
+    rows = tab.page.eval_on_selector_all("#sc-table tr", "rs => rs.slice(1).map(r => r.cells[0].innerText)")
     assert rows == [r["name"] for r in api["runs"]] == ["bigger batteries"]  # not north's run
     for path in ("overview", "grid", "assets", "setpoints.csv", "forecasts", "performance"):
         assert tab.page.request.get(f"{served.url}/dashboard/api/sites/demo/{path}").status == 403, path
