@@ -63,8 +63,14 @@ def demo(out: Path | None) -> Iterator[tuple[str, str, float]]:
         port = free_port()
         cmd = [str(GRID), "demo", "--out", str(folder), "--db", f"sqlite:///{tmp}/store.sqlite", "--port", str(port)]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "120"})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "120"},
+        )
         key: list[str] = []
 
         def read() -> None:

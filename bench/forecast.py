@@ -29,7 +29,23 @@ habits) are less regular; the ratios here are an upper bound on the benefit, not
   forecast from a GHI forecast (the true GHI x lognormal AR(1) error, sigma 0.2, lag-1 0.9, capped at clear
   sky) / MAE of the calibrated ("scaled") clear sky; both calibrated on the same history.
 
-Ends with one line: ``forecast_s <seconds> mae_ratio <ratio> coverage_80 <fraction> pv_mae_ratio <ratio>``.
+Real meters (``data/real``, see its PROVENANCE.md): the 13 held-out SimBench profiles and the
+held-out UCI household (``ihepc:total``), never used for tuning, over their last 14 days: 14 daily
+origins at local midnight, 24 h ahead, each forecast by :class:`grid.forecast.meters.MeterForecaster`
+(per-series choice among seasonal naive, recent-weeks median, ridge, the global LightGBM model and
+their ensemble on the 14 days before the origin; conformal 10-90 % band per lead hour). The global
+model is trained on every real series (tune and held-out histories alike: training is not tuning)
+up to 14 days before the origin, and retrained weekly.
+
+* ``mae_ratio_real``: MAE of the median / MAE of seasonal naive, each series divided by its mean
+  before pooling (the SimBench profiles are per unit, the household in kW);
+* ``coverage_80_real``: share of measured values inside the 10-90 % band (also by 6-hour step).
+
+* real PV (printed, not in the last line): NREL's measured SERF East system, 28 daily origins,
+  forecast from the site's measured irradiance vs the scaled clear sky (``real_pv_backtest``).
+
+Ends with one line: ``forecast_s <seconds> mae_ratio <ratio> coverage_80 <fraction> mae_ratio_real
+<ratio> coverage_80_real <fraction> pv_mae_ratio <ratio>``.
 Run by hand: .venv/bin/python bench/forecast.py [--meters 300] [--seed 20261125]
 """
 
@@ -44,8 +60,12 @@ import pandas as pd
 from grid import demo
 from grid.domain import PVArray
 from grid.forecast.backtest import backtest
+from grid.forecast.calendar import wall_clock_lag
+from grid.forecast.gbm import GlobalLoad
 from grid.forecast.load import LearnedLoad, SeasonalNaive
-from grid.forecast.pv import PVForecaster, backtest_pv
+from grid.forecast.meters import CALIBRATION_DAYS, MeterForecaster
+from grid.forecast.pv import PVForecaster, backtest_pv, rolling_backtest_pv
+from grid.forecast.realdata import HELD_OUT_NOTE, SERF_EAST, SERF_EAST_ARRAY, held_out_ids, real_meters, real_pv
 from grid.forecast.weather import Weather
 
 HISTORY_START = "2025-11-10T00:00:00+01:00"
@@ -100,6 +120,77 @@ def pv_backtest(seed: int) -> tuple[float, float, float]:
         f"from GHI forecast, {result.clear_sky_mae_kw:.1f} kW scaled clear sky"
     )
     return result.mae_kw, result.clear_sky_mae_kw, result.mae_ratio
+
+
+REAL_DAYS = 14
+RETRAIN_DAYS = 7
+
+
+def real_backtest(split: str = "held_out", before_days: int = 0) -> tuple[float, float]:
+    """Held-out real meters, 14 daily origins, 24 h ahead (see the module docstring). Returns
+    (mae_ratio_real, coverage_80_real). ``split="tune"`` scores the tuning split instead, over the
+    fortnight ending `before_days` before the data's end (how the settings were chosen)."""
+    series = {**real_meters("simbench"), "ihepc:total": real_meters("ihepc")["ihepc:total"]}
+    held = [k for k in held_out_ids() if k in series] if split == "held_out" else list(real_meters("simbench", "tune"))
+    ends = {k: v.index[-1] + pd.Timedelta(minutes=15) - pd.Timedelta(days=before_days) for k, v in series.items()}
+    t0 = time.perf_counter()
+    model: GlobalLoad | None = None
+    abs_model = abs_naive = 0.0
+    inside_by_step, total_by_step = np.zeros(4), np.zeros(4)
+    chosen: dict[str, int] = {}
+    for day in range(REAL_DAYS):
+        back = pd.Timedelta(days=REAL_DAYS - day)
+        if day % RETRAIN_DAYS == 0:
+            cut = back + pd.Timedelta(days=CALIBRATION_DAYS)
+            model = GlobalLoad(24).fit({k: v[v.index < ends[k] - cut] for k, v in series.items()})
+        forecaster = MeterForecaster(24, global_model=model)
+        for name in held:
+            values = series[name]
+            origin = ends[name] - back
+            index = pd.date_range(origin, periods=96, freq="15min")
+            history = values[values.index < origin]
+            forecast = forecaster.forecast(history, index, name)
+            chosen[forecast.model] = chosen.get(forecast.model, 0) + 1
+            scale = float(history.abs().mean())
+            actual = values.reindex(index).to_numpy()
+            naive = history.reindex(wall_clock_lag(index, 7)).to_numpy()
+            q = forecast.quantiles
+            abs_model += float(np.nansum(np.abs(actual - q[0.5].to_numpy()))) / scale
+            abs_naive += float(np.nansum(np.abs(actual - naive))) / scale
+            hit = (actual >= q[0.1].to_numpy()) & (actual <= q[0.9].to_numpy())
+            inside_by_step += hit.reshape(4, 24).sum(axis=1)
+            total_by_step += 24
+    ratio = abs_model / abs_naive
+    coverage = float(inside_by_step.sum() / total_by_step.sum())
+    what = HELD_OUT_NOTE if split == "held_out" else f"tuning split, {before_days} days before the end"
+    print(f"real meters ({what}): {len(held)} series x {REAL_DAYS} origins, 24 h ahead")
+    print(f"  MAE / seasonal naive {ratio:.3f}, 10-90 % coverage {coverage:.3f} ({time.perf_counter() - t0:.1f} s)")
+    print("  coverage by horizon (6 h steps): " + " ".join(f"{c:.2f}" for c in inside_by_step / total_by_step))
+    print("  models chosen: " + ", ".join(f"{k} {v}" for k, v in sorted(chosen.items())))
+    return ratio, coverage
+
+
+REAL_PV_ORIGINS = 28
+
+
+def real_pv_backtest() -> float:
+    """NREL SERF East (measured PV, data/real): 28 daily origins, each calibrated on the 14 days
+    before it, 24 h ahead from the site's (satellite) irradiance, against the scaled clear sky.
+    The irradiance is the measured one, not a forecast: the ratio is the physics and calibration
+    part of the error only. Returns the MAE ratio."""
+    measured, weather = real_pv()
+    site_weather = Weather(weather["temp_degc"], weather["ghi_w_per_m2"])
+    last = measured.index[-1].normalize()
+    origins = [last - pd.Timedelta(days=k) + pd.Timedelta(hours=7) for k in range(REAL_PV_ORIGINS, 0, -1)]
+    model = PVForecaster(**SERF_EAST)
+    result = rolling_backtest_pv(model, [PVArray(**SERF_EAST_ARRAY)], measured, site_weather, site_weather, origins)
+    print(
+        f"real PV (SERF East, {REAL_PV_ORIGINS} origins x 24 h, from the site's measured irradiance): "
+        f"MAE {result.mae_kw:.3f} kW vs scaled clear sky {result.clear_sky_mae_kw:.3f} kW, "
+        f"ratio {result.mae_ratio:.3f}; "
+        f"energy {result.forecast_kwh:.0f} of {result.measured_kwh:.0f} kWh measured"
+    )
+    return result.mae_ratio
 
 
 def main() -> None:
@@ -167,8 +258,11 @@ def main() -> None:
             f"coverage site {covers[0]:.2f} meters {np.median(covers[1:]):.2f} ({time.perf_counter() - t0:.1f} s)"
         )
     _, _, pv_ratio = pv_backtest(args.seed)
+    real_pv_backtest()
+    real_ratio, real_coverage = real_backtest()
     print(
-        f"forecast_s {forecast_s:.2f} mae_ratio {mae_ratio:.3f} coverage_80 {coverage:.3f} pv_mae_ratio {pv_ratio:.3f}"
+        f"forecast_s {forecast_s:.2f} mae_ratio {mae_ratio:.3f} coverage_80 {coverage:.3f} "
+        f"mae_ratio_real {real_ratio:.3f} coverage_80_real {real_coverage:.3f} pv_mae_ratio {pv_ratio:.3f}"
     )
 
 

@@ -20,8 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from api import cli as api_cli
+from grid import sites_cli
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
+from grid.fleet import cli as fleet_cli
 from grid.forecast import cli as forecast_cli
 from grid.ingest import cli as ingest_cli
 from grid.ingest import live_cli
@@ -69,6 +71,8 @@ app.add_typer(live_cli.weather_app, name="weather")
 app.add_typer(live_cli.limits_app, name="limits")
 app.command("performance")(performance_cli.performance_command)
 app.command("simulate")(sim_cli.simulate_command)
+app.add_typer(fleet_cli.app, name="fleet")
+app.add_typer(sites_cli.app, name="sites")
 console = Console()
 out_console = Console(soft_wrap=True)  # keys, URLs and paths people copy never wrap
 err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap

@@ -113,9 +113,7 @@ def plan_demo(
                 weather = Weather(load_inputs(site).temp_degc)
                 # for every day of the inputs: the scheduler's later re-plans read them from the store
                 span_h = len(load_inputs(site).index) * site.site.resolution_min / 60
-                summary = run_site(
-                    engine, site.id, as_of=start, hours=max(hours, span_h), weather=weather, model=site
-                )
+                summary = run_site(engine, site.id, as_of=start, hours=max(hours, span_h), weather=weather, model=site)
             console.print(f"forecasts issued at {summary.issued_at.isoformat()}: {len(summary.rows)} targets")
             for note in summary.notes:
                 console.print(f"  note: {note}")

@@ -47,6 +47,9 @@ def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timest
             "households": int(conn.households[c]),
             "peak_import_kw": float((imp[c] + over_imp[c]).max()),
         }
+        if conn.reserve_kw[c].any():  # planned with a reserve under the limit (forecast uncertainty)
+            connections[cid]["reserve_kw"] = np.minimum(conn.reserve_kw[c], conn.limit_import_kw[c])
+            connections[cid]["in_reserve_kw"] = x[grid.in_reserve_cols[c]]
         if conn.hard_limits[c]:
             connections[cid]["unmet_kw"] = unmet[c]
             connections[cid]["spill_kw"] = spill[c]

@@ -3,7 +3,8 @@
 cost_eur is what the neighbourhood pays over the horizon: energy + grid fees + CO2 + peak charge +
 battery throughput - feed-in revenue (at each connection's prices; exports of PV arrays that get no
 payment in an interval earn nothing, see ``models.blocks.feed_in``); penalties are reported apart
-(penalty_eur) and are zero in a plan without violations or dimming.
+(penalty_eur: slacks, dimming, and import drawn into a connection's planning reserve) and are zero
+in a plan without violations, dimming or reserve in use.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def compute_kpis(
     )
     dimmed_kwh = float(sum(d["dimmed_kw"] for d in plan.dimming) * dt)
     penalty_eur += dimmed_kwh * tab.penalties.dimming_eur_per_kwh
+    reserve_kwh = float(sum(np.sum(c.get("in_reserve_kw", 0.0)) for c in plan.connections.values()) * dt)
+    penalty_eur += reserve_kwh * tab.penalties.reserve_eur_per_kwh
     by_kind: dict[str, float] = {}
     for v in plan.violations:
         key = f"{v.kind}_{v.unit.lower()}"
@@ -99,6 +102,7 @@ def compute_kpis(
         "limit_breach_kwh": dt * sum(v for k, v in by_kind.items() if k.endswith("limit_exceeded_kw")),
         "dimming_events": float(len(plan.dimming)),
         "dimmed_kwh": dimmed_kwh,
+        "reserve_used_kwh": reserve_kwh,
         "violations": float(len(plan.violations)),
     }
     return kpis

@@ -83,7 +83,8 @@ def test_plan_csv_format(tmp_path: Path) -> None:
     out = tmp_path / ("a-folder-with-a-long-name-" * 3) / "plan.csv"  # "written: <path>" > 80 columns
     out.parent.mkdir()
     result = runner.invoke(
-        app, ["plan", "--site", str(DEMO_SITE), "--hours", "2", "--out", str(out), "--format", "csv"],
+        app,
+        ["plan", "--site", str(DEMO_SITE), "--hours", "2", "--out", str(out), "--format", "csv"],
         env={"COLUMNS": "80"},
     )
     assert result.exit_code == 0, result.output

@@ -88,8 +88,12 @@ async def files(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
     return {
         "site": site,
         "files": [
-            {"file": name, "name": raw.get("name"), "description": raw.get("description", ""),
-             "kind": "sweep" if is_sweep(raw) else "scenario"}
+            {
+                "file": name,
+                "name": raw.get("name"),
+                "description": raw.get("description", ""),
+                "kind": "sweep" if is_sweep(raw) else "scenario",
+            }
             for name, (_path, raw) in found.items()
         ],
     }
@@ -124,8 +128,9 @@ def sweep_bodies(
     bodies = []
     for case in cases:
         if case.spec is None:
-            raise RequestValidationError([{"type": "input_error", "loc": ["body", "file"],
-                                           "msg": f"case {case.name}: {case.error}"}])
+            raise RequestValidationError(
+                [{"type": "input_error", "loc": ["body", "file"], "msg": f"case {case.name}: {case.error}"}]
+            )
         dumped = case.spec.model_dump(mode="json", exclude={"baseline", "solver", "base_dir"}, exclude_none=True)
         bodies.append(scenario_body({**dumped, "description": f"{spec.name}: {case.name}"}, ["body", "file"]))
     return spec, cases, bodies
@@ -191,14 +196,18 @@ async def one_run(site: SiteId, run_id: str, key: Key, ctx: Ctx) -> dict[str, An
         "submitted_at": iso(row.submitted_at),
         "started_at": iso(row.started_at) if row.started_at else None,
         "finished_at": iso(row.finished_at) if row.finished_at else None,
-        "comparison": [] if result is None else [
-            {k: (_finite(r[k]) if k in ("baseline", "value", "delta", "delta_rel") else r[k])
-             for k in ("kpi", "baseline", "value", "delta", "delta_rel")}
+        "comparison": []
+        if result is None
+        else [
+            {
+                k: (_finite(r[k]) if k in ("baseline", "value", "delta", "delta_rel") else r[k])
+                for k in ("kpi", "baseline", "value", "delta", "delta_rel")
+            }
             for r in result.get("comparison", [])
         ],
-        "exports": {} if result is None else {
-            f"{t}.{f}": f"{base}/{t}.{f}" for t in ("comparison", "results") for f in ("csv", "parquet")
-        },
+        "exports": {}
+        if result is None
+        else {f"{t}.{f}": f"{base}/{t}.{f}" for t in ("comparison", "results") for f in ("csv", "parquet")},
     }
 
 
@@ -223,8 +232,11 @@ def sweep_table(ctx: ServiceContext, site: str, name: str) -> tuple[dict[str, li
     for case, body in zip(cases, bodies, strict=True):
         row: dict[str, Any] = {"case": case.name, **{f"param.{k}": v for k, v in case.params.items()}}
         run = newest.get(body.name)
-        row.update(run_id=run.run_id if run else None, status=run.status if run else "not run",
-                   message=run.message if run else "")
+        row.update(
+            run_id=run.run_id if run else None,
+            status=run.status if run else "not run",
+            message=run.message if run else "",
+        )
         if run is not None and not run.active:
             _scenario, result = store.run_documents(ctx.engine, run.run_id)
             for r in (result or {}).get("comparison", []):

@@ -121,7 +121,14 @@ def checked_spec(ctx: ServiceContext, site: str, body: ScenarioBody) -> Scenario
         raise RequestValidationError(files)
     _check_hours(ctx, body, body.period.hours if body.period is not None else None)
     solver = SolverSettings(threads=1, time_limit_s=ctx.settings.solver_time_limit_s)
-    spec = body.to_spec(ctx.settings.sites[site].resolve(), solver)
+    path = ctx.settings.sites.get(site)
+    if path is None:  # stored as data only: a scenario's baseline is a site file for now
+        raise HTTPException(
+            409,
+            f"site {site!r} is stored as data, not a file of the settings: scenarios over "
+            "the API run on site files only (run `grid scenario` on an exported file)",
+        )
+    spec = body.to_spec(path.resolve(), solver)
     try:
         baseline, inputs = load_baseline(spec.baseline_path)
         edited, edited_inputs = apply_edits(baseline, inputs, list(spec.edits), spec.base_dir)

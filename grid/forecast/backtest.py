@@ -15,7 +15,8 @@ Metrics (kW) over all kept (origin, interval) pairs, on the median:
 ``pinball``                  mean pinball loss per quantile level (kW), keys ``"0.1"`` ...;
 ``coverage_80``              share of measurements inside the 10-90 % band (ideal 0.8);
 ``n_points``, ``n_skipped``, ``n_origins``, ``cold_start_origins``, ``naive_chosen_origins`` counts
-                             (origins where :func:`~grid.forecast.load.forecast_load` fell back).
+                             (origins where :func:`~grid.forecast.load.forecast_load` fell back);
+``data``                     what the series is (a file, a site's store, a shipped real meter).
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def _forecast(
         return SeasonalNaive().fit(history).predict(index)
     if model == "profile":
         return StandardProfile(kw.get("profile", "H25"), kw.get("annual_kwh")).fit(history).predict(index)
+    if model in ("recent", "auto"):
+        from grid.forecast.meters import CANDIDATES, MeterForecaster
+
+        allowed = ("recent_profile",) if model == "recent" else CANDIDATES
+        return MeterForecaster(horizon_h, allowed=allowed).forecast(history, index, weather=weather)
     kind: LearnedKind = "hgb" if model == "hgb" else "ridge"
     return forecast_load(
         history, index, weather, kw.get("profile", "H25"), kw.get("annual_kwh"), kind=kind, horizon_h=horizon_h
@@ -87,8 +93,10 @@ def backtest(
     profile: str = "H25",
     annual_kwh: float | None = None,
     tz: str = DEFAULT_TZ,
+    data: str = "measured series",
 ) -> BacktestResult:
-    """Rolling-origin backtest of `model` on `series` (kW on the UTC quarter-hour grid, NaN = gap).
+    """Rolling-origin backtest of `model` on `series` (kW on the UTC quarter-hour grid, NaN = gap);
+    `data` says what the series is (the report names it).
 
     Raises :class:`InputError` if the series is shorter than `days` + a week of history + the horizon.
     """
@@ -130,17 +138,30 @@ def backtest(
         frame["model"] = forecast.model
         frames.append(frame)
         for note in forecast.notes:
-            if note not in notes and not note.startswith(("seasonal naive chosen", "H25 scaled", "cold start")):
+            if (
+                note not in notes
+                and not note.startswith(("seasonal naive chosen", "H25 scaled", "cold start"))
+                and (" chosen on " not in note)
+            ):
                 notes.append(note)
     points = pd.concat(frames)
     points.index.name = "timestamp"
     metrics = _metrics(points, before, tz)
     metrics.update(
-        n_origins=len(origins), cold_start_origins=cold, horizon_h=horizon_h, days=days, model=model, step_h=step_h
+        n_origins=len(origins),
+        cold_start_origins=cold,
+        horizon_h=horizon_h,
+        days=days,
+        model=model,
+        step_h=step_h,
+        data=data,
     )
     metrics["naive_chosen_origins"] = naive_chosen
     if cold:
         notes.insert(0, f"{cold} of {len(origins)} origin(s) used the standard-profile cold start")
+    if model == "auto":
+        chosen = points.groupby("origin")["model"].first().value_counts()
+        notes.insert(0, "models chosen per origin: " + ", ".join(f"{k} {v}" for k, v in chosen.items()))
     if naive_chosen:
         notes.insert(
             0, f"{naive_chosen} of {len(origins)} origin(s) used seasonal naive (better on that origin's held-out days)"

@@ -2,4 +2,6 @@
 scikit-learn and pvlib: seconds, which `grid --help` must not pay)."""
 
 #: load forecast models of ``grid forecast backtest --model`` (see ``grid.forecast.backtest``)
-MODELS = ("ridge", "hgb", "profile", "naive")
+#: ``recent``: weighted median of recent weeks; ``auto``: per-series choice by rolling backtest
+#: (grid.forecast.meters), both with conformal bands per lead hour
+MODELS = ("ridge", "hgb", "profile", "naive", "recent", "auto")

@@ -61,6 +61,7 @@ def print_metrics(result: BacktestResult, title: str) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
+        ("data", str(m.get("data", "-"))),
         ("model", str(m["model"])),
         ("origins x horizon", f"{m['n_origins']} x {m['horizon_h']:g} h"),
         ("points (skipped)", f"{m['n_points']} ({m['n_skipped']})"),
@@ -85,6 +86,10 @@ def backtest_command(
         Path | None, typer.Option(help="CSV timestamp,value_kw (ISO 8601 with offset, mean kW per 15 min).")
     ] = None,
     site: Annotated[str | None, typer.Option(help="Site id in the store (its measured household load).")] = None,
+    real: Annotated[
+        str | None,
+        typer.Option(help="A measured series shipped in data/real, e.g. ihepc:total or simbench:H0-A."),
+    ] = None,
     temperature: Annotated[
         Path | None, typer.Option(help="CSV timestamp,temp_degc[,ghi_w_per_m2] covering the series.")
     ] = None,
@@ -101,15 +106,20 @@ def backtest_command(
     from grid.forecast.backtest import backtest, plot_points, write_points, write_report
 
     try:
-        if (series is None) == (site is None):
-            raise InputError("--series/--site", "give exactly one of them")
+        if sum(x is not None for x in (series, site, real)) != 1:
+            raise InputError("--series/--site/--real", "give exactly one of them")
         horizon_h, step_h = parse_hours(horizon), parse_hours(step, "--step")
         weather = read_weather_csv(temperature) if temperature is not None else None
         if series is not None:
             values, info = read_load_csv(series)
             if info.n_missing:
                 console.print(f"note: {info.n_missing} missing interval(s) in {series.name} are skipped, not filled")
-            name = series.stem
+            name, data = series.stem, f"file {series}"
+        elif real is not None:
+            from grid.forecast.realdata import describe, real_series
+
+            values = real_series(real)
+            name, data = real.replace(":", "-"), describe(real)
         else:
             assert site is not None
             from grid.forecast.site import measured_aggregate, open_store
@@ -117,11 +127,12 @@ def backtest_command(
             engine = open_store(db)
             values = measured_aggregate(engine, site, kind)
             name = f"{site}-{kind}"
+            data = f"site {site} in the store: measured {kind}"
             if weather is None:
                 from grid.forecast.site import stored_weather
 
                 weather = stored_weather(engine, site, pd.DatetimeIndex(values.index))
-        result = backtest(values, days, horizon_h, step_h, weather, model)
+        result = backtest(values, days, horizon_h, step_h, weather, model, data=data)
     except (InputError, InputErrors) as exc:
         raise _fail(exc) from None
     print_metrics(result, f"backtest {name}")

@@ -247,6 +247,8 @@ class LearnedLoad:
     notes: list[str] = field(default_factory=list)
     holdout_mae: float = float("nan")
     holdout_naive_mae: float = float("nan")
+    #: the held-out days' forecast by the model fitted without them (kW; empty if none)
+    holdout_predicted: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     _model: object | None = None
     _lag_means: np.ndarray | None = None
     _scale: float = 1.0
@@ -348,6 +350,7 @@ class LearnedLoad:
         if _days_with_values(early) >= 7:
             model = self._fit_on(early, weather)
             predicted = self._predict_held_out(model, early, late, weather)
+            self.holdout_predicted = predicted
             residuals = late - predicted
             naive = (
                 late - history.reindex(wall_clock_lag(pd.DatetimeIndex(late.index), SEASON_DAYS, self.tz)).to_numpy()

@@ -25,8 +25,9 @@ import pandas as pd
 import pvlib
 
 from grid.domain import PVArray
+from grid.errors import InputError
 from grid.forecast.quantiles import QUANTILES, Forecast, quantile_frame
-from grid.forecast.weather import Weather
+from grid.forecast.weather import Weather, cloud_cover_to_ghi
 
 SYSTEM_FACTOR = 0.86  # inverter, wiring, soiling, mismatch; temperature separately
 GAMMA_PER_K = -0.004
@@ -45,6 +46,11 @@ IRRADIANCE_BAND = (0.6, 1.0, 1.3)
 DAYLIGHT_KW_PER_KWP = 0.05
 SCALE_RANGE = (0.3, 1.5)
 MIN_CALIBRATION_POINTS = 40
+
+
+def irradiance_given(weather: Weather | None) -> bool:
+    """True if `weather` carries GHI or cloud cover (converted to GHI), not only temperature."""
+    return weather is not None and (weather.ghi_w_per_m2 is not None or weather.cloud_cover_pct is not None)
 
 
 def split_ghi(ghi: np.ndarray, zenith: np.ndarray, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -118,10 +124,15 @@ class PVForecaster:
         """Modelled availability (kW/kWp, uncalibrated) per plane (tilt_deg, azimuth_deg)."""
         sun, clear, extra = self._sun(index)
         zenith = sun["apparent_zenith"].to_numpy()
-        ghi_given = weather is not None and weather.ghi_w_per_m2 is not None
+        ghi_given = irradiance_given(weather)
         if ghi_given:
-            assert weather is not None and weather.ghi_w_per_m2 is not None
-            ghi = weather.on(index).ghi_w_per_m2.to_numpy(dtype=float)  # type: ignore[union-attr]
+            assert weather is not None
+            here = weather.on(index)
+            if here.ghi_w_per_m2 is not None:
+                ghi = here.ghi_w_per_m2.to_numpy(dtype=float)
+            else:
+                assert here.cloud_cover_pct is not None
+                ghi = cloud_cover_to_ghi(here.cloud_cover_pct.to_numpy(dtype=float), clear["ghi"].to_numpy())
             dni, dhi = split_ghi(ghi, zenith, index)
         else:
             factor = 1.0 if clear_sky_index is None else clear_sky_index.reindex(index).to_numpy(dtype=float)
@@ -205,7 +216,7 @@ class PVForecaster:
         """Quantile forecasts of availability (kW/kWp) per array id."""
         planes = sorted({(a.tilt_deg, a.azimuth_deg) for a in arrays})
         per_plane = self.kw_per_kwp(index, planes, weather, clear_sky_index)
-        ghi_given = weather is not None and weather.ghi_w_per_m2 is not None
+        ghi_given = irradiance_given(weather)
         notes = list(self.notes)
         scale = self.scale
         if self.ratio_quantiles is not None and self.calibrated_from_ghi == ghi_given:
@@ -216,7 +227,10 @@ class PVForecaster:
                 scale = 1.0
                 notes.append("PV calibration not applied: it was made from clear sky, the forecast uses GHI")
             notes.append("PV band: presumed multipliers (no calibration made the same way)")
-        source = "ghi forecast" if ghi_given else ("clear-sky x index" if clear_sky_index is not None else "clear sky")
+        from_cloud = ghi_given and weather is not None and weather.ghi_w_per_m2 is None
+        source = "clear-sky x index" if clear_sky_index is not None else "clear sky"
+        if ghi_given:
+            source = "cloud cover -> ghi" if from_cloud else "ghi forecast"
         model = "pvlib_ghi" if ghi_given else "pvlib_clearsky"
         out = {}
         own = self.connection_scale if self.calibrated_from_ghi == ghi_given else {}
@@ -270,4 +284,33 @@ def backtest_pv(
         clear_sky_mae_kw=float(np.mean(np.abs(medians[1] - actual))),
         measured_kwh=float(actual.sum() / 4),
         forecast_kwh=float(np.sum(medians[0]) / 4),
+    )
+
+
+def rolling_backtest_pv(
+    model: PVForecaster,
+    arrays: list[PVArray],
+    measured_kw: pd.Series,
+    measured_weather: Weather,
+    forecast_weather: Weather,
+    origins: list[pd.Timestamp],
+    calibration_days: float = 14.0,
+    horizon_h: float = 24.0,
+) -> PVBacktest:
+    """:func:`backtest_pv` from each origin (calibrated on the `calibration_days` before it,
+    forecasting `horizon_h` after it), pooled: MAE (kW) over all forecast intervals, energies summed."""
+    results = []
+    for origin in origins:
+        window = (measured_kw.index >= origin - pd.Timedelta(days=calibration_days)) & (
+            measured_kw.index < origin + pd.Timedelta(hours=horizon_h)
+        )
+        part = measured_kw[window]
+        if part.isna().any():
+            raise InputError("measured PV", "has gaps in a backtest window", origin.isoformat())
+        results.append(backtest_pv(model, arrays, part, measured_weather, forecast_weather, origin))
+    return PVBacktest(
+        mae_kw=float(np.mean([r.mae_kw for r in results])),
+        clear_sky_mae_kw=float(np.mean([r.clear_sky_mae_kw for r in results])),
+        measured_kwh=float(sum(r.measured_kwh for r in results)),
+        forecast_kwh=float(sum(r.forecast_kwh for r in results)),
     )

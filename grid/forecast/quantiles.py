@@ -119,3 +119,75 @@ class ResidualQuantiles:
         offsets = self.table[hours]
         values = base * (1.0 + offsets) if multiplicative else base + offsets
         return quantile_frame(values, index, self.quantiles)
+
+
+#: Lead-time buckets of :class:`HorizonConformal` (hours).
+LEAD_BUCKET_H = 1.0
+#: Lead hours on each side pooled with a bucket.
+POOL_LEAD_BUCKETS = 1
+
+
+def conformal_quantile(values: np.ndarray, q: float) -> float:
+    """Split-conformal quantile of `values` at level `q`: the ceil((n + 1) q)-th smallest for
+    q > 0.5 and the floor((n + 1) q)-th for q < 0.5 (each tail gets at most its nominal share of
+    exchangeable future errors), clipped to the sample; NaN for no values."""
+    v = np.sort(values[np.isfinite(values)])
+    n = len(v)
+    if n == 0:
+        return float("nan")
+    if q == 0.5:
+        return float(np.quantile(v, 0.5))
+    rank = int(np.ceil((n + 1) * q)) if q > 0.5 else int(np.floor((n + 1) * q))
+    return float(v[min(max(rank, 1), n) - 1])
+
+
+@dataclass(frozen=True)
+class HorizonConformal:
+    """Residual quantiles per lead-hour bucket (conformal on rolling-origin residuals).
+
+    ``table[b]`` holds, for leads in [b, b + 1) h, the conformal quantiles of the residuals
+    (measured - point) the same model made at that lead from earlier origins, pooled with the
+    neighbouring buckets; a bucket with fewer than :data:`MIN_RESIDUALS_PER_HOUR` residuals takes all
+    leads together. The median column is 0: the point forecast stays the median, the band is not
+    centred on it (a model that under-forecasts evenings gets a band reaching up).
+    """
+
+    table: np.ndarray
+    quantiles: tuple[float, ...]
+
+    @classmethod
+    def fit(
+        cls,
+        lead_h: np.ndarray,
+        residuals: np.ndarray,
+        quantiles: tuple[float, ...] = QUANTILES,
+        horizon_h: float = 48,
+        margin: float = 0.0,
+    ) -> HorizonConformal:
+        """Residual quantiles per lead bucket; `margin` widens every level away from the median
+        (level q < 0.5 read at q - margin, q > 0.5 at q + margin)."""
+        lead = np.asarray(lead_h, dtype=float)
+        res = np.asarray(residuals, dtype=float)
+        keep = np.isfinite(res) & np.isfinite(lead)
+        lead, res = lead[keep], res[keep]
+        n_buckets = max(1, int(np.ceil(horizon_h / LEAD_BUCKET_H)))
+        bucket = np.clip((lead // LEAD_BUCKET_H).astype(np.int64), 0, n_buckets - 1)
+        levels = [q if q == 0.5 else float(np.clip(q + np.sign(q - 0.5) * margin, 0.0, 1.0)) for q in quantiles]
+        overall = np.array([0.0 if q == 0.5 else conformal_quantile(res, q) for q in levels])
+        table = np.empty((n_buckets, len(quantiles)))
+        for b in range(n_buckets):
+            near = np.abs(bucket - b) <= POOL_LEAD_BUCKETS
+            if near.sum() >= MIN_RESIDUALS_PER_HOUR:
+                table[b] = [0.0 if q == 0.5 else conformal_quantile(res[near], q) for q in levels]
+            else:
+                table[b] = overall
+        return cls(np.nan_to_num(table), quantiles)
+
+    def apply(self, point: pd.Series, origin: pd.Timestamp) -> pd.DataFrame:
+        """Quantile frame: `point` + the residual quantiles of each interval's lead after `origin`
+        (leads past the table's span wrap around: a 24 h table serves 48 h day by day)."""
+        index = pd.DatetimeIndex(point.index)
+        lead = np.maximum(np.asarray((index - origin) / pd.Timedelta(hours=1), dtype=float), 0.0)
+        bucket = (lead // LEAD_BUCKET_H).astype(np.int64) % len(self.table)
+        values = point.to_numpy(dtype=float)[:, None] + self.table[bucket]
+        return quantile_frame(values, index, self.quantiles)

@@ -28,17 +28,39 @@ GHI_RANGE_W_PER_M2 = (0.0, 1500.0)
 ALLOWED_STEPS_MIN = (15, 60)
 
 
+#: Share of clear-sky GHI that reaches the ground under full overcast in the linear cloud-cover
+#: relation (Larson et al. 2016, the default of pvlib's former ``cloud_cover_to_ghi_linear``), %.
+OVERCAST_OFFSET_PCT = 35.0
+
+
+def cloud_cover_to_ghi(
+    cloud_cover_pct: np.ndarray, clear_ghi: np.ndarray, offset_pct: float = OVERCAST_OFFSET_PCT
+) -> np.ndarray:
+    """GHI (W/m2) from total cloud cover (0-100 %) and clear-sky GHI (W/m2):
+    ghi = (offset + (100 - offset) x (1 - cover / 100)) / 100 x clear-sky ghi (Larson et al. 2016,
+    as pvlib.forecast did before it was removed): clear sky at 0 %, `offset` % of it at 100 %."""
+    cover = np.clip(np.asarray(cloud_cover_pct, dtype=float), 0.0, 100.0)
+    return (offset_pct + (100.0 - offset_pct) * (1.0 - cover / 100.0)) / 100.0 * np.asarray(clear_ghi, dtype=float)
+
+
 @dataclass(frozen=True)
 class Weather:
-    """Outdoor temperature (degC) and optional GHI (W/m2), UTC-indexed."""
+    """Outdoor temperature (degC), optional GHI (W/m2) and optional total cloud cover (%),
+    UTC-indexed. PV uses GHI where given, else cloud cover converted to GHI
+    (:func:`cloud_cover_to_ghi`), else clear sky."""
 
     temp_degc: pd.Series
     ghi_w_per_m2: pd.Series | None = None
+    cloud_cover_pct: pd.Series | None = None
 
     def on(self, index: pd.DatetimeIndex) -> Weather:
-        """Both series on `index` (UTC quarter-hours); coarser input interpolated in time, NaN
+        """All series on `index` (UTC quarter-hours); coarser input interpolated in time, NaN
         outside the given span."""
-        return Weather(_on(self.temp_degc, index), None if self.ghi_w_per_m2 is None else _on(self.ghi_w_per_m2, index))
+        return Weather(
+            _on(self.temp_degc, index),
+            None if self.ghi_w_per_m2 is None else _on(self.ghi_w_per_m2, index),
+            None if self.cloud_cover_pct is None else _on(self.cloud_cover_pct, index),
+        )
 
     def covers(self, index: pd.DatetimeIndex) -> bool:
         """True if the temperature has a value at every interval of `index`."""

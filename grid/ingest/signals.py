@@ -42,6 +42,7 @@ PRICE_UNITS = {"eur/mwh": 1e-3, "eur/kwh": 1.0, "ct/kwh": 1e-2}
 WEATHER_QUANTITIES: dict[str, tuple[float, float]] = {
     "temp_degc": (-60.0, 60.0),
     "ghi_w_per_m2": (0.0, 1500.0),
+    "cloud_cover_pct": (0.0, 100.0),  # total cloud cover; PV converts it to GHI where no GHI is published
     "wind_m_per_s": (0.0, 80.0),
 }
 RESOLUTIONS_MIN = (15, 60)

@@ -39,7 +39,10 @@ def planning_inputs(site: Site, engine: Engine, start: pd.Timestamp, hours: floa
     temp, weather_from = known.temp_degc, "site input files"
     if in_store:
         temp, weather_from = _stored_weather(engine, site, start, index, known.temp_degc)
-    forecast = forecast_inputs(site, engine, start, hours, as_of=start, weather=Weather(temp))
+    ghi = cloud = None
+    if in_store:
+        ghi, cloud = _stored_irradiance(engine, site, start, index)
+    forecast = forecast_inputs(site, engine, start, hours, as_of=start, weather=Weather(temp, ghi, cloud))
     price, prices_from = known.price_eur_per_kwh, "site input files (known ahead)"
     if in_store:
         price, prices_from = _stored_prices(engine, site, start, index, known.price_eur_per_kwh)
@@ -97,6 +100,19 @@ def _stored_weather(
         return file_temp, "site input files; no weather forecast published in the store"
     temp = frame["value"].where(have, file_temp.reindex(index)).astype(float)
     return temp, f"store: {int(have.sum())} interval(s) published, {int((~have).sum())} from the site input files"
+
+
+def _stored_irradiance(
+    engine: Engine, site: Site, at: pd.Timestamp, index: pd.DatetimeIndex
+) -> tuple[pd.Series | None, pd.Series | None]:
+    """(GHI, cloud cover) published in the store by `at` over all of `index`, each None unless
+    complete; cloud cover is read only where no GHI is (PV converts it to GHI)."""
+    for quantity in ("ghi_w_per_m2", "cloud_cover_pct"):
+        value = live.weather_as_of(engine, site.id, at, index, quantity)["value"]
+        if value.notna().all():
+            series = value.astype(float).rename(quantity)
+            return (series, None) if quantity == "ghi_w_per_m2" else (None, series)
+    return None, None
 
 
 class ForecastProvider:

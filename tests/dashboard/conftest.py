@@ -29,8 +29,17 @@ from tests.api.kit import Clock, demo_sites, make_app
 
 CHROMIUM = "/usr/bin/chromium"
 #: T1's import register (kWh) every quarter-hour from 2026-01-13T23:00Z to 2026-01-14T01:00Z
-READ_AT = [("13", 23, 0), ("13", 23, 15), ("13", 23, 30), ("13", 23, 45), ("14", 0, 0), ("14", 0, 15), ("14", 0, 30),
-           ("14", 0, 45), ("14", 1, 0)]
+READ_AT = [
+    ("13", 23, 0),
+    ("13", 23, 15),
+    ("13", 23, 30),
+    ("13", 23, 45),
+    ("14", 0, 0),
+    ("14", 0, 15),
+    ("14", 0, 30),
+    ("14", 0, 45),
+    ("14", 1, 0),
+]
 REGISTER_KWH = [100.0, 102.5, 105.0, 108.5, 111.0, 113.0, 115.0, 117.5, 120.0]
 MEASURED_KW = [4 * (b - a) for a, b in itertools.pairwise(REGISTER_KWH)]
 FORECAST_ISSUED = pd.Timestamp("2026-01-13T12:00:00Z")
@@ -126,10 +135,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
         # T1's import register over the 2 h before the plan (see MEASURED_KW), over the API
-        items = [{"meter_id": "T1", "obis": "1-0:1.8.0", "ts": f"2026-01-{d}T{h:02d}:{m:02d}:00+00:00",
-                  "value": v, "unit": "kWh"} for (d, h, m), v in zip(READ_AT, REGISTER_KWH, strict=True)]
-        r = httpx.post(f"{url}/api/v1/sites/demo/readings", json={"readings": items},
-                       headers={"X-API-Key": keys["admin"]}, timeout=60)
+        items = [
+            {
+                "meter_id": "T1",
+                "obis": "1-0:1.8.0",
+                "ts": f"2026-01-{d}T{h:02d}:{m:02d}:00+00:00",
+                "value": v,
+                "unit": "kWh",
+            }
+            for (d, h, m), v in zip(READ_AT, REGISTER_KWH, strict=True)
+        ]
+        r = httpx.post(
+            f"{url}/api/v1/sites/demo/readings",
+            json={"readings": items},
+            headers={"X-API-Key": keys["admin"]},
+            timeout=60,
+        )
         try:
             assert r.status_code == 200 and r.json()["accepted"] == len(items), r.text
             assert evaluate_intervals(engine, "demo", "2026-01-13T23:00:00Z", "2026-01-14T01:00:00Z") == 8

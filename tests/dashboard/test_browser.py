@@ -155,8 +155,13 @@ def test_pages_draw_the_api_numbers(tab: Tab, served: Served) -> None:
         for i, v in enumerate(a["power_kw"][:n]):
             acc[i] += v
         count[a["type"]] = count.get(a["type"], 0) + 1
-    labels = {"inflexible_load": "inflexible load", "heat_pump": "heat pumps", "ev_charger": "EV charging",
-              "battery": "batteries", "pv": "PV"}
+    labels = {
+        "inflexible_load": "inflexible load",
+        "heat_pump": "heat pumps",
+        "ev_charger": "EV charging",
+        "battery": "batteries",
+        "pv": "PV",
+    }
     assert {t["name"] for t in traces} == {f"{labels[k]} ({count[k]})" for k in by_type}
     for t in traces:
         kind = next(k for k, v in labels.items() if t["name"].startswith(v + " ("))
@@ -205,8 +210,13 @@ def test_forecasts_page_draws_the_band(tab: Tab, served: Served) -> None:
     tab.sign_in(served.keys["manager"])
     tab.show("forecasts")
     now = dt.datetime(2026, 1, 14, 1, 0, tzinfo=dt.UTC)  # the test clock's quarter-hour
-    api = served.api("/api/v1/sites/demo/forecasts", "manager", start=(now - dt.timedelta(days=1)).isoformat(),
-                     end=(now + dt.timedelta(days=2)).isoformat(), target="site")
+    api = served.api(
+        "/api/v1/sites/demo/forecasts",
+        "manager",
+        start=(now - dt.timedelta(days=1)).isoformat(),
+        end=(now + dt.timedelta(days=2)).isoformat(),
+        target="site",
+    )
     traces = tab.traces("#fc-chart")
     assert [t["name"] for t in traces] == ["10 %", "10 %–90 % band", "median"]
     for t, level in zip(traces, (0, 2, 1), strict=True):
@@ -252,8 +262,13 @@ def test_berlin_time_across_dst(tab: Tab, served: Served) -> None:
     )
     assert text[0].endswith("02:30 CEST") and text[1].endswith("02:30 CET") and text[2].endswith("03:00 CEST")
     ticks = tab.page.evaluate("berlinTicks(Date.parse('2026-10-24T22:00:00Z'), Date.parse('2026-10-25T23:00:00Z'))")
-    expected = ["2026-10-24T22:00:00Z", "2026-10-25T05:00:00Z", "2026-10-25T11:00:00Z", "2026-10-25T17:00:00Z",
-                "2026-10-25T23:00:00Z"]
+    expected = [
+        "2026-10-24T22:00:00Z",
+        "2026-10-25T05:00:00Z",
+        "2026-10-25T11:00:00Z",
+        "2026-10-25T17:00:00Z",
+        "2026-10-25T23:00:00Z",
+    ]
     assert ticks["tickvals"] == [_ms(t.replace("Z", "+00:00")) for t in expected]
     assert [t.split("<br>")[0] for t in ticks["ticktext"]] == ["00:00", "06:00", "12:00", "18:00", "00:00"]
     tab.no_errors()
@@ -264,8 +279,9 @@ def test_manager_reads_but_cannot_replan(tab: Tab, served: Served) -> None:
     for page in PAGES:
         tab.show(page)
     assert tab.page.is_hidden("#replan") and tab.page.is_hidden("#error")
-    r = tab.page.request.post(f"{served.url}/dashboard/api/sites/demo/replan",
-                              headers={"X-Requested-With": "quartiere-dashboard"})
+    r = tab.page.request.post(
+        f"{served.url}/dashboard/api/sites/demo/replan", headers={"X-Requested-With": "quartiere-dashboard"}
+    )
     assert r.status == 403
     tab.no_errors()
 

@@ -21,8 +21,12 @@ def test_page_and_files(served: Served) -> None:
     bundle = re.search(r'<script src="(/dashboard/static/plotly-4\.1\.1/plotly-cartesian\.min\.js)">', page.text)
     assert bundle, "the page loads the versioned partial Plotly bundle"
     vendored = (ROOT / "static" / PLOTLY_FILE).read_bytes()
-    files = (("/dashboard/static/dashboard.js", "javascript"), ("/dashboard/static/dashboard.css", "text/css"),
-             ("/dashboard/static/plotly.css", "text/css"), (bundle.group(1), "javascript"))
+    files = (
+        ("/dashboard/static/dashboard.js", "javascript"),
+        ("/dashboard/static/dashboard.css", "text/css"),
+        ("/dashboard/static/plotly.css", "text/css"),
+        (bundle.group(1), "javascript"),
+    )
     for path, kind in files:
         r = httpx.get(f"{served.url}{path}")
         assert r.status_code == 200 and kind in r.headers["content-type"], path
@@ -37,8 +41,12 @@ def test_page_and_files(served: Served) -> None:
         assert "immutable" in r.headers["cache-control"] and "max-age=31536000" in r.headers["cache-control"]
         if coding != "identity":
             assert int(r.headers["content-length"]) < 520_000, coding  # 1.5 MB raw
-    assert httpx.get(f"{served.url}{bundle.group(1)}", headers={"Accept-Encoding": "br;q=0, gzip"}
-                     ).headers["content-encoding"] == "gzip"
+    assert (
+        httpx.get(f"{served.url}{bundle.group(1)}", headers={"Accept-Encoding": "br;q=0, gzip"}).headers[
+            "content-encoding"
+        ]
+        == "gzip"
+    )
     assert "no-cache" in httpx.get(f"{served.url}/dashboard/static/dashboard.js").headers["cache-control"]
     icon = httpx.get(f"{served.url}/favicon.ico")  # public, like the page
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml" and b"<svg" in icon.content
@@ -82,15 +90,22 @@ def test_session_cookie_and_errors(served: Served) -> None:
         ok = c.post("/dashboard/session", json={"key": served.keys["manager"]})
         cookie = ok.headers["set-cookie"].lower()
         assert ok.status_code == 200 and "httponly" in cookie and "samesite=strict" in cookie
-        assert ok.json() == {"signed_in": True, "role": "manager", "sites": ["demo"], "can_replan": False,
-                             "pages": ["overview", "grid", "assets", "forecasts", "performance"]}
+        assert ok.json() == {
+            "signed_in": True,
+            "role": "manager",
+            "sites": ["demo"],
+            "can_replan": False,
+            "pages": ["overview", "grid", "assets", "forecasts", "performance"],
+        }
         assert c.get("/dashboard/api/sites/north/overview").status_code == 403
         overview = c.get("/dashboard/api/sites/demo/overview")
         assert overview.status_code == 200
         # the plan's age on the service's (replay) clock, like computed_at: minutes, not months
         assert 0 <= overview.json()["age_s"] < 6 * 3600
-        assert c.post("/dashboard/api/sites/demo/replan", headers={"X-Requested-With": "quartiere-dashboard"}
-                      ).status_code == 403
+        assert (
+            c.post("/dashboard/api/sites/demo/replan", headers={"X-Requested-With": "quartiere-dashboard"}).status_code
+            == 403
+        )
         c.delete("/dashboard/session")
         assert c.get("/dashboard/api/me").json()["signed_in"] is False
 

@@ -84,8 +84,9 @@ def test_planner_runs_a_scenario_file(planner: Tab, served: Served) -> None:
 def test_typed_edits_named_when_wrong_then_run(planner: Tab, served: Served) -> None:
     planner.page.select_option("#sc-file", "__json__")
     assert planner.page.is_visible("#sc-json")
-    planner.page.fill("#sc-json", '{"name": "bad", "edits": [{"kind": "add_battery", "connection": "T1", '
-                      '"capacity_kwh": -5}]}')
+    planner.page.fill(
+        "#sc-json", '{"name": "bad", "edits": [{"kind": "add_battery", "connection": "T1", "capacity_kwh": -5}]}'
+    )
     assert _run(planner, "__json__") == "refused"
     error = planner.page.inner_text("#error")
     assert error.startswith("422: ") and "edits.0.capacity_kwh" in error, error
@@ -107,15 +108,20 @@ def test_sweep_as_heat_map(planner: Tab, served: Served) -> None:
         run = runs[f"size_sweep-case-{k:03d}"]
         api = served.api(f"/api/v1/sites/demo/scenarios/{run['run_id']}", "planner")
         deltas[params] = next(c["delta"] for c in api["result"]["comparison"] if c["kpi"] == "cost_eur")
-    heat = planner.page.eval_on_selector("#sw-heat", "el => ({x: el.data[0].x, y: el.data[0].y, z: el.data[0].z, "
-                                         "type: el.data[0].type})")
+    heat = planner.page.eval_on_selector(
+        "#sw-heat", "el => ({x: el.data[0].x, y: el.data[0].y, z: el.data[0].z, type: el.data[0].type})"
+    )
     assert heat["type"] == "heatmap" and heat["x"] == ["50", "200"] and heat["y"] == ["1", "2"]
     for yi, pv in enumerate((1.0, 2.0)):
         for xi, kwh in enumerate((50, 200)):
             assert heat["z"][yi][xi] == pytest.approx(deltas[(kwh, pv)], abs=1e-9)
     table = planner.page.eval_on_selector_all("#sw-table tr", "rs => rs.map(r => [...r.cells].map(c => c.innerText))")
-    assert [r[0] for r in table[1:]] == ["battery_kwh=50,pv_scale=1.0", "battery_kwh=50,pv_scale=2.0",
-                                         "battery_kwh=200,pv_scale=1.0", "battery_kwh=200,pv_scale=2.0"]
+    assert [r[0] for r in table[1:]] == [
+        "battery_kwh=50,pv_scale=1.0",
+        "battery_kwh=50,pv_scale=2.0",
+        "battery_kwh=200,pv_scale=1.0",
+        "battery_kwh=200,pv_scale=2.0",
+    ]
     assert table[0][:3] == ["case", "status", "cost_eur"] and len(table[0]) < 20  # a few KPIs; the files: all
     frame = pd.read_csv(io.BytesIO(_download(planner, "#sw-csv")))
     assert len(frame) == 4 and {"cost_eur", "cost_eur.delta", "param.battery_kwh"} <= set(frame.columns)
@@ -133,8 +139,11 @@ def test_roles_and_sites(browser: Any, served: Served) -> None:
     try:
         t.sign_in(served.keys["manager"])
         assert t.page.is_hidden(".tab[data-page=scenarios]")
-        refused = t.page.request.post(f"{served.url}/dashboard/api/sites/demo/scenarios", data={"file": "battery.yaml"},
-                                      headers={"X-Requested-With": "quartiere-dashboard"})
+        refused = t.page.request.post(
+            f"{served.url}/dashboard/api/sites/demo/scenarios",
+            data={"file": "battery.yaml"},
+            headers={"X-Requested-With": "quartiere-dashboard"},
+        )
         assert refused.status == 403
         assert t.page.request.get(f"{served.url}/dashboard/api/sites/demo/scenario-files").status == 403
         t.no_errors()
@@ -145,6 +154,7 @@ def test_roles_and_sites(browser: Any, served: Served) -> None:
         no_header = c.post("/dashboard/api/sites/demo/scenarios", json={"file": "battery.yaml"})
         assert no_header.status_code == 403  # not from the page
         head = {"X-Requested-With": "quartiere-dashboard"}
-        assert c.post("/dashboard/api/sites/demo/scenarios", json={"file": "north.yaml"}, headers=head
-                      ).status_code == 404  # north's file is not demo's
+        assert (
+            c.post("/dashboard/api/sites/demo/scenarios", json={"file": "north.yaml"}, headers=head).status_code == 404
+        )  # north's file is not demo's
         assert c.get("/dashboard/api/sites/demo/sweep", params={"file": "battery.yaml"}).status_code == 404

@@ -88,3 +88,15 @@ def test_parse_hours() -> None:
     assert (
         parse_hours("24h") == 24 and parse_hours("90min") == 1.5 and parse_hours("2d") == 48 and parse_hours("6") == 6
     )
+
+
+def test_backtest_on_a_shipped_real_meter_names_its_data(tmp_path: Path) -> None:
+    report = tmp_path / "m.json"
+    args = ["backtest", "--real", "ihepc:total", "--model", "recent", "--days", "2"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(report.read_text(encoding="utf-8"))
+    assert metrics["data"].startswith("real: ihepc:total, UCI household") and "held out" in metrics["data"]
+    assert metrics["n_origins"] == 2 and metrics["n_skipped"] == 0
+    bad = runner.invoke(app, ["backtest", "--real", "simbench:nope", "--out", str(tmp_path)])
+    assert bad.exit_code == 2 and "simbench:nope" in bad.output

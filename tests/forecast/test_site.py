@@ -115,6 +115,13 @@ def test_run_stores_forecasts_and_feeds_the_planner(filled: tuple[Engine, Site, 
     end = origin + pd.Timedelta(hours=24)
     stored = load_forecast(engine, "q1", "connection:T1", origin, end, as_of=origin)
     assert stored.notna().all().all() and (stored.diff(axis=1).iloc[:, 1:] >= 0).all().all()
+    # reconciled: the site's median is the sum of the connections' medians (stored as floats)
+    parts = [load_forecast(engine, "q1", f"connection:{c}", origin, end, as_of=origin)[0.5] for c in ("T1", "T2")]
+    whole = load_forecast(engine, "q1", "site", origin, end, as_of=origin)[0.5]
+    np.testing.assert_allclose(whole.to_numpy(), (parts[0] + parts[1]).to_numpy(), rtol=1e-12, atol=1e-12)
+    site_fc = summary.forecasts[("site", "power_kw")].median
+    conns = [summary.forecasts[(f"connection:{c}", "power_kw")].median for c in ("T1", "T2")]
+    assert (site_fc.to_numpy() == (conns[0] + conns[1]).to_numpy()).all()
 
     inputs = forecast_inputs(site, engine, origin, 24, as_of=origin)
     assert list(inputs.base_load_kw.columns) == ["H1", "H2", "H3"]
@@ -123,6 +130,10 @@ def test_run_stores_forecasts_and_feeds_the_planner(filled: tuple[Engine, Site, 
     np.testing.assert_allclose(inputs.base_load_kw["H2"] / inputs.base_load_kw["H1"], 4000 / 3000)
     np.testing.assert_allclose(inputs.base_load_kw[["H1", "H2"]].sum(axis=1), stored[0.5].to_numpy(), rtol=1e-9)
     assert inputs.sources["base_load:T1"] == "stored forecast"
+    # the planning reserve under T1's limit is the stored band above the median (q90 - q50)
+    assert inputs.reserve_kw is not None and inputs.sources["reserve:T1"].startswith("load forecast q0.9")
+    np.testing.assert_allclose(inputs.reserve_kw["T1"], (stored[0.9] - stored[0.5]).to_numpy(), rtol=1e-9)
+    assert (inputs.reserve_kw["T1"] > 0).any()
     assert (inputs.heat_demand_kw["HP-H3"] > 0).all()
     assert inputs.pv_kw_per_kwp["PV-H1"].max() > 0
     # as of before the run, nothing is stored: made on the spot from the store instead
@@ -136,6 +147,7 @@ def test_inputs_without_history_use_household_profiles(store: Engine) -> None:
     weather = Weather(pd.Series(0.0, index=index))
     inputs = forecast_inputs(site, store, index[0], 24, weather=weather)
     assert inputs.sources["base_load:T1"].startswith("cold start")
+    assert inputs.reserve_kw is None  # a profile has no band: no reserve, and the plan says so by omission
     daily_kwh = inputs.base_load_kw.sum() * 0.25
     assert 0.5 < daily_kwh["H2"] / (4000 / 365) < 1.5
 

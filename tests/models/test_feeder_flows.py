@@ -12,9 +12,17 @@ def test_feeder_draw_is_its_households_load_also_beyond_its_limit() -> None:
     # (100 kW); h1 draws 3 kW on F1, h2 4 kW on F2, h3 1 kW on no feeder. Expected per hour:
     # F1 = 3 (limit breached by 1, reported as a violation), F2 = 4, T1 = 3 + 4 + 1 = 8.
     site = make_site(
-        connections=[{"id": "T1", "rated_kva": 1000, "power_factor": 1.0, "feeders": [
-            {"id": "F1", "import_limit_kw": 2, "export_limit_kw": 2},
-            {"id": "F2", "import_limit_kw": 100, "export_limit_kw": 100}]}],
+        connections=[
+            {
+                "id": "T1",
+                "rated_kva": 1000,
+                "power_factor": 1.0,
+                "feeders": [
+                    {"id": "F1", "import_limit_kw": 2, "export_limit_kw": 2},
+                    {"id": "F2", "import_limit_kw": 100, "export_limit_kw": 100},
+                ],
+            }
+        ],
         households=[household("h1", feeder="F1"), household("h2", feeder="F2"), household("h3")],
     )
     plan = run(site, make_inputs(site, 2, load={"h1": [3, 3], "h2": [4, 4], "h3": [1, 1]}))

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
 from grid.domain import load_site
+from grid.forecast.pv import PVForecaster
+from grid.forecast.weather import Weather
 from grid.ingest.report import Source
 from grid.ingest.sessions import create_session, plug_out
 from grid.ingest.telemetry import ingest_telemetry, payload_items
-from grid.schedule.inputs import forecast_provider
+from grid.schedule.inputs import forecast_provider, planning_inputs
 from grid.schedule.performance import evaluate_intervals
 from grid.schedule.runner import PlanningConfig, PlanningService
 from grid.store import live
@@ -210,3 +213,21 @@ def test_a_plan_says_how_well_the_last_hour_was_followed(
     assert followed["evaluated_intervals"] == 4 and followed["assets_measured"] >= 1
     assert followed["mean_followed_share"] is not None and "CB-T2" not in followed["not_followed"]
     assert "BAT-H008" in followed["not_followed"]  # a share of 0 is "not followed", not "unknown"
+
+
+def test_published_cloud_cover_becomes_the_pv_forecast(store: Engine, sites: dict[str, Path]) -> None:
+    """Cloud cover published without GHI: PV is forecast from it (clear-sky GHI x (35 + 65 x
+    (1 - cover)) %), the same numbers as the forecaster given that cloud cover directly."""
+    site = load_site(sites["demo"])
+    register_site(store, site)
+    start = pd.Timestamp("2026-01-14T08:00:00Z")
+    index = pd.date_range(start, periods=12, freq="15min")
+    cover = pd.DataFrame({"start": index, "end": index + 15 * MIN, "value": [100.0] * len(index)})
+    live.store_weather(store, "demo", "cloud_cover_pct", cover, start - pd.Timedelta(hours=6), "test", start)
+    after = planning_inputs(site, store, start, 3.0)
+    expected = PVForecaster(site.site.latitude, site.site.longitude).forecast(
+        index, site.pv_arrays, Weather(after.temp_degc, cloud_cover_pct=pd.Series(100.0, index=index))
+    )
+    for arr in site.pv_arrays:
+        np.testing.assert_allclose(after.pv_kw_per_kwp[arr.id].to_numpy(), expected[arr.id].median.to_numpy())
+    assert after.pv_kw_per_kwp.to_numpy().max() > 0.01  # daylight: the test compares real numbers
