@@ -231,3 +231,31 @@ def test_published_cloud_cover_becomes_the_pv_forecast(store: Engine, sites: dic
     for arr in site.pv_arrays:
         np.testing.assert_allclose(after.pv_kw_per_kwp[arr.id].to_numpy(), expected[arr.id].median.to_numpy())
     assert after.pv_kw_per_kwp.to_numpy().max() > 0.01  # daylight: the test compares real numbers
+
+
+def test_an_order_stored_by_another_writer_replans_at_the_next_look(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    """``grid limits add`` (or another instance) writes the order to the store only: the service's
+    order watcher re-plans the site at its next look, once; a cancellation re-plans it again."""
+    from grid.schedule import scheduler as sched
+
+    sched.make_scheduler(registered, run_now=False, clock=clock)  # registers the service; not started
+    try:
+        assert sched.watch_orders() == []  # nothing changed since the scheduler was made
+        now = pd.Timestamp(clock())
+        period = now.floor("15min")
+        order = live.add_order(store, "demo", "T2", period, period + 30 * MIN, 12.0, None, "§14a", now)
+        assert sched.watch_orders() == ["demo"]
+        latest = plan_store.latest_good(store, "demo")
+        assert latest is not None
+        body = plan_store.plan_body(store, latest.plan_id)
+        assert body["connections"]["T2"]["limit_import_kw"][:2] == pytest.approx([12.0, 12.0])
+        assert latest.trigger == "limit_order"
+        assert sched.watch_orders() == []  # seen: no second run
+        live.cancel_order(store, "demo", order.id, now + MIN)
+        assert sched.watch_orders() == ["demo"]
+        body = plan_store.plan_body(store, plan_store.latest_good(store, "demo").plan_id)  # type: ignore[union-attr]
+        assert body["connections"]["T2"]["limit_import_kw"][0] > 12.0
+    finally:
+        sched._service = None
