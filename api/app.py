@@ -29,7 +29,9 @@ from api.routes import (
     dashboard,
     dashboard_compress,
     dashboard_data,
+    dashboard_scenarios,
     ev_sessions,
+    fleet,
     forecast_accuracy,
     forecasts,
     health,
@@ -41,6 +43,7 @@ from api.routes import (
     scenarios,
     setpoints,
     signals,
+    sites,
     telemetry,
 )
 from api.settings import Settings
@@ -49,6 +52,7 @@ from grid.domain import load_site
 from grid.schedule.publish import MqttPublisher, Publisher
 from grid.schedule.runner import InputsProvider, Planner, PlanningConfig, PlanningService, file_inputs
 from grid.schedule.scheduler import make_scheduler
+from grid.store import site_versions
 from grid.store.engine import make_engine
 from grid.store.migrate import upgrade
 from grid.store.sites import register_site
@@ -137,11 +141,6 @@ def create_app(
     engine = engine or make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    for site_id, path in settings.sites.items():
-        site = load_site(path)
-        if site.id != site_id:
-            raise ValueError(f"GRID_SITES: {path} describes site {site.id!r}, not {site_id!r}")
-        register_site(engine, site)
     config = PlanningConfig(
         settings.horizon_hours,
         settings.solver_time_limit_s,
@@ -149,6 +148,12 @@ def create_app(
         settings.solve_in_subprocess and planner in (plan_site, plan_site_warm),  # picklable by name
     )
     service = PlanningService(engine, settings.sites, config, inputs_provider, planner, publisher)
+    for site_id, path in settings.sites.items():
+        site = load_site(path)
+        if site.id != site_id:
+            raise ValueError(f"GRID_SITES: {path} describes site {site.id!r}, not {site_id!r}")
+        if site_versions.current_site(engine, site_id) is None:  # else its stored version counts, registered
+            register_site(engine, site)
     outage = DatabaseOutage(clock)
     ctx = ServiceContext(
         settings=settings,
@@ -173,6 +178,12 @@ def create_app(
                 deadline_s=settings.mqtt_publish_deadline_s,
             )
         ctx.started_at = clock()
+        if settings.dask_scheduler is not None or settings.dask_workers > 0:
+            from grid.fleet.executor import DaskExecutor  # Dask loads only for a fleet
+
+            service.executor = DaskExecutor.start(
+                settings.dask_scheduler, max(1, settings.dask_workers), settings.fleet_model_budget_mb
+            )
         clean_stale_uploads()  # left by a killed process
         service.recover(clock())  # runs a killed process left `running`: failed, planned again
         if settings.scheduler_enabled:
@@ -216,9 +227,12 @@ def create_app(
     app.include_router(ev_sessions.router, prefix=API_PREFIX)
     app.include_router(signals.router, prefix=API_PREFIX)
     app.include_router(performance.router, prefix=API_PREFIX)
+    app.include_router(sites.router, prefix=API_PREFIX)
+    app.include_router(fleet.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_data.router)
+    app.include_router(dashboard_scenarios.router)
 
     # gzip inside the fast path and the edge: their answers and refusals pass as they are
     app.add_middleware(dashboard_compress.Compression)

@@ -34,6 +34,20 @@ def serve_command(
     port: Annotated[int | None, typer.Option(help="Port (default GRID_PORT or 8000).")] = None,
     env_file: EnvOption = None,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Serve only; do not re-plan.")] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Plan on the Dask cluster of this scheduler, e.g. tcp://host:8786 (GRID_DASK_SCHEDULER).",
+        ),
+    ] = None,
+    dask_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Plan on an embedded Dask cluster of this many workers; 0: one process per site (GRID_DASK_WORKERS).",
+        ),
+    ] = None,
 ) -> None:
     """Run the API and the rolling-horizon scheduler in one process (uvicorn)."""
     import uvicorn
@@ -43,6 +57,10 @@ def serve_command(
     settings = load_settings(env_file)
     if no_scheduler:
         settings.scheduler_enabled = False
+    if scheduler is not None:
+        settings.dask_scheduler = scheduler
+    if dask_workers is not None:
+        settings.dask_workers = dask_workers
     app = create_app(settings)
     # no per-request access log: at thousands of polls a second it costs a third of the throughput;
     # request counts and latency are in /metrics

@@ -76,7 +76,7 @@ def authorize(ctx: ServiceContext, key: ApiKey, site: str, right: Right) -> None
     if not key.covers(site):
         raise HTTPException(403, f"this key is not scoped to site {site!r}")
     require_right(key, right)
-    if site not in ctx.settings.sites:
+    if not ctx.service.knows(site):
         raise HTTPException(404, f"unknown site {site!r}")
 
 
@@ -94,4 +94,5 @@ ReplanSite = Annotated[str, Depends(site_access(Right.TRIGGER_REPLAN))]
 ReadingsSite = Annotated[str, Depends(site_access(Right.READ_READINGS))]
 IngestSite = Annotated[str, Depends(site_access(Right.WRITE_READINGS))]
 KpisSite = Annotated[str, Depends(site_access(Right.READ_KPIS))]
+SitesSite = Annotated[str, Depends(site_access(Right.READ_SITES))]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag from an earlier answer: 304 if unchanged.")]

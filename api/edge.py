@@ -45,9 +45,16 @@ SCOPE_KEY = "quartiere.api_key"
 DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 METRICS_PATHS = ("/metrics",)
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+#: the only inline style attributes the dashboard allows: the two values Plotly's heatmap sets on
+#: its image (its crisp-pixel ``image-rendering`` declarations, and empty), by their sha256
+PLOTLY_STYLE_HASHES = (
+    "sha256-AR/cKIZjWPcPmBUPDA6oti9XBiTbJvz0Cro2J1VzzS8=",
+    "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+)
 DASHBOARD_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; "
+    f"style-src 'self' 'unsafe-hashes' {' '.join(repr(h) for h in PLOTLY_STYLE_HASHES)}; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 BEARER = "bearer"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}

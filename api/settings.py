@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grid.broker import BrokerAuth
+from grid.fleet import DEFAULT_BUDGET_MB
 from grid.store.engine import DEFAULT_URL
 
 DEMO_SITE = Path(__file__).resolve().parent.parent / "data" / "demo" / "site.yaml"
@@ -34,6 +35,23 @@ class Settings(BaseSettings):
     solver_time_limit_s: float = Field(default=60.0, gt=0, description="HiGHS time limit per run, seconds.")
     solve_in_subprocess: bool = Field(
         default=True, description="Solve in a worker process so that polling stays fast during a solve."
+    )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of a Dask scheduler (tcp://host:8786): every run of every site is a task on that "
+        "cluster, each site kept on one worker (its warm model); the service only schedules, stores and serves.",
+    )
+    dask_workers: int = Field(
+        default=0,
+        ge=0,
+        description="Without `dask_scheduler`: plan on an embedded Dask LocalCluster of this many worker "
+        "processes (for many sites on one machine); 0: one solver process per site (solve_in_subprocess).",
+    )
+    fleet_model_budget_mb: float = Field(
+        default=DEFAULT_BUDGET_MB,
+        gt=0,
+        description="Memory the kept (warm) models of one Dask worker may take, MB; the least recently "
+        "used are dropped beyond it and their sites plan cold.",
     )
     misfire_grace_s: int = Field(default=300, ge=1, description="How late a scheduled run may still start, seconds.")
     scheduler_enabled: bool = Field(default=True, description="Run the rolling-horizon scheduler in this process.")
@@ -107,6 +125,14 @@ class Settings(BaseSettings):
     )
     scenario_queue_max: int = Field(
         default=4, ge=1, description="Most queued or running scenario runs per site; more answer 429."
+    )
+    scenario_dir: Path | None = Field(
+        default=None,
+        description="Folder of scenario and sweep YAML files the dashboard offers to run (those whose "
+        "baseline is the site's YAML); none: the dashboard runs only scenarios typed in as JSON.",
+    )
+    sweep_max_cases: int = Field(
+        default=24, ge=1, description="Most cases of a sweep the dashboard queues at once (each is one scenario run)."
     )
     opentelemetry: bool = Field(
         default=False,

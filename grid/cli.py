@@ -20,8 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from api import cli as api_cli
+from grid import sites_cli
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
+from grid.fleet import cli as fleet_cli
 from grid.forecast import cli as forecast_cli
 from grid.ingest import cli as ingest_cli
 from grid.ingest import live_cli
@@ -69,6 +71,8 @@ app.add_typer(live_cli.weather_app, name="weather")
 app.add_typer(live_cli.limits_app, name="limits")
 app.command("performance")(performance_cli.performance_command)
 app.command("simulate")(sim_cli.simulate_command)
+app.add_typer(fleet_cli.app, name="fleet")
+app.add_typer(sites_cli.app, name="sites")
 console = Console()
 out_console = Console(soft_wrap=True)  # keys, URLs and paths people copy never wrap
 err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
@@ -90,7 +94,9 @@ def plan_index(site: Site, inputs: SiteInputs, start: str | None, hours: float) 
 @app.command("plan")
 def plan_command(
     site_path: Annotated[Path, typer.Option("--site", help="Site YAML file.")],
-    hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
+    hours: Annotated[
+        float, typer.Option(help="Horizon in hours (the scheduler's re-plans use the same; inputs cover 48 h).")
+    ] = 24,
     start: Annotated[
         str | None, typer.Option(help="First interval, ISO 8601 with offset (default: first input interval).")
     ] = None,
@@ -119,7 +125,9 @@ def plan_command(
 
 @app.command("demo")
 def demo_command(
-    hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
+    hours: Annotated[
+        float, typer.Option(help="Horizon in hours (the scheduler's re-plans use the same; inputs cover 48 h).")
+    ] = 24,
     out: Annotated[Path, typer.Option(help="Output folder (history file, plan JSON).")] = Path("out"),
     db: Annotated[str | None, typer.Option(help="Database URL.", envvar="GRID_DATABASE_URL")] = None,
     history: Annotated[bool, typer.Option(help="Write and ingest the meter history first.")] = True,
@@ -131,7 +139,7 @@ def demo_command(
     ] = 0.0,
     pace_s: Annotated[float, typer.Option(help="With --simulate-days: wall seconds per simulated 15 min.")] = 1.0,
 ) -> None:
-    """The main job on the demo neighbourhood: ingest its meter history, plan the next 48 h, store and
+    """The main job on the demo neighbourhood: ingest its meter history, plan the next 24 h, store and
     print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days.
     With --simulate-days the API is served on the simulator's clock with the closed loop behind it."""
     if simulate_days > 0:
@@ -146,8 +154,8 @@ def demo_command(
     paths = DemoPaths(out=out)
     try:
         if history:
-            prepare_history(paths, db, console)
-        plan = plan_demo(paths, db, hours, console, forecast=history)
+            prepare_history(paths, db, out_console)  # paths in its lines: never wrapped
+        plan = plan_demo(paths, db, hours, out_console, forecast=history)
     except (InputError, InputErrors) as exc:
         raise fail_input(exc) from None
     print_summary(plan, paths.plan_json)
@@ -175,7 +183,7 @@ def demo_key_lines(key: str, host: str, port: int) -> list[str]:
 
 def print_summary(plan: Plan, out: Path | None) -> None:
     status_style = {"optimal": "green", "optimal_with_violations": "yellow", "failed": "red"}[plan.status]
-    console.print(
+    out_console.print(  # the plan id and its period are copied: never wrapped
         f"[bold]Plan {plan.plan_id}[/] for site [bold]{plan.site}[/] "
         f"{plan.start.isoformat()} .. {plan.end.isoformat()} ({len(plan.index)} x {plan.resolution_min} min): "
         f"[{status_style}]{plan.status}[/]"
@@ -218,7 +226,7 @@ def print_summary(plan: Plan, out: Path | None) -> None:
     timings = ", ".join(f"{k} {v:.3f}" for k, v in plan.timings_s.items())
     console.print(f"timings (s): {timings}; solver: {plan.solver.get('termination', '?')}")
     if out is not None:
-        console.print(f"written: {out}")
+        out_console.print(f"written: {out}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point

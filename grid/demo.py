@@ -21,6 +21,7 @@ EUR/kWh, g/kWh.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 import zlib
 from dataclasses import dataclass
@@ -393,13 +394,15 @@ def _at_rate(group: list[dict], rate: str) -> int:
     return round(getattr(group[0]["_design"], rate) * len(group))
 
 
-def _pv_and_batteries(rng: np.random.Generator, homes: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Rooftop PV per transformer at its design rate (~40% overall), batteries on ~15% of homes
-    (all with PV); sets the P25/S25 profiles."""
+def _pv_and_batteries(
+    rng: np.random.Generator, homes: list[dict], battery_share: float = BATTERY_SHARE
+) -> tuple[list[dict], list[dict]]:
+    """Rooftop PV per transformer at its design rate (~40% overall), batteries on `battery_share`
+    of all homes (~15%; all with PV); sets the P25/S25 profiles."""
     pv_homes = []
     for mine in _by_connection(homes, private=True):
         pv_homes += _pick(rng, mine, _at_rate(mine, "pv_rate"))
-    bat_homes = _pick(rng, pv_homes, round(BATTERY_SHARE * len(homes)))
+    bat_homes = _pick(rng, pv_homes, round(battery_share * len(homes)))
     arrays: list[dict[str, Any]] = []
     batteries: list[dict[str, Any]] = []
     for home in pv_homes:
@@ -599,8 +602,14 @@ def _draw_h(rng: np.random.Generator, spec: tuple[float, float, float, float]) -
 
 def _local(day: pd.Timestamp, hour: float) -> pd.Timestamp:
     """Wall time `hour` on the naive date `day` in Europe/Berlin, rounded to the grid, in UTC."""
-    wall = day + pd.Timedelta(hours=hour)
-    wall = wall.round(f"{RESOLUTION_MIN}min")
+    wall = (day + pd.Timedelta(hours=hour)).round(f"{RESOLUTION_MIN}min")
+    return _utc_of_wall(wall)
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_of_wall(wall: pd.Timestamp) -> pd.Timestamp:
+    """The UTC instant of a Europe/Berlin wall time (kept: a fleet of sites asks for the same few
+    hundred quarter-hours thousands of times)."""
     return wall.tz_localize(TIMEZONE, nonexistent="shift_forward", ambiguous=False).tz_convert("UTC")
 
 
@@ -723,11 +732,8 @@ def base_load_kw(
     rng = _rng(seed, "base_load")
     step = pd.Timedelta(minutes=RESOLUTION_MIN)
     pad = BASE_MAX_SHIFT_STEPS
-    wide = pd.date_range(index[0] - pad * step, periods=len(index) + 2 * pad, freq=step, tz="UTC")
-    local = wide.tz_convert(TIMEZONE)
-    days_off = holidays.Germany(subdiv="HE", years=sorted(set(local.year)))
     needed = sorted({h["profile"] for h in households})
-    per_gwh = {p: getattr(bdew, p)(local, holidays=days_off).to_numpy(dtype=float) for p in needed}
+    per_gwh = {p: bdew_per_gwh(p, index[0] - pad * step, len(index) + 2 * pad) for p in needed}
     n = len(households)
     shifts = rng.integers(-pad, pad + 1, n)
     noise_rng = rng if noise_stream is None else _rng(seed, noise_stream)
@@ -738,6 +744,19 @@ def base_load_kw(
         profile = per_gwh[home["profile"]][start : start + len(index)]
         columns[home["id"]] = profile * home["annual_kwh"] / DEMANDLIB_ANNUAL_KWH * noise[:, j]
     return pd.DataFrame(columns, index=index)
+
+
+@functools.lru_cache(maxsize=16)
+def bdew_per_gwh(profile: str, first: pd.Timestamp, periods: int) -> np.ndarray:
+    """BDEW profile `profile` (kW for 1 GWh per year, demandlib, Hesse holidays) on `periods`
+    intervals from `first` (UTC), read at the local clock; kept, because demandlib takes a tenth of a
+    second per call and a fleet of sites shares one time axis."""
+    wide = pd.date_range(first, periods=periods, freq=pd.Timedelta(minutes=RESOLUTION_MIN), tz="UTC")
+    local = wide.tz_convert(TIMEZONE)
+    days_off = holidays.Germany(subdiv="HE", years=sorted(set(local.year)))
+    values = getattr(bdew, profile)(local, holidays=days_off).to_numpy(dtype=float)
+    values.setflags(write=False)  # shared between callers
+    return values
 
 
 def pv_availability_kw_per_kwp(arrays: list[dict], weather: pd.DataFrame) -> pd.DataFrame:
@@ -818,10 +837,16 @@ def make_prices(index: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write `frame` with a ``timestamp`` column in UTC ISO 8601 (+00:00), values rounded."""
+    path.write_text(csv_text(frame), encoding="utf-8")
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """`frame` as the CSV text of an input file: a ``timestamp`` column in UTC ISO 8601 (+00:00),
+    values rounded to ``DECIMALS``."""
     out = frame.astype(float).round(DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
     stamps = pd.DatetimeIndex(frame.index).tz_convert("UTC")
     out.index = pd.Index([ts.isoformat() for ts in stamps], name="timestamp")
-    out.to_csv(path, lineterminator="\n")
+    return out.to_csv(lineterminator="\n")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -857,9 +882,11 @@ def uncontrolled_ev_kw(site: Site, index: pd.DatetimeIndex) -> pd.DataFrame:
     """
     power = np.zeros((len(index), len(site.ev_chargers)))
     column = {c.id: j for j, c in enumerate(site.ev_chargers)}
+    stamps_ns = pd.DatetimeIndex(index).as_unit("ns").asi8
     for ses in site.ev_sessions:
         box = site.ev_chargers[column[ses.charger]]
-        plugged = np.flatnonzero((index >= pd.Timestamp(ses.arrival)) & (index < pd.Timestamp(ses.departure)))
+        arrival, departure = pd.Timestamp(ses.arrival).value, pd.Timestamp(ses.departure).value
+        plugged = np.flatnonzero((stamps_ns >= arrival) & (stamps_ns < departure))
         need_kwh = ses.energy_needed_kwh / box.efficiency
         steps = np.arange(len(plugged))
         kw = np.clip(need_kwh / DT_H - steps * box.max_kw, 0.0, box.max_kw)
@@ -882,11 +909,13 @@ def uncontrolled_load_kw(site: Site, inputs: SiteInputs) -> pd.DataFrame:
     parts.append(pd.DataFrame(heat, index=index))
     assets = [*site.households, *site.ev_chargers, *site.heat_pumps]
     where = {a.id: (a.connection, a.feeder) for a in assets}
+    columns = [c for p in parts for c in p.columns]
+    values = np.hstack([p.to_numpy(dtype=float) for p in parts])
     out = {}
     for conn in site.connections:
-        out[conn.id] = sum(p[[c for c in p.columns if where[c][0] == conn.id]].sum(axis=1) for p in parts)
+        out[conn.id] = values[:, [where[c][0] == conn.id for c in columns]].sum(axis=1)
         for feeder in conn.feeders:
-            out[feeder.id] = sum(p[[c for c in p.columns if where[c][1] == feeder.id]].sum(axis=1) for p in parts)
+            out[feeder.id] = values[:, [where[c][1] == feeder.id for c in columns]].sum(axis=1)
     return pd.DataFrame(out, index=index)
 
 

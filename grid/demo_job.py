@@ -5,17 +5,20 @@ Steps, each skipped when its result is already there:
 2. ingest it into the store (SQLite ``./quartiere.sqlite`` unless ``GRID_DATABASE_URL`` says
    otherwise), unless a committed batch with the same file checksum exists for the site;
 3. issue and store the load, PV and heat forecasts as known at the first planned interval;
-4. plan the next 48 h on those forecasts (prices and the weather forecast from the site's files),
+4. plan the next 24 h (``--hours``) on those forecasts (prices and the weather forecast from the site's files),
    write the plan JSON and store the plan;
-5. create an API key and serve the API and the scheduler, which re-plans every 15 minutes on the
-   stored forecasts, on a clock that replays the demo days.
+5. create an API key and serve the API and the scheduler, which re-plans every 15 minutes over the
+   same horizon on the stored forecasts (issued for all the demo's input days), on a clock that
+   replays the demo days.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pandas as pd
 import sqlalchemy as sa
 from rich.console import Console
 
@@ -34,6 +37,9 @@ from grid.store.schema import batches
 from grid.store.sites import register_site
 from grid.timeindex import horizon_index
 from models.plan import Plan
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 from models.solve import plan_site
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -105,7 +111,9 @@ def plan_demo(
         if forecast:
             with console.status("forecasting load, PV and heat demand ..."):
                 weather = Weather(load_inputs(site).temp_degc)
-                summary = run_site(engine, site.id, as_of=start, hours=hours, weather=weather, model=site)
+                # for every day of the inputs: the scheduler's later re-plans read them from the store
+                span_h = len(load_inputs(site).index) * site.site.resolution_min / 60
+                summary = run_site(engine, site.id, as_of=start, hours=max(hours, span_h), weather=weather, model=site)
             console.print(f"forecasts issued at {summary.issued_at.isoformat()}: {len(summary.rows)} targets")
             for note in summary.notes:
                 console.print(f"  note: {note}")
@@ -131,19 +139,30 @@ def demo_key(database_url: str | None) -> str:
     return token
 
 
-def serve_demo(plan: Plan, database_url: str | None, port: int, host: str = "127.0.0.1") -> None:
-    """Step 4: the API and the scheduler, with the clock starting at the plan's first interval so
-    that re-plans run on the demo's inputs (the demo days lie in the past)."""
-    import uvicorn
-
-    from api.app import create_app
+def demo_settings(plan: Plan, database_url: str | None) -> Settings:
+    """The service's settings for the demo: its site and scenario files, the clock starting at the
+    plan's first interval so that re-plans run on the demo's inputs (the demo days lie in the past),
+    and the demo plan's horizon (the scheduler's re-plans replace it with plans of the same length)."""
     from api.settings import load_settings
 
     settings = load_settings()
     settings.sites = {"demo": DEMO_DIR / "site.yaml"}
+    if settings.scenario_dir is None:  # the example scenarios and sweep, offered on the dashboard
+        settings.scenario_dir = DEMO_DIR.parent / "scenarios"
     if database_url:
         settings.database_url = database_url
     settings.clock_start = plan.start.to_pydatetime()
+    settings.horizon_hours = (plan.end - plan.start) / pd.Timedelta(hours=1)
+    return settings
+
+
+def serve_demo(plan: Plan, database_url: str | None, port: int, host: str = "127.0.0.1") -> None:
+    """Step 5: the API and the scheduler with :func:`demo_settings`."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = demo_settings(plan, database_url)
     engine = make_engine(settings.database_url)
     app = create_app(settings, engine=engine, inputs_provider=forecast_provider(engine))
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -66,7 +66,10 @@ class Penalties(_Model):
     ``heat_store_shortfall`` are the defaults of the end-of-horizon conditions, which each asset may
     override (``terminal_penalty_eur_per_kwh``) or make hard (``terminal_hard``: priced at
     ``hard_terminal``, above every other slack, so it is met whenever it physically can be and
-    reported if not). ``below_guaranteed_min`` applies only behind a
+    reported if not). ``reserve`` prices a kWh that flexible devices draw inside a connection's
+    planning reserve (see ``SiteInputs.reserve_kw``): above any price spread, so that flexible load
+    moves out of the forecast's uncertainty where it can, below dimming and EV energy missed, so
+    that nobody is dimmed or left uncharged for a statistical margin. ``below_guaranteed_min`` applies only behind a
     hard-limit connection, where a §14a device may have to go below its guaranteed minimum (the
     limit is physical); it is below unmet load, so households are not shed to keep a device's minimum.
     """
@@ -81,6 +84,7 @@ class Penalties(_Model):
     hard_terminal_eur_per_kwh: PositiveFloat = 1000.0
     dimming_eur_per_kwh: PositiveFloat = 1.0
     below_guaranteed_min_eur_per_kwh: PositiveFloat = 8.0
+    reserve_eur_per_kwh: PositiveFloat = 0.5
 
 
 class GridFeeWindow(_Model):
@@ -428,14 +432,20 @@ def read_yaml_mapping(path: str | Path, kind: str, keys: str) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(str(path), f"cannot read {kind} ({exc.strerror})") from exc
+    return parse_yaml_mapping(text, str(path), keys)
+
+
+def parse_yaml_mapping(text: str, where: str, keys: str) -> dict[str, Any]:
+    """A YAML mapping from `text` (named `where` in errors, with the line), timestamps kept as
+    strings (see :func:`read_yaml_mapping`)."""
     try:
         raw = yaml.load(text, Loader=_StringTimesLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise InputError(where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        place = f"{where}:{mark.line + 1}" if mark is not None else where
+        raise InputError(place, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
     if not isinstance(raw, dict):
-        raise InputError(str(path), f"must be a YAML mapping with {keys}", type(raw).__name__)
+        raise InputError(where, f"must be a YAML mapping with {keys}", type(raw).__name__)
     return raw
 
 

@@ -37,12 +37,15 @@ class Right(StrEnum):
     READ_KPIS = "read_kpis"
     RUN_SCENARIOS = "run_scenarios"
     WRITE_READINGS = "write_readings"
+    READ_SITES = "read_sites"
+    MANAGE_SITES = "manage_sites"
+    READ_FLEET = "read_fleet"  #: the planning status of every site (admin)
 
 
 RIGHTS: dict[Role, frozenset[Right]] = {
-    Role.OPERATOR: frozenset({Right.READ_PLANS, Right.READ_SETPOINTS, Right.TRIGGER_REPLAN}),
-    Role.MANAGER: frozenset({Right.READ_READINGS, Right.READ_FORECASTS, Right.READ_KPIS}),
-    Role.PLANNER: frozenset({Right.RUN_SCENARIOS}),
+    Role.OPERATOR: frozenset({Right.READ_PLANS, Right.READ_SETPOINTS, Right.TRIGGER_REPLAN, Right.READ_SITES}),
+    Role.MANAGER: frozenset({Right.READ_READINGS, Right.READ_FORECASTS, Right.READ_KPIS, Right.READ_SITES}),
+    Role.PLANNER: frozenset({Right.RUN_SCENARIOS, Right.READ_SITES}),
     Role.INGEST: frozenset({Right.WRITE_READINGS}),
     Role.ADMIN: frozenset(Right),
 }

@@ -7,7 +7,9 @@ column and the value. Nothing is filled or shifted silently: a gap or a duplicat
 
 from __future__ import annotations
 
+import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,20 +29,28 @@ POWER_RESOLUTION_KW = 1e-6
 MAX_REPORTED = 20
 
 
+def is_inline(value: str) -> bool:
+    """True when an ``inputs`` entry of a site is the series itself (CSV text, as a site stored over
+    the API carries it) rather than the name of a file: a file name has no line break."""
+    return "\n" in value
+
+
 def read_series_csv(
     path: str | Path,
     tz: str,
     resolution_min: int,
     required: list[str] | None = None,
+    text: str | None = None,
 ) -> pd.DataFrame:
-    """Read a wide CSV into a float DataFrame with a UTC DatetimeIndex on the resolution grid.
+    """Read a wide CSV into a float DataFrame with a UTC DatetimeIndex on the resolution grid; with
+    `text`, the CSV is that text and `path` only names it in messages (e.g. ``inputs.base_load``).
 
     Raises :class:`InputErrors` listing (up to 20) problems as ``file line N: ...``.
     """
     path = Path(path)
-    name = path.name
+    name = path.name if text is None else str(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw = pd.read_csv(path if text is None else io.StringIO(text), dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(str(path), f"cannot read CSV ({exc})") from exc
     if "timestamp" not in raw.columns:
@@ -121,6 +131,11 @@ class SiteInputs:
                        and interval; NaN (or no column) where no order applies. The plan keeps
                        the lower of this and the connection's own limit.
     ordered_export_kw: the same for exports.
+    reserve_kw:        planning reserve under each connection's import limit (kW, >= 0) per
+                       connection id and interval, for what the forecast of its inflexible load may
+                       miss (the band between its median and upper quantile); NaN or no column: none.
+                       Flexible devices stay out of it unless that costs more than
+                       ``Penalties.reserve_eur_per_kwh``.
     """
 
     base_load_kw: pd.DataFrame
@@ -134,6 +149,7 @@ class SiteInputs:
     sources: dict[str, str] = field(default_factory=dict)
     ordered_import_kw: pd.DataFrame | None = None
     ordered_export_kw: pd.DataFrame | None = None
+    reserve_kw: pd.DataFrame | None = None
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -164,6 +180,7 @@ class SiteInputs:
             sources=dict(self.sources),
             ordered_import_kw=cut(self.ordered_import_kw),
             ordered_export_kw=cut(self.ordered_export_kw),
+            reserve_kw=cut(self.reserve_kw),
         )
 
     def for_site(self, site: Site, index: pd.DatetimeIndex) -> SiteInputs:
@@ -202,7 +219,7 @@ class SiteInputs:
                 _check_finite(values.to_frame(name), "inputs", False, problems)
         orders = {
             name: _orders(getattr(window, name), site, f"inputs.{name}", problems)
-            for name in ("ordered_import_kw", "ordered_export_kw")
+            for name in ("ordered_import_kw", "ordered_export_kw", "reserve_kw")
         }
         if problems:
             raise InputErrors(problems, "inputs")
@@ -260,6 +277,8 @@ def load_inputs(site: Site) -> SiteInputs:
                 problems.append(InputError(f"inputs.{attr}", f"is required for {len(required)} asset(s)"))
             return None
         try:
+            if is_inline(rel):
+                return read_series_csv(f"inputs.{attr}", tz, res, required, text=rel)
             return read_series_csv(site.base_dir / rel, tz, res, required)
         except InputErrors as errs:
             problems.extend(errs.errors)
@@ -267,23 +286,47 @@ def load_inputs(site: Site) -> SiteInputs:
             problems.append(err)
         return None
 
-    base = read("base_load", [h.id for h in site.households])
-    pv = read("pv_availability", [p.id for p in site.pv_arrays])
-    heat = read("heat_demand", [h.id for h in site.heat_pumps])
-    weather = read("weather", ["temp_degc"])
-    prices = read("prices", ["price_eur_per_kwh"] if site.tariff.import_price_eur_per_kwh is None else [])
+    frames = {key: read(key, columns) for key, columns in required_columns(site).items()}
     if problems:
         raise InputErrors(problems, f"inputs of site {site.id}")
-    frames = {"base_load": base, "pv_availability": pv, "heat_demand": heat, "weather": weather, "prices": prices}
+    return site_inputs(
+        site, frames, {k: input_source(getattr(files, k), k) for k, v in frames.items() if v is not None}
+    )
+
+
+def input_source(value: str, name: str) -> str:
+    """Where an input series comes from, for messages and the plan's ``inputs``: its file name, or
+    ``inputs.<name> (inline)`` for a series given as CSV text."""
+    return f"inputs.{name} (inline)" if is_inline(value) else value
+
+
+def required_columns(site: Site) -> dict[str, list[str]]:
+    """The columns each input series of `site` must have (input name -> column names)."""
+    return {
+        "base_load": [h.id for h in site.households],
+        "pv_availability": [p.id for p in site.pv_arrays],
+        "heat_demand": [h.id for h in site.heat_pumps],
+        "weather": ["temp_degc"],
+        "prices": ["price_eur_per_kwh"] if site.tariff.import_price_eur_per_kwh is None else [],
+    }
+
+
+def site_inputs(site: Site, frames: Mapping[str, pd.DataFrame | None], sources: dict[str, str]) -> SiteInputs:
+    """The :class:`SiteInputs` of `site` from its input series as read (input name -> frame on a UTC
+    index, None where the site has none): the time axis all of them share, no negative loads.
+    `sources` says where each came from (the plan's ``inputs``)."""
+    problems: list[InputError] = []
     present = {k: v for k, v in frames.items() if v is not None}
     if not present:
         raise InputError("inputs", "no input files given")
     index = _common_index(present)
     for key, frame in present.items():
         if key in ("base_load", "heat_demand"):
-            _check_non_negative(frame, getattr(files, key), problems)
+            _check_non_negative(frame, sources.get(key, key), problems)
     if problems:
         raise InputErrors(problems, f"inputs of site {site.id}")
+    base, pv, heat = frames.get("base_load"), frames.get("pv_availability"), frames.get("heat_demand")
+    weather, prices = frames.get("weather"), frames.get("prices")
 
     def cols(frame: pd.DataFrame | None, ids: list[str]) -> pd.DataFrame:
         if frame is None:
@@ -303,7 +346,7 @@ def load_inputs(site: Site) -> SiteInputs:
         co2_g_per_kwh=price_column("co2_g_per_kwh"),
         feed_in_eur_per_kwh=price_column("feed_in_eur_per_kwh"),
         spot_eur_per_kwh=price_column("spot_eur_per_kwh"),
-        sources={k: str(getattr(files, k)) for k in present},
+        sources={k: sources.get(k, k) for k in present},
     )
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from grid.timeindex import iso
+from models.blocks.grid import fixed_injections
 from models.blocks.par14a import EPS_KW, member_id, member_request
 from models.blocks.pv import curtailable_groups
 from models.dispatch import DispatchModel
@@ -46,9 +47,13 @@ def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timest
             "households": int(conn.households[c]),
             "peak_import_kw": float((imp[c] + over_imp[c]).max()),
         }
+        if conn.reserve_kw[c].any():  # planned with a reserve under the limit (forecast uncertainty)
+            connections[cid]["reserve_kw"] = np.minimum(conn.reserve_kw[c], conn.limit_import_kw[c])
+            connections[cid]["in_reserve_kw"] = x[grid.in_reserve_cols[c]]
         if conn.hard_limits[c]:
             connections[cid]["unmet_kw"] = unmet[c]
             connections[cid]["spill_kw"] = spill[c]
+    _feeders(dm, sol, x, connections)
     unpaid = x[m.feed_in.unpaid_cols]
     for k, c in enumerate(m.feed_in.conns.tolist()):
         connections[conn.ids[c]]["unpaid_export_kw"] = unpaid[k]
@@ -75,6 +80,26 @@ def extract_plan(dm: DispatchModel, sol: PersistentHighs, computed_at: pd.Timest
     )
     plan.kpis = compute_kpis(dm, plan, imp + over_imp, exp + over_exp, penalty_eur)
     return plan
+
+
+def _feeders(dm: DispatchModel, sol: PersistentHighs, x: np.ndarray, connections: dict[str, dict[str, Any]]) -> None:
+    """Each feeder's planned net draw (kW, > 0 from its transformer, < 0 fed back) and limits, under
+    its connection's ``feeders``. The limit rows read ``sum(injections) - over_import <= limit -
+    fixed``, so the draw is the row's activity + over_import + the inflexible net draw."""
+    tab, b = dm.tables, dm.model.feeders
+    conn = tab.connections
+    F, T = conn.feeder_fixed_load_kw.shape
+    if F == 0:
+        return
+    activity = sol.row_values(b.limit_import).reshape(F, T)
+    net_kw = activity + x[b.over_import_cols] + fixed_injections(tab)[1]
+    for f, fid in enumerate(conn.feeder_ids):
+        feeders = connections[conn.ids[int(conn.feeder_node[f])]].setdefault("feeders", {})
+        feeders[fid] = {
+            "net_kw": net_kw[f],
+            "limit_import_kw": float(conn.feeder_limit_import_kw[f]),
+            "limit_export_kw": float(conn.feeder_limit_export_kw[f]),
+        }
 
 
 def _loads(tab: Any, assets: dict[str, dict[str, Any]]) -> None:

@@ -170,6 +170,12 @@ class PersistentHighs:
         rows = self.model.assembly.row_range(component)
         return np.asarray(self._sol().row_dual)[rows.start : rows.stop]
 
+    def row_values(self, component: Any) -> np.ndarray:
+        """Activities (the rows' left-hand sides at the solution) of a constraint component, in order."""
+        assert self.model is not None
+        rows = self.model.assembly.row_range(component)
+        return np.asarray(self._sol().row_value)[rows.start : rows.stop]
+
     def version(self) -> tuple[int, int, int]:
         h = self.highs
         return (h.versionMajor(), h.versionMinor(), h.versionPatch())

@@ -3,7 +3,8 @@
 cost_eur is what the neighbourhood pays over the horizon: energy + grid fees + CO2 + peak charge +
 battery throughput - feed-in revenue (at each connection's prices; exports of PV arrays that get no
 payment in an interval earn nothing, see ``models.blocks.feed_in``); penalties are reported apart
-(penalty_eur) and are zero in a plan without violations or dimming.
+(penalty_eur: slacks, dimming, and import drawn into a connection's planning reserve) and are zero
+in a plan without violations, dimming or reserve in use.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 def compute_kpis(
     dm: DispatchModel, plan: Plan, import_kw: np.ndarray, export_kw: np.ndarray, penalty_eur: float
 ) -> dict[str, float]:
-    """KPIs of `plan`; `penalty_eur` is the cost of its slacks (from the solution)."""
+    """KPIs of `plan`; `penalty_eur` is the cost of its slacks (from the solution). Adds to each of
+    the plan's connections its per-interval ``cost_eur`` and ``co2_kg`` (see the comment below)."""
     tab = dm.tables
     dt = tab.dt_h
     pr = tab.prices
@@ -51,6 +53,16 @@ def compute_kpis(
     fees_eur = float((import_kw * pr.grid_fee_eur_per_kwh).sum() * dt)
     co2_eur = float((total_import * pr.co2_eur_per_kwh).sum() * dt)
     feed_in_eur = float((paid_export * pr.feed_in_eur_per_kwh).sum() * dt)
+    # per connection and interval (what the dashboard sums by local day): energy + grid fees + CO2
+    # - feed-in, EUR, and the CO2 emitted, kg; cost_eur = their sum + peak charge + battery wear
+    cost_ct = (
+        import_kw * (pr.energy_eur_per_kwh + pr.grid_fee_eur_per_kwh + pr.co2_eur_per_kwh)
+        - paid_export * pr.feed_in_eur_per_kwh
+    ) * dt
+    co2_ct = import_kw * pr.co2_g_per_kwh * dt / 1000.0
+    for c, cid in enumerate(tab.connections.ids):
+        plan.connections[cid]["cost_eur"] = cost_ct[c]
+        plan.connections[cid]["co2_kg"] = co2_ct[c]
     peak_eur = float(
         sum(
             pr.peak_charge_eur_per_kw[c] * max(import_kw[c].max(), tab.connections.peak_so_far_kw[c])
@@ -60,6 +72,8 @@ def compute_kpis(
     )
     dimmed_kwh = float(sum(d["dimmed_kw"] for d in plan.dimming) * dt)
     penalty_eur += dimmed_kwh * tab.penalties.dimming_eur_per_kwh
+    reserve_kwh = float(sum(np.sum(c.get("in_reserve_kw", 0.0)) for c in plan.connections.values()) * dt)
+    penalty_eur += reserve_kwh * tab.penalties.reserve_eur_per_kwh
     by_kind: dict[str, float] = {}
     for v in plan.violations:
         key = f"{v.kind}_{v.unit.lower()}"
@@ -88,6 +102,7 @@ def compute_kpis(
         "limit_breach_kwh": dt * sum(v for k, v in by_kind.items() if k.endswith("limit_exceeded_kw")),
         "dimming_events": float(len(plan.dimming)),
         "dimmed_kwh": dimmed_kwh,
+        "reserve_used_kwh": reserve_kwh,
         "violations": float(len(plan.violations)),
     }
     return kpis

@@ -48,6 +48,7 @@ class ConnectionTable:
     hard_limits: np.ndarray
     peak_so_far_kw: np.ndarray
     fixed_load_kw: np.ndarray  # (C, T) inflexible household load
+    reserve_kw: np.ndarray  # (C, T) planning reserve under the import limit (>= 0, see SiteInputs)
     households: list[int]  # households per connection
     feeder_ids: list[str]
     feeder_node: np.ndarray
@@ -239,6 +240,7 @@ def _connections(site: Site, inputs: SiteInputs, homes: Placement, feeder_pos: d
         hard_limits=np.array([c.hard_limits for c in site.connections]),
         peak_so_far_kw=np.array([c.peak_so_far_kw for c in site.connections]),
         fixed_load_kw=fixed,
+        reserve_kw=_reserve(inputs.reserve_kw, C, T),
         households=np.bincount(homes.node, minlength=C).tolist(),
         feeder_ids=[f.id for f, _ in feeders],
         feeder_node=np.array([ci for _, ci in feeders], dtype=int),
@@ -246,6 +248,13 @@ def _connections(site: Site, inputs: SiteInputs, homes: Placement, feeder_pos: d
         feeder_limit_export_kw=np.array([f.export_limit_kw for f, _ in feeders]),
         feeder_fixed_load_kw=feeder_fixed,
     )
+
+
+def _reserve(reserve: pd.DataFrame | None, C: int, T: int) -> np.ndarray:
+    """(C, T) planning reserve in kW (0 where none is given)."""
+    if reserve is None or not C:
+        return np.zeros((C, T))
+    return np.nan_to_num(reserve.to_numpy(dtype=float).T, nan=0.0).clip(min=0.0)
 
 
 def _limits(own_kw: list[float], ordered: pd.DataFrame | None, T: int) -> np.ndarray:

@@ -39,6 +39,7 @@ PARAM_FIELDS = frozenset(
         "connections.feeder_fixed_load_kw",
         "connections.limit_import_kw",
         "connections.limit_export_kw",
+        "connections.reserve_kw",
         "pv.available_kw",
         "batteries.initial_kwh",
         "batteries.request_charge_kw",
@@ -144,6 +145,14 @@ class WarmPlanner:
     def _keep(self, site_id: str, key: str, dm: DispatchModel, solver: PersistentHighs) -> None:
         with self._lock:
             self._kept[site_id] = _Kept(key, dm, solver)
+
+    def kept_dimensions(self, site_id: str) -> tuple[int, int] | None:
+        """(columns, rows) of the LP kept for `site_id`, None when none is kept."""
+        with self._lock:
+            kept = self._kept.get(site_id)
+        if kept is None:
+            return None
+        return int(kept.solver.highs.getNumCol()), int(kept.solver.highs.getNumRow())
 
     def forget(self, site_id: str | None = None) -> None:
         """Drop the kept model of one site (or of all)."""

@@ -80,11 +80,17 @@ def test_demo_plan_keeps_every_invariant_and_relieves_the_congested_transformer(
 
 
 def test_plan_csv_format(tmp_path: Path) -> None:
-    out = tmp_path / "plan.csv"
+    out = tmp_path / ("a-folder-with-a-long-name-" * 3) / "plan.csv"  # "written: <path>" > 80 columns
+    out.parent.mkdir()
     result = runner.invoke(
-        app, ["plan", "--site", str(DEMO_SITE), "--hours", "2", "--out", str(out), "--format", "csv"]
+        app,
+        ["plan", "--site", str(DEMO_SITE), "--hours", "2", "--out", str(out), "--format", "csv"],
+        env={"COLUMNS": "80"},
     )
     assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"written: {out}" in lines  # paths people copy never wrap
+    assert any(line.startswith("Plan ") and line.endswith(": optimal") for line in lines)
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["interval", "entity", "type", "quantity", "value"]
     assert set(frame["interval"].unique()) == set(

@@ -64,9 +64,7 @@ def test_network(site: Site) -> None:
         assert len(conn.feeders) == 2
         assert all(f.import_limit_kw > 0 and f.export_limit_kw > 0 for f in conn.feeders)
     community = [b for b in site.batteries if b.household is None]
-    assert [(b.connection, b.capacity_kwh, b.charge_kw) for b in community] == [
-        ("T2", 500.0, 250.0)
-    ]
+    assert [(b.connection, b.capacity_kwh, b.charge_kw) for b in community] == [("T2", 500.0, 250.0)]
 
 
 def test_households_and_profiles(site: Site) -> None:
@@ -185,9 +183,7 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
     for name in FILES:
         assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes(), name
     other = demo.generate_demo(tmp_path / "c", seed=1, n_households=50)
-    assert (other.parent / "base_load.csv").read_bytes() != (
-        first.parent / "base_load.csv"
-    ).read_bytes()
+    assert (other.parent / "base_load.csv").read_bytes() != (first.parent / "base_load.csv").read_bytes()
     small = load_site(first)
     assert len(small.households) == 50
     assert len(load_inputs(small).index) == 192
@@ -235,9 +231,7 @@ def _uncontrolled_by_connection(site: Site, inputs: SiteInputs) -> pd.DataFrame:
         homes = [h.id for h in site.households if h.connection == conn.id]
         total = inputs.base_load_kw[homes].sum(axis=1)
         for hp in (p for p in site.heat_pumps if p.connection == conn.id):
-            cop = np.clip(
-                hp.cop.intercept + hp.cop.slope_per_degc * temp, hp.cop.min_cop, hp.cop.max_cop
-            )
+            cop = np.clip(hp.cop.intercept + hp.cop.slope_per_degc * temp, hp.cop.min_cop, hp.cop.max_cop)
             total += np.minimum(inputs.heat_demand_kw[hp.id] / cop, hp.electric_kw)
         total += ev[[c.id for c in site.ev_chargers if c.connection == conn.id]].sum(axis=1)
         out[conn.id] = total
@@ -246,9 +240,7 @@ def _uncontrolled_by_connection(site: Site, inputs: SiteInputs) -> pd.DataFrame:
 
 def test_t2_is_congested_on_both_evenings_and_t1_is_not(site: Site, inputs: SiteInputs) -> None:
     load = _uncontrolled_by_connection(site, inputs)
-    pd.testing.assert_frame_equal(
-        load, demo.uncontrolled_load_kw(site, inputs)[load.columns], check_freq=False
-    )
+    pd.testing.assert_frame_equal(load, demo.uncontrolled_load_kw(site, inputs)[load.columns], check_freq=False)
     local = load.tz_convert("Europe/Berlin")
     evenings = local.between_time(*EVENING)
     t1, t2 = site.connection("T1"), site.connection("T2")

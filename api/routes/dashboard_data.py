@@ -75,7 +75,7 @@ def may_read(key: ApiKey, ctx: ServiceContext, site: str, rights: Iterable[Right
     wanted = list(rights)
     if not any(has_right(key.role, r) for r in wanted):
         raise HTTPException(403, f"role {key.role.value!r} may not read this page")
-    if site not in ctx.settings.sites:
+    if not ctx.service.knows(site):
         raise HTTPException(404, f"unknown site {site!r}")
 
 
@@ -133,7 +133,7 @@ async def me(request: Request, ctx: Ctx) -> dict[str, Any]:
 
 def whoami(key: ApiKey, ctx: ServiceContext) -> dict[str, Any]:
     """Role, the sites the key may see here, and what it may do."""
-    sites = sorted(s for s in ctx.settings.sites if key.covers(s))
+    sites = [s for s in ctx.service.site_ids() if key.covers(s)]
     return {
         "signed_in": True,
         "role": key.role.value,
@@ -182,7 +182,9 @@ def local_days(body: dict[str, Any]) -> list[tuple[str, list[int]]]:
 
 
 def day_kpis(body: dict[str, Any], indices: list[int]) -> dict[str, Any]:
-    """Planned energy of one local day (kWh), peak import per transformer against its limit."""
+    """Planned energy of one local day (kWh), peak import per transformer against its limit, cost
+    (EUR: energy, grid fees, CO2 price, less feed-in; the horizon's peak charge and battery wear
+    are not per day) and CO2 (kg)."""
     h = int(body["resolution_min"]) / 60
     imp = exp = 0.0
     peaks: dict[str, Any] = {}
@@ -199,7 +201,13 @@ def day_kpis(body: dict[str, Any], indices: list[int]) -> dict[str, Any]:
             pv += -sum(min(0.0, float(a["power_kw"][i])) for i in indices) * h
             curtailed += sum(float(a.get("curtailed_kw", [0.0] * len(body["intervals"]))[i]) for i in indices) * h
     consumption = imp - exp + pv  # what the site used (storage losses included)
+    conns = body["connections"].values()
+    priced = all("cost_eur" in c and "co2_kg" in c for c in conns)  # plans from before these series: none
+    cost = sum(float(c["cost_eur"][i]) for c in conns for i in indices) if priced else None
+    co2 = sum(float(c["co2_kg"][i]) for c in conns for i in indices) if priced else None
     return {
+        "cost_eur": None if cost is None else round(cost, DIGITS),
+        "co2_kg": None if co2 is None else round(co2, DIGITS),
         "intervals": len(indices),
         "import_kwh": round(imp, DIGITS),
         "export_kwh": round(exp, DIGITS),
@@ -232,9 +240,7 @@ async def overview(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
         stale, reason = True, f"{reason}; plan ended at {body['end']}" if reason else f"plan ended at {body['end']}"
     today = now.astimezone(TZ).date()
     wanted = {today.isoformat(): "today", (today + dt.timedelta(days=1)).isoformat(): "tomorrow"}
-    days = [
-        {"date": day, "label": wanted.get(day, day), **day_kpis(body, idx)} for day, idx in local_days(body)
-    ]
+    days = [{"date": day, "label": wanted.get(day, day), **day_kpis(body, idx)} for day, idx in local_days(body)]
     kpis = body.get("kpis", {})
     return {
         "site": site,
@@ -252,7 +258,15 @@ async def overview(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
         "horizon_kpis": {
             k: kpis.get(k)
             for k in (
-                "cost_eur", "import_kwh", "export_kwh", "peak_import_kw", "self_sufficiency", "co2_kg", "curtailed_kwh"
+                "cost_eur",
+                "import_kwh",
+                "export_kwh",
+                "peak_import_kw",
+                "self_sufficiency",
+                "co2_kg",
+                "curtailed_kwh",
+                "peak_charge_eur",
+                "throughput_cost_eur",
             )
         },
         "days": days,
@@ -274,14 +288,19 @@ def measured(ctx: ServiceContext, site: str, body: dict[str, Any]) -> dict[str, 
     for cid, s in series.items():
         values = s.reindex(index)
         out[cid] = [None if pd.isna(v) else round(float(v), DIGITS) for v in values]
-    return {"t0_ms": int(index[0].timestamp() * 1000), "step_min": int(body["resolution_min"]), "n": len(index),
-            "connections": out}
+    return {
+        "t0_ms": int(index[0].timestamp() * 1000),
+        "step_min": int(body["resolution_min"]),
+        "n": len(index),
+        "connections": out,
+    }
 
 
 @router.get("/api/sites/{site}/grid")
 async def grid(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
     """Per transformer: planned import/export (kW) against the limits, marginal price (EUR/kWh),
-    and the measured import of the days before (kW, same axis)."""
+    the measured import of the days before (kW, same axis), and its feeders' planned net draw
+    (kW, > 0 from the transformer) against their limits."""
     may_read(key, ctx, site, PAGE_RIGHTS)
     _row, body = await latest(ctx, site)
     n = len(body["intervals"])
@@ -293,11 +312,25 @@ async def grid(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
             "limit_import_kw": _r(c["limit_import_kw"][:n]),
             "limit_export_kw": _r(c["limit_export_kw"][:n]),
             "marginal_price_eur_per_kwh": _r(c.get("marginal_price_eur_per_kwh", [])[:n]),
+            "feeders": {
+                fid: {
+                    "net_kw": _r(f["net_kw"][:n]),
+                    "limit_import_kw": f["limit_import_kw"],
+                    "limit_export_kw": f["limit_export_kw"],
+                }
+                for fid, f in c.get("feeders", {}).items()
+            },
         }
         for cid, c in body["connections"].items()
     }
-    return {"site": site, "plan_id": body["plan_id"], "now_ms": _ms(ctx.clock().isoformat()), **_axis(body),
-            "connections": connections, "measured": past}
+    return {
+        "site": site,
+        "plan_id": body["plan_id"],
+        "now_ms": _ms(ctx.clock().isoformat()),
+        **_axis(body),
+        "connections": connections,
+        "measured": past,
+    }
 
 
 @router.get("/api/sites/{site}/assets")
@@ -329,8 +362,15 @@ async def assets(site: SiteId, key: Key, ctx: Ctx, asset: str | None = None) -> 
             raise HTTPException(404, f"no asset {asset!r} in the plan")
         one = {"id": asset, "type": found.get("type"), "power_kw": _r(_power(found, n))}
     listing = sorted((aid, a.get("type", "")) for aid, a in body["assets"].items())
-    return {"site": site, "plan_id": body["plan_id"], "now_ms": _ms(ctx.clock().isoformat()), **_axis(body),
-            "groups": groups, "assets": [{"id": i, "type": t} for i, t in listing], "asset": one}
+    return {
+        "site": site,
+        "plan_id": body["plan_id"],
+        "now_ms": _ms(ctx.clock().isoformat()),
+        **_axis(body),
+        "groups": groups,
+        "assets": [{"id": i, "type": t} for i, t in listing],
+        "asset": one,
+    }
 
 
 SETPOINT_RIGHTS = (Right.READ_SETPOINTS, Right.READ_KPIS)
@@ -386,8 +426,21 @@ async def performance(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
     k = await run_in_threadpool(performance_kpis, ctx.engine, site, start, end)
     return {
         "site": site,
-        **{f: k[f] for f in ("start", "end", "resolution_min", "intervals", "evaluated_intervals",
-                             "not_evaluated_intervals", "planned_intervals", "connections", "dimming", "totals")},
+        **{
+            f: k[f]
+            for f in (
+                "start",
+                "end",
+                "resolution_min",
+                "intervals",
+                "evaluated_intervals",
+                "not_evaluated_intervals",
+                "planned_intervals",
+                "connections",
+                "dimming",
+                "totals",
+            )
+        },
         "assets": len(k["assets"]),
         "dimming": {**k["dimming"], "devices": len(k["dimming"]["devices"])},
     }
@@ -409,8 +462,9 @@ def forecast_view(ctx: ServiceContext, site: str, target: str | None, quantity: 
             raise HTTPException(404, f"no forecast of {target!r} stored for site {site!r}")
         chosen = found[0]
     now = pd.Timestamp(ctx.clock()).tz_convert("UTC").floor("15min")
-    frame = load_forecast(ctx.engine, site, chosen.target, now - FORECAST_BEFORE, now + FORECAST_AFTER,
-                          quantity=chosen.quantity)
+    frame = load_forecast(
+        ctx.engine, site, chosen.target, now - FORECAST_BEFORE, now + FORECAST_AFTER, quantity=chosen.quantity
+    )
     index = frame.index
     out["forecast"] = {
         "target": chosen.target,
@@ -443,7 +497,14 @@ async def scenarios(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
     rows = await run_in_threadpool(scenario_store.list_runs, ctx.engine, site, 50)
     runs = []
     for r in rows:
-        row = {"run_id": r.run_id, "name": r.name, "status": r.status, "scenario_status": r.scenario_status,
-               "message": r.message, "submitted_at": r.submitted_at, "finished_at": r.finished_at}
+        row = {
+            "run_id": r.run_id,
+            "name": r.name,
+            "status": r.status,
+            "scenario_status": r.scenario_status,
+            "message": r.message,
+            "submitted_at": r.submitted_at,
+            "finished_at": r.finished_at,
+        }
         runs.append({f: v.astimezone(dt.UTC).isoformat() if isinstance(v, dt.datetime) else v for f, v in row.items()})
     return {"site": site, "fields": list(SCENARIO_FIELDS), "runs": runs}

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
@@ -93,11 +94,16 @@ def _item(loc: list[str | int], msg: str, value: Any = InputError._MISSING) -> d
     return item
 
 
+def loc_of(where: str) -> list[str | int]:
+    """``edits[1].id`` as ``["edits", 1, "id"]``."""
+    return [int(n) if n else name for n, name in re.findall(r"\[(\d+)\]|([^.\[\]]+)", where)]
+
+
 def error_item(err: InputError) -> dict[str, Any]:
     """An InputError of the edits or windows (``edits[1].id``) as a 422 item with ``loc``
     ``["body", "edits", 1, "id"]``; problems of the edited site as a whole go under ``edits``."""
     value = err.value if err.has_value else InputError._MISSING
-    parts: list[str | int] = [int(n) if n else name for n, name in re.findall(r"\[(\d+)\]|([^.\[\]]+)", err.where)]
+    parts = loc_of(err.where)
     if parts and parts[0] in BODY_ROOTS:
         return _item(parts, err.what, value)
     return _item(["edits"], f"edited site, {err.where}: {err.what}", value)
@@ -115,7 +121,14 @@ def checked_spec(ctx: ServiceContext, site: str, body: ScenarioBody) -> Scenario
         raise RequestValidationError(files)
     _check_hours(ctx, body, body.period.hours if body.period is not None else None)
     solver = SolverSettings(threads=1, time_limit_s=ctx.settings.solver_time_limit_s)
-    spec = body.to_spec(ctx.settings.sites[site].resolve(), solver)
+    path = ctx.settings.sites.get(site)
+    if path is None:  # stored as data only: a scenario's baseline is a site file for now
+        raise HTTPException(
+            409,
+            f"site {site!r} is stored as data, not a file of the settings: scenarios over "
+            "the API run on site files only (run `grid scenario` on an exported file)",
+        )
+    spec = body.to_spec(path.resolve(), solver)
     try:
         baseline, inputs = load_baseline(spec.baseline_path)
         edited, edited_inputs = apply_edits(baseline, inputs, list(spec.edits), spec.base_dir)
@@ -269,22 +282,30 @@ def get_scenario_run(
     return run_out(ctx, request, row)
 
 
+def table_file(frame: pd.DataFrame, fmt: str, filename: str) -> Response:
+    """`frame` as a CSV or Parquet download named `filename`."""
+    if fmt == "csv":
+        content: bytes = frame.to_csv(index=False, lineterminator="\n").encode()
+    else:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        content = buffer.getvalue()
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(content=content, media_type=EXPORTS[fmt], headers=headers)
+
+
+def export_table(ctx: ServiceContext, site: str, run_id: str, table: str, fmt: str) -> Response:
+    """A finished run's `table` (results or comparison) as `fmt` (csv or parquet); 409 without a result."""
+    row = _row(ctx, site, run_id)
+    _scenario, result = store.run_documents(ctx.engine, row.run_id)
+    if result is None:
+        raise HTTPException(409, f"scenario run {run_id!r} has no result ({row.status}: {row.message})")
+    return table_file(result_tables(result)[table], fmt, f"{row.name}-{table}.{fmt}")
+
+
 def _export(table: str, fmt: str) -> Callable[..., Response]:
     def export(site: ScenariosSite, run_id: RunId, ctx: Ctx) -> Response:
-        row = _row(ctx, site, run_id)
-        _scenario, result = store.run_documents(ctx.engine, row.run_id)
-        if result is None:
-            raise HTTPException(409, f"scenario run {run_id!r} has no result ({row.status}: {row.message})")
-        frame = result_tables(result)[table]
-        if fmt == "csv":
-            content: bytes = frame.to_csv(index=False, lineterminator="\n").encode()
-        else:
-            buffer = io.BytesIO()
-            frame.to_parquet(buffer, index=False)
-            content = buffer.getvalue()
-        filename = f"{row.name}-{table}.{fmt}"
-        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-        return Response(content=content, media_type=EXPORTS[fmt], headers=headers)
+        return export_table(ctx, site, run_id, table, fmt)
 
     export.__name__ = f"scenario_{table}_{fmt}"
     export.__doc__ = f"The run's {table} table as {fmt.upper()}: {TABLES[table]}"

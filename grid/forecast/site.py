@@ -56,6 +56,9 @@ from grid.timeindex import horizon_index, to_utc
 HISTORY_DAYS = 84
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 LOAD_KIND = SensorKind.HOUSEHOLD_LOAD.value
+#: the load forecast quantile whose distance above the median is planned as a reserve under the
+#: import limit (SiteInputs.reserve_kw): 0.9 keeps a limit with ~90 % odds where the band is honest
+RESERVE_QUANTILE = 0.9
 
 
 def open_store(db: str | None = None) -> Engine:
@@ -289,10 +292,27 @@ def run_site(
 def _median(
     engine: Engine, site_id: str, target: str, quantity: str, index: pd.DatetimeIndex, as_of: pd.Timestamp
 ) -> pd.Series | None:
+    frame = _stored_quantiles(engine, site_id, target, quantity, index, as_of)
+    return None if frame is None else frame[0.5]
+
+
+def _stored_quantiles(
+    engine: Engine, site_id: str, target: str, quantity: str, index: pd.DatetimeIndex, as_of: pd.Timestamp
+) -> pd.DataFrame | None:
+    """The stored forecast of `target` on `index` as known at `as_of` (columns: quantile levels);
+    None unless its median covers every interval."""
     frame = load_forecast(engine, site_id, target, index[0], index[-1] + pd.Timedelta(minutes=15), as_of, quantity)
     if 0.5 not in frame.columns or frame[0.5].isna().any():
         return None
-    return frame[0.5]
+    return frame
+
+
+def reserve_kw(quantiles: pd.DataFrame) -> pd.Series | None:
+    """The planning reserve of a load forecast (kW, >= 0): its upper quantile (``RESERVE_QUANTILE``)
+    minus its median, per interval; None if the forecast has no such quantile."""
+    if RESERVE_QUANTILE not in quantiles.columns:
+        return None
+    return (quantiles[RESERVE_QUANTILE] - quantiles[0.5]).clip(lower=0.0).fillna(0.0)
 
 
 def forecast_inputs(
@@ -325,18 +345,24 @@ def forecast_inputs(
         return fresh
 
     base = {}
+    reserve: dict[str, pd.Series] = {}
     for conn in site.connections:
         homes = [h for h in site.households if h.connection == conn.id]
         if not homes:
             continue
-        total = None
+        total, bands = None, None
         if in_store:
-            total = _median(engine, site.id, f"connection:{conn.id}", "power_kw", index, known)
-            if total is not None:
+            bands = _stored_quantiles(engine, site.id, f"connection:{conn.id}", "power_kw", index, known)
+            if bands is not None:
+                total = bands[0.5]
                 sources[f"base_load:{conn.id}"] = "stored forecast"
         if total is None and (run := made()) is not None and (f"connection:{conn.id}", "power_kw") in run.forecasts:
-            total = run.forecasts[(f"connection:{conn.id}", "power_kw")].median.reindex(index)
+            bands = run.forecasts[(f"connection:{conn.id}", "power_kw")].quantiles.reindex(index)
+            total = bands[0.5]
             sources[f"base_load:{conn.id}"] = "forecast made now"
+        if bands is not None and (band := reserve_kw(bands)) is not None:
+            reserve[conn.id] = band
+            sources[f"reserve:{conn.id}"] = f"load forecast q{RESERVE_QUANTILE:g} - median"
         annual = np.array([h.annual_kwh for h in homes])
         for h, share in zip(homes, annual / annual.sum(), strict=True):
             if total is not None:
@@ -372,6 +398,7 @@ def forecast_inputs(
         heat_demand_kw=pd.DataFrame(heat, index=index),
         temp_degc=pd.Series(temp.to_numpy(), index=index, name="temp_degc"),
         sources=sources,
+        reserve_kw=pd.DataFrame(reserve, index=index) if reserve else None,
     )
 
 

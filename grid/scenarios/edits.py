@@ -17,6 +17,7 @@ Units: kW, kWh, kWp, kVA, EUR/kWh; times UTC.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,18 +62,14 @@ class Draft:
 
 
 def copy_inputs(inputs: SiteInputs) -> SiteInputs:
-    """A deep copy of every series, so that edits cannot reach the baseline's frames."""
-    return SiteInputs(
-        base_load_kw=inputs.base_load_kw.copy(),
-        pv_kw_per_kwp=inputs.pv_kw_per_kwp.copy(),
-        heat_demand_kw=inputs.heat_demand_kw.copy(),
-        temp_degc=inputs.temp_degc.copy(),
-        price_eur_per_kwh=None if inputs.price_eur_per_kwh is None else inputs.price_eur_per_kwh.copy(),
-        co2_g_per_kwh=None if inputs.co2_g_per_kwh is None else inputs.co2_g_per_kwh.copy(),
-        feed_in_eur_per_kwh=None if inputs.feed_in_eur_per_kwh is None else inputs.feed_in_eur_per_kwh.copy(),
-        spot_eur_per_kwh=None if inputs.spot_eur_per_kwh is None else inputs.spot_eur_per_kwh.copy(),
-        sources=dict(inputs.sources),
-    )
+    """A deep copy of every series (limit orders and reserves included), so that edits cannot reach
+    the baseline's frames."""
+    copied: dict[str, Any] = {
+        f.name: (value.copy() if isinstance(value, pd.Series | pd.DataFrame | dict) else value)
+        for f in dataclasses.fields(inputs)
+        for value in [getattr(inputs, f.name)]
+    }
+    return dataclasses.replace(inputs, **copied)
 
 
 def apply_edits(

@@ -84,6 +84,10 @@ def records(table: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+#: a baseline site and its input series
+Baseline = tuple[Site, SiteInputs]
+
+
 @functools.lru_cache(maxsize=4)
 def _cached_baseline(path: str, mtime_ns: int) -> tuple[Site, SiteInputs]:
     site = load_site(path)
@@ -161,13 +165,18 @@ def evaluate_site(
     return status, "", aggregate(per_window), rows
 
 
-def evaluate(spec: ScenarioSpec, name: str | None = None, params: dict[str, Any] | None = None) -> Evaluation:
-    """Apply the spec's edits to its baseline and evaluate every window; never raises for a broken
-    scenario (see the module docstring)."""
+def evaluate(
+    spec: ScenarioSpec,
+    name: str | None = None,
+    params: dict[str, Any] | None = None,
+    baseline: Baseline | None = None,
+) -> Evaluation:
+    """Apply the spec's edits to its baseline (`baseline` as data, else read from the spec's path)
+    and evaluate every window; never raises for a broken scenario (see the module docstring)."""
     began, began_cpu = time.perf_counter(), time.process_time()
     result = Evaluation(name=name or spec.name, status="error", params=dict(params or {}))
     try:
-        site, inputs = load_baseline(spec.baseline_path)
+        site, inputs = baseline if baseline is not None else load_baseline(spec.baseline_path)
         edited, edited_inputs = apply_edits(site, inputs, list(spec.edits), spec.base_dir)
         windows = windows_of(spec, edited, edited_inputs)
         options = SolveOptions(threads=spec.solver.threads, time_limit_s=spec.solver.time_limit_s)

@@ -3,8 +3,9 @@
 By default a ``LocalCluster`` of ``n_workers`` processes with one thread each (and HiGHS with one
 thread, from the spec's ``solver.threads``) is started and closed again; ``scheduler`` connects to
 an existing cluster (``tcp://host:8786``) instead, or a ready ``distributed.Client`` can be passed.
-The baseline is always evaluated as one more task. Workers read the baseline site from its path
-(once per worker process), so the spec must name a file that every worker can read.
+The baseline is always evaluated as one more task. The baseline site and its input series are read
+here once and sent to every worker as data (a scattered future), so the workers need no file of
+this machine (a price file named in an edit is still read where the case runs).
 
 Each finished case is written at once to ``<out_dir>/cases/<case id>.parquet`` (one results row),
 so Ctrl-C (:class:`SweepCancelled`) leaves every finished result on disk; the combined
@@ -16,42 +17,22 @@ are removed when a sweep starts.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from grid.cluster import LOCAL_CLUSTER_CONFIG, MALLOC_ENV, dask_client, local_cluster
 from grid.errors import InputError, InputErrors
 from grid.scenarios.compare import compare_rows, results_table, write_results, write_table
-from grid.scenarios.evaluate import Evaluation, evaluate, records
+from grid.scenarios.evaluate import Baseline, Evaluation, evaluate, load_baseline, records
 from grid.scenarios.spec import BASELINE, ScenarioSpec, SweepSpec, fill, scenario_from_dict
 
-# Settings of the LocalCluster that run_sweep starts:
-# - the worker's statistical profiler samples the task thread every 10 ms under the GIL: pure
-#   overhead for a batch of Pyomo builds (pure Python) that nobody profiles;
-# - the nanny's default environment sets MALLOC_TRIM_THRESHOLD_ (64 KiB). Any explicit value, even
-#   a large one, switches off glibc's dynamic mmap threshold, which then stays at 128 KiB: every
-#   numpy array of a model build above that is mmap'ed, faulted in and unmapped again (measured
-#   on the demo sweep: 3x the system time and 9-11 % more CPU per scenario than the same case in a
-#   plain process). The workers' environment below leaves it unset, so they allocate as the
-#   serial run does. A nanny also copies its environment into this process's os.environ, so
-#   after any default LocalCluster here every later worker would inherit the variable:
-#   :func:`local_cluster` takes it out of the environment while its cluster runs.
-MALLOC_ENV = "MALLOC_TRIM_THRESHOLD_"
-LOCAL_CLUSTER_CONFIG = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.nanny.pre-spawn-environ": {
-        "OMP_NUM_THREADS": 1,
-        "MKL_NUM_THREADS": 1,
-        "OPENBLAS_NUM_THREADS": 1,
-    },
-}
+__all__ = ["LOCAL_CLUSTER_CONFIG", "MALLOC_ENV", "local_cluster", "run_sweep"]
 ResultCallback = Callable[[Evaluation, int, int], None]  # (result, finished so far, total)
 
 
@@ -153,54 +134,21 @@ def baseline_case(spec: SweepSpec) -> Case:
     return Case(BASELINE, BASELINE, {}, scenario_from_dict(raw, base_dir=spec.base_dir.resolve()))
 
 
-def run_case(case: Case) -> Evaluation:
-    """Evaluate one case (runs on a worker); never raises for a broken case."""
+def run_case(case: Case, baseline: Baseline | None = None) -> Evaluation:
+    """Evaluate one case (runs on a worker) on `baseline` (the site and its inputs as data; None:
+    read from the spec's path); never raises for a broken case."""
     if case.spec is None:
         return Evaluation(name=case.name, status="invalid", message=case.error, params=dict(case.params))
-    return evaluate(case.spec, name=case.name, params=case.params)
+    return evaluate(case.spec, name=case.name, params=case.params, baseline=baseline)
 
 
-@contextlib.contextmanager
-def _unset_env(name: str) -> Iterator[None]:
-    """`name` removed from os.environ meanwhile (child processes do not inherit it), then restored."""
-    saved = os.environ.pop(name, None)
+def read_baseline(spec: SweepSpec) -> Baseline | None:
+    """The baseline site and its inputs, read here once (None when they do not load: every case
+    then reports why)."""
     try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ[name] = saved
-
-
-@contextlib.contextmanager
-def local_cluster(n_workers: int) -> Iterator[Any]:
-    """A client of a fresh LocalCluster of `n_workers` processes, one thread each, configured as
-    :data:`LOCAL_CLUSTER_CONFIG` says (the workers allocate memory as a plain process does)."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    with (
-        _unset_env(MALLOC_ENV),
-        dask.config.set(LOCAL_CLUSTER_CONFIG),
-        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
-
-
-@contextlib.contextmanager
-def _dask_client(client: Any, n_workers: int, scheduler: str | None) -> Iterator[Any]:
-    """The given client, a client of `scheduler`, or a fresh LocalCluster of processes."""
-    if client is not None:
-        yield client
-        return
-    if scheduler is not None:
-        from distributed import Client
-
-        with Client(scheduler) as remote:
-            yield remote
-        return
-    with local_cluster(n_workers) as local:
-        yield local
+        return load_baseline(spec.baseline_path)
+    except (InputError, InputErrors):
+        return None
 
 
 def run_sweep(
@@ -252,6 +200,7 @@ def run_sweep(
             result.files = write_results(results, out_dir, BASELINE)
         return result
 
+    baseline = read_baseline(spec)
     runnable = []
     for case in cases:
         if case.spec is None:
@@ -261,9 +210,9 @@ def run_sweep(
     try:
         if serial:
             for case in runnable:
-                store(run_case(case))
+                store(run_case(case, baseline))
         else:
-            _run_on_dask(runnable, client, n_workers, scheduler, spec.name, store)
+            _run_on_dask(runnable, baseline, client, n_workers, scheduler, spec.name, store)
     except KeyboardInterrupt:
         raise SweepCancelled(finish(cancelled=True)) from None
     return finish(cancelled=False)
@@ -271,6 +220,7 @@ def run_sweep(
 
 def _run_on_dask(
     cases: list[Case],
+    baseline: Baseline | None,
     client: Any,
     n_workers: int,
     scheduler: str | None,
@@ -279,9 +229,12 @@ def _run_on_dask(
 ) -> None:
     from distributed import as_completed
 
-    with _dask_client(client, n_workers, scheduler) as dask:
+    with dask_client(client, n_workers, scheduler) as dask:
         token = uuid.uuid4().hex[:8]
-        futures = {dask.submit(run_case, c, key=f"{name}-{c.case_id}-{token}", pure=False): c for c in cases}
+        # the baseline goes to every worker once, as data: workers need not see this file system
+        # ([baseline]: one object; a bare tuple would be scattered element by element)
+        data = dask.scatter([baseline], broadcast=True, hash=False)[0] if baseline is not None else None
+        futures = {dask.submit(run_case, c, data, key=f"{name}-{c.case_id}-{token}", pure=False): c for c in cases}
         try:
             for future in as_completed(futures):
                 case = futures[future]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 PLAN_DURATION = Histogram(
     "quartiere_plan_duration_seconds",
@@ -38,3 +38,21 @@ PERF_EV_DELIVERED_KWH = Gauge(
     "quartiere_performance_ev_delivered_kwh", "Energy delivered to an EV session, kWh.", _PERF
 )
 PERF_EV_REQUESTED_KWH = Gauge("quartiere_performance_ev_requested_kwh", "Energy an EV session requested, kWh.", _PERF)
+
+# The last planning run of each site (grid.fleet.status): one look says which sites are late
+# (last planned period far behind the clock) or failing (failures in a row > 0).
+FLEET_LAST_RUN = Gauge(
+    "quartiere_fleet_last_run_timestamp_seconds", "When the last run of the site started (service clock).", ["site"]
+)
+FLEET_LAST_PERIOD = Gauge(
+    "quartiere_fleet_last_good_period_timestamp_seconds",
+    "Start of the latest period the site has a good plan for (service clock); late when it trails the clock.",
+    ["site"],
+)
+FLEET_DURATION = Gauge("quartiere_fleet_last_run_duration_seconds", "Wall time of the last run, seconds.", ["site"])
+FLEET_QUEUE_WAIT = Gauge(
+    "quartiere_fleet_last_queue_wait_seconds", "How long the last run waited for a worker, seconds.", ["site"]
+)
+FLEET_WARM = Gauge("quartiere_fleet_last_run_warm", "1: the last run re-used the kept model, 0: built anew.", ["site"])
+FLEET_FAILURES = Gauge("quartiere_fleet_failures_in_a_row", "Failed runs since the last good one.", ["site"])
+FLEET_SITE = Info("quartiere_fleet_site", "The last run of the site: status, worker, warm or cold.", ["site"])

@@ -18,17 +18,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
+from grid.fleet.status import FleetStatus, SiteRun
 from grid.schedule import metrics
 from grid.schedule.live import (
     StoredStates,
@@ -45,6 +47,7 @@ from grid.schedule.state import StateSource, max_age_from_env, resolve_start_sta
 from grid.schedule.workers import worker_pids, worker_pool
 from grid.series import SiteInputs, load_inputs
 from grid.store import plans as plan_store
+from grid.store import site_versions as site_store
 from grid.store.live import LimitOrder
 from grid.timeindex import horizon_index, iso
 from models.plan import Plan
@@ -52,9 +55,15 @@ from models.solve import SolveOptions
 from models.warm import plan_site_warm
 
 log = logging.getLogger(__name__)
+#: most runs a round (:meth:`PlanningService.run_round`) hands out at once; more wait their turn
+ROUND_THREADS = 256
 
 #: inputs_provider(site, start, hours) -> SiteInputs covering [start, start + hours)
 InputsProvider = Callable[[Site, pd.Timestamp, float], SiteInputs]
+#: how long the ids of the sites stored as data are trusted before the store is read again (s)
+SITES_MAX_AGE_S = 5.0
+#: an id not seen before is looked up again at most this often (s)
+SITES_MIN_REREAD_S = 1.0
 #: planner(site, inputs, index, options) -> Plan (models.solve.plan_site; by default
 #: models.warm.plan_site_warm, which re-uses the site's model of the previous run where it can)
 Planner = Callable[[Site, SiteInputs, pd.DatetimeIndex, SolveOptions], Plan]
@@ -98,8 +107,35 @@ def floor_period(now: dt.datetime, resolution_min: int) -> pd.Timestamp:
     return pd.Timestamp(now).tz_convert("UTC").floor(f"{resolution_min}min")
 
 
+@dataclass(frozen=True)
+class Executed:
+    """A job's result as the executor hands it back: the plan's header and JSON, and where and
+    how it was made (see :class:`grid.fleet.status.SiteRun`)."""
+
+    header: dict[str, Any]
+    body_json: str
+    worker: str
+    warm: bool | None = None
+    queue_wait_s: float | None = None
+
+
+class JobExecutor(Protocol):
+    """Runs plan jobs elsewhere (a Dask cluster: :class:`grid.fleet.executor.DaskExecutor`).
+
+    The job travels with its input series as data: an executor never reads the site's files."""
+
+    def run(self, job: PlanJob, inputs: SiteInputs) -> Executed: ...
+
+    def close(self) -> None: ...
+
+
 class PlanningService:
-    """Plans sites on demand or on schedule; see the module docstring."""
+    """Plans sites on demand or on schedule; see the module docstring.
+
+    Where a run's solve happens: in this process, in one worker process per site
+    (``config.solve_in_subprocess``; the single-site default of ``grid serve``), or with an
+    `executor` on a Dask cluster, where the service only reads the inputs, stores and publishes.
+    """
 
     def __init__(
         self,
@@ -110,6 +146,7 @@ class PlanningService:
         planner: Planner = plan_site_warm,
         publisher: Publisher | None = None,
         state_source: StateSource | None = None,
+        executor: JobExecutor | None = None,
     ) -> None:
         self.engine = engine
         self.sites = dict(sites)
@@ -120,12 +157,18 @@ class PlanningService:
         #: the latest measured state of each storage asset (from the store's telemetry by default)
         self.state_source: StateSource = state_source or StoredStates(engine)
         self._locks = {sid: threading.Lock() for sid in self.sites}
+        #: site id -> (newest stored version, retired) as last read (:meth:`refresh_sites`)
+        self._stored: dict[str, tuple[int, bool]] = {}
+        self._stored_read_at: float | None = None
         #: called with the site id after each stored plan (the API drops its cached latest plan)
         self.listeners: list[Callable[[str], None]] = []
         self._pools: dict[str, ProcessPoolExecutor] = {}
         self._pool_lock = threading.Lock()
         self._provider_travels: bool | None = None
-        self._site_cache: dict[str, tuple[tuple[int, int], Site]] = {}
+        self._site_cache: dict[str, tuple[tuple[Any, int], Site]] = {}
+        self.executor = executor
+        #: the last run of each site (``GET /api/v1/fleet/status``, ``quartiere_fleet_*`` metrics)
+        self.status = FleetStatus()
 
     def _pool(self, site_id: str) -> ProcessPoolExecutor:
         with self._pool_lock:  # one worker per site, so that the site's kept model lives there
@@ -134,23 +177,28 @@ class PlanningService:
                 pool = self._pools[site_id] = worker_pool()  # dies with this process
             return pool
 
-    def _run_job(self, job: PlanJob) -> tuple[dict[str, Any], str]:
-        """Run `job` here, or in the site's worker process (inputs, solve and encoding there, so
-        that the API process only stores the result)."""
+    def _run_job(self, job: PlanJob) -> Executed:
+        """Run `job` here, on the executor, or in the site's worker process (inputs, solve and
+        encoding there, so that the API process only stores the result)."""
+        if self.executor is not None:  # the inputs travel as data: workers share no file system
+            return self.executor.run(job, self.inputs_provider(job.site, job.start, job.hours))
         if not self.config.solve_in_subprocess:
-            return run_plan_job(job, self.inputs_provider, None, self.planner)
+            return executed_here(run_plan_job(job, self.inputs_provider, None, self.planner), "service")
         if self._provider_travels is None:
             self._provider_travels = _picklable(self.inputs_provider)
         provider: InputsProvider | None = self.inputs_provider
         inputs: SiteInputs | None = None
         if not self._provider_travels:  # e.g. a closure: read the inputs here, ship them
             provider, inputs = None, self.inputs_provider(job.site, job.start, job.hours)
+        pool = self._pool(job.site.id)
         try:
-            return self._pool(job.site.id).submit(run_plan_job, job, provider, inputs, self.planner).result()
+            result = pool.submit(run_plan_job, job, provider, inputs, self.planner).result()
         except BrokenProcessPool:  # the worker died (killed, out of memory): the next run starts a new one
             with self._pool_lock:
                 self._pools.pop(job.site.id, None)
             raise
+        pids = worker_pids(pool)
+        return executed_here(result, f"pid {pids[0]}" if pids else "worker process")
 
     def recover(self, now: dt.datetime) -> list[str]:
         """At start: mark the runs a killed earlier process left ``running`` as failed (the
@@ -171,29 +219,86 @@ class PlanningService:
             return [pid for pool in self._pools.values() for pid in worker_pids(pool)]
 
     def close(self) -> None:
-        """Stop the solver worker processes (if any)."""
+        """Stop the solver worker processes (if any) and the executor."""
         with self._pool_lock:
             for pool in self._pools.values():
                 pool.shutdown(wait=True, cancel_futures=True)
             self._pools.clear()
+        if self.executor is not None:
+            self.executor.close()
+
+    def _lock(self, site_id: str) -> threading.Lock:
+        with self._pool_lock:
+            lock = self._locks.get(site_id)
+            if lock is None:
+                lock = self._locks[site_id] = threading.Lock()
+            return lock
 
     def busy(self, site_id: str) -> bool:
-        return self._locks[site_id].locked()
+        return self._lock(site_id).locked()
 
     def resolution_min(self, site_id: str) -> int:
         return self.site(site_id).site.resolution_min
 
+    def refresh_sites(self, max_age_s: float = 0.0) -> dict[str, tuple[int, bool]]:
+        """Site id -> (newest version, retired) of the sites stored as data, read from the store
+        unless read within `max_age_s` seconds."""
+        now = time.monotonic()
+        if self._stored_read_at is None or now - self._stored_read_at >= max_age_s:
+            self._stored = site_store.version_numbers(self.engine)
+            self._stored_read_at = now
+        return self._stored
+
+    def site_ids(self) -> list[str]:
+        """The sites this service plans: those of its settings (YAML files) and those stored as
+        data, less the retired ones."""
+        stored = self.refresh_sites()
+        active = {sid for sid, (_v, retired) in stored.items() if not retired}
+        retired = {sid for sid, (_v, gone) in stored.items() if gone}
+        return sorted((set(self.sites) | active) - retired)
+
+    def knows(self, site_id: str, max_age_s: float = SITES_MAX_AGE_S) -> bool:
+        """True for a site of the settings or stored as data (retired too: its plans stay readable);
+        the stored ids are read at most every `max_age_s` seconds, and again for an id not seen.
+        While the store cannot be read, the ids read last count (and it is tried again only after
+        `max_age_s`), so that requests for the sites of the settings never wait on it."""
+        if site_id in self.sites:
+            return True
+        try:
+            if site_id in self.refresh_sites(max_age_s):
+                return True
+            return site_id in self.refresh_sites(min(max_age_s, SITES_MIN_REREAD_S))
+        except SQLAlchemyError as exc:
+            log.warning("stored sites not read (%s); using the %d known", type(exc).__name__, len(self._stored))
+            self._stored_read_at = time.monotonic()
+            return site_id in self._stored
+
     def site(self, site_id: str) -> Site:
-        """The site's description, read again only when its file changed (size or mtime)."""
+        """The site's description: its newest version stored as data (read again when the store has
+        a newer one), else its YAML file (read again only when the file changed: size or mtime)."""
+        stored = site_store.version_of(self.engine, site_id)
+        if stored is not None:
+            number, retired = stored
+            if retired:
+                raise InputError("site", "is retired (PUT a new version to plan it again)", site_id)
+            kept = self._site_cache.get(site_id)
+            if kept is None or kept[0] != ("store", number):
+                current = site_store.current_site(self.engine, site_id)
+                if current is None:  # retired in between
+                    raise InputError("site", "is retired (PUT a new version to plan it again)", site_id)
+                kept = self._site_cache[site_id] = (("store", current.version), current.site())
+            return kept[1]
+        if site_id not in self.sites:
+            raise InputError("site", "unknown site: neither in the settings nor stored", site_id)
         path = self.sites[site_id]
         try:
             stat = path.stat()
         except OSError:
             return load_site(path)  # says what is wrong with the path
-        version = (stat.st_mtime_ns, stat.st_size)
+        changed = (stat.st_mtime_ns, stat.st_size)
         kept = self._site_cache.get(site_id)
-        if kept is None or kept[0] != version:
-            kept = self._site_cache[site_id] = (version, load_site(path))
+        if kept is None or kept[0] != changed:
+            kept = self._site_cache[site_id] = (changed, load_site(path))
         return kept[1]
 
     def run(self, site_id: str, now: dt.datetime, trigger: str = "manual", wait: bool = False) -> RunResult:
@@ -201,7 +306,7 @@ class PlanningService:
         period first and skips it if it was already planned. While a run for the site is in
         progress the call is skipped, or with `wait` waits for it (a run whose inputs changed
         after that run read them: a limit order)."""
-        lock = self._locks[site_id]
+        lock = self._lock(site_id)
         if not lock.acquire(blocking=wait):
             return RunResult(site_id, "skipped", message="a run for this site is in progress")
         try:
@@ -223,9 +328,9 @@ class PlanningService:
         period = floor_period(now, res)
         if trigger == "scheduled" and not plan_store.claim_period(self.engine, site_id, period.to_pydatetime(), now):
             return RunResult(site_id, "skipped", period.to_pydatetime(), message="period already planned")
-        header, body_json = self._plan(site, site_id, period, error, now)
+        done = self._plan(site, site_id, period, error, now)
         duration = time.perf_counter() - t0
-        row = plan_store.save_plan(self.engine, header, trigger, duration, plan_json=body_json)
+        row = plan_store.save_plan(self.engine, done.header, trigger, duration, plan_json=done.body_json)
         for listener in self.listeners:
             listener(site_id)
         metrics.PLAN_DURATION.labels(site_id, trigger).observe(duration)
@@ -236,13 +341,27 @@ class PlanningService:
             )
         if row.status == "failed":
             log.warning("planning run for %s failed: %s", site_id, row.message)
+        started = pd.Timestamp(now).tz_convert("UTC").to_pydatetime()
+        self.status.record(
+            SiteRun(
+                site_id,
+                period.to_pydatetime(),
+                started,
+                duration,
+                row.status,
+                row.message,
+                done.warm if row.status != "failed" else None,
+                done.worker,
+                done.queue_wait_s,
+            )
+        )
         self.publish(site_id, now)
         return RunResult(site_id, row.status, period.to_pydatetime(), row.plan_id, row.message, duration)
 
     def _plan(
         self, site: Site | None, site_id: str, period: pd.Timestamp, error: str | None, now: dt.datetime
-    ) -> tuple[dict[str, Any], str]:
-        """(plan header, plan JSON) of a run; a failed plan's when anything goes wrong."""
+    ) -> Executed:
+        """The run's plan (header, JSON, where it was made); a failed plan's when anything goes wrong."""
         hours = self.config.horizon_hours
         if site is not None:
             try:
@@ -252,7 +371,16 @@ class PlanningService:
             except Exception as exc:  # a crashing planner must not stop the service; it is recorded
                 log.exception("planner crashed for site %s", site_id)
                 error = f"planner error: {type(exc).__name__}: {exc}"
-        return encoded(failed_body(site_id, period, hours, error or "unknown error"))
+        return executed_here(encoded(failed_body(site_id, period, hours, error or "unknown error")), "service")
+
+    def run_round(self, site_ids: list[str], now: dt.datetime, trigger: str = "manual") -> list[RunResult]:
+        """Plan every site of `site_ids` once, all at the same time (one thread per site hands
+        its job to the executor and stores the result; a site already running is skipped).
+        Results in the order of `site_ids`."""
+        if not site_ids:
+            return []
+        with ThreadPoolExecutor(min(len(site_ids), ROUND_THREADS), thread_name_prefix="round") as pool:
+            return list(pool.map(lambda sid: self.run(sid, now, trigger), site_ids))
 
     def _job(self, site: Site, period: pd.Timestamp, hours: float, now: dt.datetime) -> PlanJob:
         """The run's job: the site at its start state (measured, estimated or assumed), with the
@@ -366,8 +494,16 @@ HEADER_KEYS = ("plan_id", "site", "computed_at", "start", "end", "status", "obje
 
 
 def encoded(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """(the keys the plans table indexes, the whole plan as JSON)."""
-    return {k: body.get(k) for k in HEADER_KEYS}, json.dumps(body, allow_nan=False)
+    """(the keys the plans table indexes and ``warm_start``, the whole plan as JSON)."""
+    header = {k: body.get(k) for k in HEADER_KEYS}
+    header["warm_start"] = (body.get("solver") or {}).get("warm_start")
+    return header, json.dumps(body, allow_nan=False)
+
+
+def executed_here(result: tuple[dict[str, Any], str], worker: str) -> Executed:
+    """A :func:`run_plan_job` result made by `worker` without waiting for it."""
+    header, body_json = result
+    return Executed(header, body_json, worker, header.get("warm_start"))
 
 
 def run_plan_job(

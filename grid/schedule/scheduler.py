@@ -20,6 +20,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from grid.errors import InputError
 from grid.schedule.performance import evaluate_and_publish
@@ -31,7 +32,15 @@ JOB_TABLE = "apscheduler_jobs"
 EVALUATE_EVERY_MIN = 15
 EVALUATE_AFTER_S = 30
 
+#: the stored sites are looked at this often for new or retired ones (s); a PUT over the API in
+#: this process adds its site's jobs at once
+SYNC_SITES_EVERY_S = 60
+SYNC_JOB_ID = "sync-sites"
+
 _service: PlanningService | None = None
+_scheduler: BackgroundScheduler | None = None
+_every_min = 15
+_misfire_grace_s = 300
 
 
 def wall_clock() -> dt.datetime:
@@ -47,7 +56,7 @@ def scheduled_run(site_id: str) -> RunResult | None:
     if _service is None:
         log.warning("scheduled run for %s without a running planning service", site_id)
         return None
-    if site_id not in _service.sites:  # a job left in the job store from an earlier configuration
+    if site_id not in _service.site_ids():  # a job left from an earlier configuration, a retired site
         log.warning("scheduled run for site %s, which this service does not plan; skipped", site_id)
         return None
     return _service.run(site_id, _clock(), trigger="scheduled")
@@ -56,7 +65,7 @@ def scheduled_run(site_id: str) -> RunResult | None:
 def scheduled_evaluation(site_id: str) -> int | None:
     """The job: evaluate the intervals of `site_id` that ended by now (by the service's clock) and
     set the performance gauges; how many intervals, None without a service or for another site."""
-    if _service is None or site_id not in _service.sites:
+    if _service is None or not _service.knows(site_id):
         log.warning("scheduled evaluation for site %s, which no running service plans; skipped", site_id)
         return None
     try:
@@ -74,6 +83,54 @@ def evaluation_job_id(site_id: str) -> str:
     return f"evaluate:{site_id}"
 
 
+def sync_sites() -> list[str]:
+    """The job that follows the sites stored as data (``PUT``/``DELETE /api/v1/sites/{site}``,
+    ``grid sites import``): adds the jobs of a site stored since (its first run at once) and removes
+    those of a retired one. Returns the sites added."""
+    scheduler, service = _scheduler, _service
+    if scheduler is None or service is None:
+        return []
+    wanted = set(service.site_ids())
+    have = {job.args[0] for job in scheduler.get_jobs() if job.id.startswith(job_id(""))}
+    added = sorted(wanted - have)
+    for site_id in added:
+        log.info("site %s is stored as data: planned from now on", site_id)
+        _add_site_jobs(scheduler, site_id, run_now=True)
+    for site_id in sorted(have - wanted):
+        log.info("site %s is retired or gone: no longer planned", site_id)
+        for jid in (job_id(site_id), evaluation_job_id(site_id)):
+            if scheduler.get_job(jid) is not None:
+                scheduler.remove_job(jid)
+    return added
+
+
+def _add_site_jobs(scheduler: BackgroundScheduler, site_id: str, run_now: bool) -> None:
+    """The re-plan and the evaluation job of `site_id` (replacing stored ones of the same id)."""
+    kwargs = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
+    jobs = (
+        ("scheduled_run", CronTrigger(minute=f"*/{_every_min}", second=0, timezone=dt.UTC), job_id, "re-plan"),
+        (
+            "scheduled_evaluation",
+            CronTrigger(minute=f"*/{EVALUATE_EVERY_MIN}", second=EVALUATE_AFTER_S, timezone=dt.UTC),
+            evaluation_job_id,
+            "evaluate",
+        ),
+    )
+    for func, trigger, make_id, verb in jobs:
+        scheduler.add_job(
+            f"grid.schedule.scheduler:{func}",
+            trigger,
+            args=[site_id],
+            id=make_id(site_id),
+            name=f"{verb} {site_id}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=_misfire_grace_s,
+            **kwargs,
+        )
+
+
 def make_scheduler(
     service: PlanningService,
     every_min: int = 15,
@@ -87,39 +144,27 @@ def make_scheduler(
     """
     if every_min <= 0 or 60 % every_min:
         raise ValueError(f"every_min must divide 60, got {every_min}")
-    global _service, _clock
+    global _service, _clock, _scheduler, _every_min, _misfire_grace_s
     _service = service
     _clock = clock or wall_clock
+    _every_min, _misfire_grace_s = every_min, misfire_grace_s
+    site_ids = service.site_ids()
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=service.engine, tablename=JOB_TABLE)},
-        executors={"default": ThreadPoolExecutor(max(2, len(service.sites)))},
+        executors={"default": ThreadPoolExecutor(max(2, len(site_ids)))},
         job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": misfire_grace_s},
         timezone=dt.UTC,
     )
-    for site_id in service.sites:
-        kwargs = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
-        scheduler.add_job(
-            "grid.schedule.scheduler:scheduled_run",
-            CronTrigger(minute=f"*/{every_min}", second=0, timezone=dt.UTC),
-            args=[site_id],
-            id=job_id(site_id),
-            name=f"re-plan {site_id}",
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=misfire_grace_s,
-            **kwargs,
-        )
-        scheduler.add_job(
-            "grid.schedule.scheduler:scheduled_evaluation",
-            CronTrigger(minute=f"*/{EVALUATE_EVERY_MIN}", second=EVALUATE_AFTER_S, timezone=dt.UTC),
-            args=[site_id],
-            id=evaluation_job_id(site_id),
-            name=f"evaluate {site_id}",
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=misfire_grace_s,
-            **kwargs,
-        )
+    _scheduler = scheduler
+    for site_id in site_ids:
+        _add_site_jobs(scheduler, site_id, run_now)
+    scheduler.add_job(
+        "grid.schedule.scheduler:sync_sites",
+        IntervalTrigger(seconds=SYNC_SITES_EVERY_S),
+        id=SYNC_JOB_ID,
+        name="follow the sites stored as data",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+    )
     return scheduler

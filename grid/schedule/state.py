@@ -103,7 +103,8 @@ def resolve_start_state(
     older than `max_age` there counts (the run's first interval is under way when it runs); see the
     module docstring for the order of sources."""
     out = StartState(site)
-    ctx = _Context(start, pd.Timestamp(now) if now is not None else start, measured, previous_plan, max_age)
+    at = pd.Timestamp(now) if now is not None else start
+    ctx = _Context(start, at, measured, previous_plan, max_age, _knots(previous_plan))
     bats, hps = [], []
     for bat in site.batteries:
         state, frac = _resolve(bat.id, bat.capacity_kwh, bat.initial_soc, (bat.soc_min, bat.soc_max), ctx)
@@ -125,6 +126,8 @@ class _Context:
     measured: Mapping[str, Measured]
     previous_plan: Mapping[str, Any] | None
     max_age: dt.timedelta
+    #: the previous plan's interval starts and its end (ns), read once for all its assets
+    knots: np.ndarray | None = None
 
 
 def _resolve(
@@ -145,7 +148,7 @@ def _resolve(
                 f" planned from {planned:.3f}"
             )
         return InitialState(m.value_kwh, "kWh", "measured", m.measured_at, note), planned / capacity_kwh
-    estimate = _from_plan(asset_id, start, ctx.previous_plan)
+    estimate = _from_plan(asset_id, start, ctx.previous_plan, ctx.knots)
     if estimate is not None:
         lo, hi = usable[0] * capacity_kwh, usable[1] * capacity_kwh
         value = min(max(estimate, lo), hi)  # the plan kept its bounds; this only trims rounding
@@ -162,19 +165,29 @@ def _stale_note(m: Measured | None, now: pd.Timestamp) -> str:
     return f"the latest measurement is from {iso(m.measured_at)}"
 
 
-def _from_plan(asset_id: str, start: pd.Timestamp, plan: Mapping[str, Any] | None) -> float | None:
+def _knots(plan: Mapping[str, Any] | None) -> np.ndarray | None:
+    """The interval starts of `plan` and its end (UTC, ns as floats); None for no usable plan."""
+    if not plan or plan.get("status") == "failed" or not plan.get("intervals"):
+        return None
+    times = pd.DatetimeIndex(pd.to_datetime(plan["intervals"], utc=True, format="ISO8601"))
+    end = pd.Timestamp(plan["end"]).tz_convert("UTC")
+    return np.append(times.as_unit("ns").asi8, end.value).astype(float)
+
+
+def _from_plan(
+    asset_id: str, start: pd.Timestamp, plan: Mapping[str, Any] | None, knots: np.ndarray | None = None
+) -> float | None:
     """The previous plan's state of `asset_id` at `start` (kWh), linear between interval starts;
-    None if the plan has no such trajectory or does not cover `start`."""
-    if not plan or plan.get("status") == "failed":
+    None if the plan has no such trajectory or does not cover `start`. `knots`: the plan's
+    :func:`_knots`, when already read."""
+    if knots is None:
+        knots = _knots(plan)
+    if knots is None or plan is None:
         return None
     asset = (plan.get("assets") or {}).get(asset_id) or {}
     soc = asset.get("soc_kwh")
-    stamps = plan.get("intervals") or []
-    if not isinstance(soc, list) or not stamps or len(soc) != len(stamps) + 1:
+    if not isinstance(soc, list) or len(soc) != len(knots):
         return None
-    times = pd.DatetimeIndex(pd.to_datetime(stamps, utc=True))
-    end = pd.Timestamp(plan["end"]).tz_convert("UTC")
-    knots = np.array([t.value for t in times] + [end.value], dtype=float)
     values = np.array([np.nan if v is None else float(v) for v in soc])
     x = float(pd.Timestamp(start).tz_convert("UTC").value)
     if not knots[0] <= x <= knots[-1] or np.isnan(values).any():

@@ -507,3 +507,23 @@ telemetry_revisions = sa.Table(
     sa.Column("revised_at", UtcTimestamp, nullable=False),
     sa.Index("ix_telemetry_revisions_site_asset", "site_id", "asset_id", "measured_at"),
 )
+
+#: Sites managed as data (migration 0008): every version of a site's description (the YAML schema
+#: as JSON, its ``inputs`` naming the series) with its input series (CSV text per input name), who
+#: stored it and when, what changed against the version before, and whether it retires the site.
+#: The newest row of a site is its current version; a retired site keeps its rows, plans and readings.
+site_versions = sa.Table(
+    "site_versions",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),  # JSON
+    sa.Column("series", sa.Text, nullable=False),  # JSON: input name -> CSV text
+    sa.Column("digest", sa.String(64), nullable=False),  # sha256 of the validated description and series
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcTimestamp, nullable=False),
+    sa.Column("changes", sa.Text, nullable=False, server_default=""),
+    sa.Column("retired", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("site_id", "version", name="uq_site_versions_site_version"),
+)

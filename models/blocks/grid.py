@@ -92,8 +92,28 @@ def add_connections(
         asm.slack(
             "excess_generation", ids[c], b.spill_cols[j], steps, "kWh", dt_h, penalties.excess_generation_eur_per_kwh
         )
+    _add_reserve(b, penalties, dt_h, asm)
     _add_peak(b, tab, prices, asm)
     return b
+
+
+def _add_reserve(b: pyo.Block, penalties: Penalties, dt_h: float, asm: Assembly) -> None:
+    """import[c, t] - in_reserve[c, t] <= limit[c, t] - reserve[c, t], with 0 <= in_reserve <=
+    reserve costing ``reserve_eur_per_kwh``: the import above limit - reserve is priced (not a
+    violation; a breach of the limit itself stays one)."""
+    C, T = b.imp_cols.shape
+
+    def reserve(t: Tables) -> np.ndarray:
+        return np.minimum(t.connections.reserve_kw, t.connections.limit_import_kw)
+
+    b.reserve_param = asm.param(b, "reserve_kw", reserve)
+    below = asm.param(b, "below_reserve_kw", lambda t: t.connections.limit_import_kw - reserve(t))
+    b.in_reserve_cols = asm.var(b, "in_reserve", C * T, 0.0, b.reserve_param.all()).reshape(C, T)
+    asm.cost(b.in_reserve_cols, penalties.reserve_eur_per_kwh * dt_h)
+    rows = asm.rows(b, "reserve", [None] * (C * T), below.all())
+    r = np.arange(C * T).reshape(C, T)
+    rows.add(r, b.imp_cols, 1.0)
+    rows.add(r, b.in_reserve_cols, -1.0)
 
 
 def _add_peak(b: pyo.Block, tab: ConnectionTable, prices: PriceTable, asm: Assembly) -> None:

@@ -33,6 +33,7 @@ CONTENT_TYPES = {
     "/prices": {"input_error"},  # the publication's grid, overlaps, market limits, publication time
     "/weather": {"input_error"},  # the same for a weather publication
     "/limits": {"input_error"},  # the site's connections; end after start and not yet past
+    "/sites/{site}": {"input_error"},  # the site document: its fields, references and inline series
 }
 #: writes that answer 409 when they contradict the stored state (documented on the route)
 CONFLICTS = ("/ev-sessions", "/ev-sessions/{session_id}")

@@ -29,8 +29,17 @@ from tests.api.kit import Clock, demo_sites, make_app
 
 CHROMIUM = "/usr/bin/chromium"
 #: T1's import register (kWh) every quarter-hour from 2026-01-13T23:00Z to 2026-01-14T01:00Z
-READ_AT = [("13", 23, 0), ("13", 23, 15), ("13", 23, 30), ("13", 23, 45), ("14", 0, 0), ("14", 0, 15), ("14", 0, 30),
-           ("14", 0, 45), ("14", 1, 0)]
+READ_AT = [
+    ("13", 23, 0),
+    ("13", 23, 15),
+    ("13", 23, 30),
+    ("13", 23, 45),
+    ("14", 0, 0),
+    ("14", 0, 15),
+    ("14", 0, 30),
+    ("14", 0, 45),
+    ("14", 1, 0),
+]
 REGISTER_KWH = [100.0, 102.5, 105.0, 108.5, 111.0, 113.0, 115.0, 117.5, 120.0]
 MEASURED_KW = [4 * (b - a) for a, b in itertools.pairwise(REGISTER_KWH)]
 FORECAST_ISSUED = pd.Timestamp("2026-01-13T12:00:00Z")
@@ -42,6 +51,40 @@ def forecast_quantiles() -> pd.DataFrame:
     index = pd.date_range("2026-01-14T00:00:00Z", periods=96, freq="15min")
     median = 1.0 + 0.01 * np.arange(96)
     return pd.DataFrame({0.1: median - 0.5, 0.5: median, 0.9: median + 0.5}, index=index)
+
+
+#: the scenario folder the dashboard offers (GRID_SCENARIO_DIR): two files of demo, one of north
+SCENARIO_FILES = {
+    "battery.yaml": """name: battery_100
+description: a 100 kWh battery on T1
+baseline: ../demo/site.yaml
+edits:
+  - {kind: add_battery, id: CB-T1, connection: T1, capacity_kwh: 100}
+""",
+    "sweep.yaml": """name: size_sweep
+description: battery kWh x PV scale
+baseline: ../demo/site.yaml
+edits:
+  - {kind: add_battery, id: CB-T1, connection: T1, capacity_kwh: "${battery_kwh}"}
+  - {kind: scale_pv, scale: "${pv_scale}"}
+parameters:
+  battery_kwh: [50, 200]
+  pv_scale: [1.0, 2.0]
+""",
+    "north.yaml": """name: north_pv
+baseline: ../north/site.yaml
+edits:
+  - {kind: scale_pv, scale: 2}
+""",
+    "notes.yaml": "just: a note\n",
+}
+
+
+def write_scenario_files(folder: Path) -> Path:
+    folder.mkdir()
+    for name, text in SCENARIO_FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -70,8 +113,9 @@ def _free_port() -> int:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("dashboard")
     sites = demo_sites(directory)
+    scenario_dir = write_scenario_files(directory / "scenarios")
     with scratch_store("sqlite", directory) as engine:
-        app = make_app(engine, sites, Clock())
+        app = make_app(engine, sites, Clock(), scenario_dir=scenario_dir)
         keys = {role: create_key(engine, role, ["demo"])[1] for role in ("operator", "manager", "planner", "admin")}
         keys["north"] = create_key(engine, "admin", ["north"])[1]
         keys["north_manager"] = create_key(engine, "manager", ["north"])[1]
@@ -91,10 +135,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
         # T1's import register over the 2 h before the plan (see MEASURED_KW), over the API
-        items = [{"meter_id": "T1", "obis": "1-0:1.8.0", "ts": f"2026-01-{d}T{h:02d}:{m:02d}:00+00:00",
-                  "value": v, "unit": "kWh"} for (d, h, m), v in zip(READ_AT, REGISTER_KWH, strict=True)]
-        r = httpx.post(f"{url}/api/v1/sites/demo/readings", json={"readings": items},
-                       headers={"X-API-Key": keys["admin"]}, timeout=60)
+        items = [
+            {
+                "meter_id": "T1",
+                "obis": "1-0:1.8.0",
+                "ts": f"2026-01-{d}T{h:02d}:{m:02d}:00+00:00",
+                "value": v,
+                "unit": "kWh",
+            }
+            for (d, h, m), v in zip(READ_AT, REGISTER_KWH, strict=True)
+        ]
+        r = httpx.post(
+            f"{url}/api/v1/sites/demo/readings",
+            json={"readings": items},
+            headers={"X-API-Key": keys["admin"]},
+            timeout=60,
+        )
         try:
             assert r.status_code == 200 and r.json()["accepted"] == len(items), r.text
             assert evaluate_intervals(engine, "demo", "2026-01-13T23:00:00Z", "2026-01-14T01:00:00Z") == 8

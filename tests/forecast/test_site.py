@@ -130,6 +130,10 @@ def test_run_stores_forecasts_and_feeds_the_planner(filled: tuple[Engine, Site, 
     np.testing.assert_allclose(inputs.base_load_kw["H2"] / inputs.base_load_kw["H1"], 4000 / 3000)
     np.testing.assert_allclose(inputs.base_load_kw[["H1", "H2"]].sum(axis=1), stored[0.5].to_numpy(), rtol=1e-9)
     assert inputs.sources["base_load:T1"] == "stored forecast"
+    # the planning reserve under T1's limit is the stored band above the median (q90 - q50)
+    assert inputs.reserve_kw is not None and inputs.sources["reserve:T1"].startswith("load forecast q0.9")
+    np.testing.assert_allclose(inputs.reserve_kw["T1"], (stored[0.9] - stored[0.5]).to_numpy(), rtol=1e-9)
+    assert (inputs.reserve_kw["T1"] > 0).any()
     assert (inputs.heat_demand_kw["HP-H3"] > 0).all()
     assert inputs.pv_kw_per_kwp["PV-H1"].max() > 0
     # as of before the run, nothing is stored: made on the spot from the store instead
@@ -143,6 +147,7 @@ def test_inputs_without_history_use_household_profiles(store: Engine) -> None:
     weather = Weather(pd.Series(0.0, index=index))
     inputs = forecast_inputs(site, store, index[0], 24, weather=weather)
     assert inputs.sources["base_load:T1"].startswith("cold start")
+    assert inputs.reserve_kw is None  # a profile has no band: no reserve, and the plan says so by omission
     daily_kwh = inputs.base_load_kw.sum() * 0.25
     assert 0.5 < daily_kwh["H2"] / (4000 / 365) < 1.5
 

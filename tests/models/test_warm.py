@@ -63,6 +63,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, SiteInputs]:
     assert inputs.price_eur_per_kwh is not None
     noon = (inputs.index.hour >= 10) & (inputs.index.hour < 13)
     inputs.spot_eur_per_kwh = inputs.price_eur_per_kwh.where(~noon, -0.05)
+    # a planning reserve under every limit (a forecast band), larger in the evening
+    evening = np.where((inputs.index.hour >= 16) & (inputs.index.hour < 20), 6.0, 2.0)
+    inputs.reserve_kw = pd.DataFrame({c.id: evening for c in site.connections}, index=inputs.index)
     return site, inputs
 
 

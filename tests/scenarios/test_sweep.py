@@ -3,6 +3,7 @@ Ctrl-C keeps finished results."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,18 @@ def test_ctrl_c_keeps_finished_results(small_site_path: Path, tmp_path: Path, cl
     assert kept.cancelled and len(kept.evaluations) == 2
     assert len(list((tmp_path / "cases").glob("*.parquet"))) == 2
     assert len(pd.read_parquet(tmp_path / "results.parquet")) == 2
+
+
+def test_local_cluster_quiets_only_its_closing_nannies() -> None:
+    """During the sweep a nanny's warnings show; the level is ERROR only while the cluster closes
+    (a worker slow to exit is killed with a warning that carries no information: its results are
+    in), and the caller's level is back afterwards."""
+    nanny = logging.getLogger("distributed.nanny")
+    nanny.setLevel(logging.INFO)
+    try:
+        with local_cluster(1) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+            assert nanny.level == logging.INFO
+        assert nanny.level == logging.INFO
+    finally:
+        nanny.setLevel(logging.NOTSET)

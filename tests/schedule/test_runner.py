@@ -188,7 +188,9 @@ def test_forecast_provider_travels_as_its_database_url(tmp_path: Path) -> None:
 def test_site_file_is_read_again_only_when_it_changed(tmp_path: Path, sites: dict[str, Path]) -> None:
     path = tmp_path / "site.yaml"
     shutil.copytree(sites["demo"].parent, tmp_path, dirs_exist_ok=True)
-    svc = PlanningService(make_engine("sqlite://"), {"demo": path}, CONFIG)
+    engine = make_engine("sqlite://")
+    upgrade(engine)  # the service looks for a stored version of the site first
+    svc = PlanningService(engine, {"demo": path}, CONFIG)
     first = svc.site("demo")
     assert svc.site("demo") is first  # unchanged file: the same object, no parse
     path.write_text(path.read_text(encoding="utf-8").replace("name: ", "name: Renamed ", 1), "utf-8")

@@ -18,9 +18,7 @@ def test_upgrade_from_empty_matches_metadata(kind: str, tmp_path: Path) -> None:
     with scratch_store(kind, tmp_path, migrate=True) as engine:
         assert current(engine) == head()
         with engine.connect() as conn:
-            diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), metadata
-            )
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert diff == []
         upgrade(engine)  # idempotent
         assert current(engine) == head()

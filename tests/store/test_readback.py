@@ -35,9 +35,7 @@ def _stamps(n: int, start: str = "2026-01-15T00:00:00+00:00") -> list[str]:
 
 def test_register_series_as_power_and_energy(store: Engine, sensors: dict[str, int]) -> None:
     register = 100.0 + np.array([0, 0.5, 1.5, 2.0, 2.0])  # kWh up to each stamp
-    _ingest(
-        store, [("m1", "1-0:1.8.0", t, r, "kWh") for t, r in zip(_stamps(5), register, strict=True)]
-    )
+    _ingest(store, [("m1", "1-0:1.8.0", t, r, "kWh") for t, r in zip(_stamps(5), register, strict=True)])
     start, end = "2026-01-15T00:00:00Z", "2026-01-15T01:15:00Z"
     energy = load_series(store, "s1", start, end, sensor="m1.import", quantity="energy")
     power = load_series(store, "s1", start, end, sensor="m1/1-0:1.8.0")
@@ -49,13 +47,9 @@ def test_register_series_as_power_and_energy(store: Engine, sensors: dict[str, i
     np.testing.assert_allclose(power.iloc[:4], [2.0, 4.0, 2.0, 0.0])
 
 
-def test_kind_aggregate_is_signed_and_nan_when_incomplete(
-    store: Engine, sensors: dict[str, int]
-) -> None:
+def test_kind_aggregate_is_signed_and_nan_when_incomplete(store: Engine, sensors: dict[str, int]) -> None:
     stamps = _stamps(3)
-    _ingest(
-        store, [("m1", "1-0:1.8.0", t, r, "kWh") for t, r in zip(stamps, [10, 11, 12], strict=True)]
-    )
+    _ingest(store, [("m1", "1-0:1.8.0", t, r, "kWh") for t, r in zip(stamps, [10, 11, 12], strict=True)])
     _ingest(
         store,
         [("m2", "1-0:1.8.0", t, r, "kWh") for t, r in zip(stamps[:2], [5, 5.25], strict=True)],
@@ -81,9 +75,7 @@ def test_hourly_aggregate_needs_all_quarter_hours(store: Engine, sensors: dict[s
         store,
         [("pv1", "1-0:2.8.0", t, r, "kWh") for t, r in zip(_stamps(9), register, strict=True)],
     )
-    hourly = site_aggregates(
-        store, "s1", "2026-01-15T00:00:00Z", "2026-01-15T03:00:00Z", freq="1h", kinds=("pv",)
-    )
+    hourly = site_aggregates(store, "s1", "2026-01-15T00:00:00Z", "2026-01-15T03:00:00Z", freq="1h", kinds=("pv",))
     np.testing.assert_allclose(hourly["pv_kw"].iloc[:2], [-4.0, -8.0])
     assert np.isnan(hourly["pv_kw"].iloc[2])
 

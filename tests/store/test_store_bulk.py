@@ -63,9 +63,7 @@ def test_write_fetch_round_trip_and_overwrite(store: Engine, sensors: dict[str, 
         bulk.write_values(conn, "readings", changed, units, "api", batch2, T0)
     with store.connect() as conn:
         got = bulk.fetch_existing(conn, "readings", bounds).sort_values("ts_s")
-        row = conn.execute(
-            sa.text("SELECT unit, quality, source FROM readings WHERE value = 9.0")
-        ).one()
+        row = conn.execute(sa.text("SELECT unit, quality, source FROM readings WHERE value = 9.0")).one()
     assert got["value"].tolist() == [9.0, 8.0, 1.5]
     assert tuple(row) == ("kWh", "revised", "api")
 

@@ -29,9 +29,7 @@ def test_same_value_is_duplicate_other_value_is_revision() -> None:
     stored = existing((1, 0, 1.0, MEAS, 7), (1, 900, 2.0, MEAS, 7))
     plan = classify(incoming((1, 0, 1.0 + 1e-12, MEAS), (1, 900, 2.5, MEAS)), stored)
     assert plan.counts() == (0, 1, 1)
-    assert plan.writes[["ts_s", "value", "quality", "is_new"]].values.tolist() == [
-        [900, 2.5, REV, False]
-    ]
+    assert plan.writes[["ts_s", "value", "quality", "is_new"]].values.tolist() == [[900, 2.5, REV, False]]
     rev = plan.revisions.iloc[0]
     assert (rev["old_value"], rev["new_value"], rev["old_batch_id"]) == (2.0, 2.5, 7)
 
@@ -44,9 +42,7 @@ def test_repeats_inside_a_batch_apply_in_order() -> None:
     )
     assert plan.outcome.sort_index().tolist() == [ACCEPTED, DUPLICATE, REVISED, DUPLICATE]
     assert plan.writes[["value", "quality", "is_new"]].values.tolist() == [[3.0, REV, True]]
-    assert plan.revisions[["old_value", "new_value", "old_batch_id"]].values.tolist() == [
-        [1.0, 3.0, THIS_BATCH]
-    ]
+    assert plan.revisions[["old_value", "new_value", "old_batch_id"]].values.tolist() == [[1.0, 3.0, THIS_BATCH]]
 
 
 def test_measured_fills_an_estimate_and_estimate_is_upgraded_by_equal_measurement() -> None:

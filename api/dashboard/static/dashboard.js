@@ -9,7 +9,7 @@ const TZ = CONFIG.timezone;
 const API = "/dashboard/api";
 const HOUR_MS = 3600000;
 const COLORS = { inflexible_load: "#7f7f7f", heat_pump: "#c2571a", ev_charger: "#8a3ea8", battery: "#1f5fa8", pv: "#e0b000" };
-const state = { me: null, site: null, page: "overview" };
+const state = { me: null, site: null, page: location.hash.slice(1) || "overview" };
 
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -152,19 +152,25 @@ async function overview() {
 
   const t = el("table");
   const head = el("tr");
-  const cols = ["day", "intervals", "import kWh", "export kWh", "PV kWh", "curtailed kWh", "self-sufficiency", "peak import vs limit (kW)"];
+  const cols = ["day", "intervals", "cost EUR", "CO2 kg", "import kWh", "export kWh", "PV kWh", "curtailed kWh", "self-sufficiency",
+    "peak import vs limit (kW)"];
   for (const c of cols) head.append(el("th", c));
   t.append(head);
   for (const d of o.days) {
     const r = el("tr");
-    r.append(el("td", `${d.label} (${d.date})`), el("td", d.intervals), el("td", num(d.import_kwh)), el("td", num(d.export_kwh)),
+    r.append(el("td", `${d.label} (${d.date})`), el("td", d.intervals), el("td", num(d.cost_eur, 2)), el("td", num(d.co2_kg)),
+      el("td", num(d.import_kwh)), el("td", num(d.export_kwh)),
       el("td", num(d.pv_kwh)), el("td", num(d.curtailed_kwh)), el("td", d.self_sufficiency === null ? "-" : `${num(100 * d.self_sufficiency, 0)} %`));
     const peaks = el("td");
     for (const [cid, p] of Object.entries(d.peaks)) peaks.append(el("div", `${cid}: ${num(p.peak_import_kw)} / ${num(p.limit_kw)}`, p.over ? "over" : ""));
     r.append(peaks);
     t.append(r);
   }
-  $("kpis").replaceChildren(t);
+  const extra = [k.peak_charge_eur, k.throughput_cost_eur].some((v) => v) ?
+    `; on top over the horizon: peak charge ${num(k.peak_charge_eur, 2)} EUR, battery wear ${num(k.throughput_cost_eur, 2)} EUR` : "";
+  const note = el("p", `Cost per day: energy, grid fees and CO2 price, less feed-in${extra}.`, "muted");
+  note.id = "kpis-note";
+  $("kpis").replaceChildren(t, note);
   const lists = $("lists");
   lists.replaceChildren();
   for (const [name, items] of [["Violations", o.violations], ["§14a dimmings", o.dimming], ["Warnings", o.warnings]]) {
@@ -202,7 +208,26 @@ async function grid() {
     ], Object.assign(layout(`Transformer ${cid}: grid exchange (export < 0)`, "kW", all, g.now_ms, shown), {
       yaxis2: { title: { text: "EUR/kWh", font: { size: 12 } }, overlaying: "y", side: "right", showgrid: false, tickformat: ".3f" },
     }));
+    if (Object.keys(c.feeders).length) feederChart(box, cid, c.feeders, xs, g.now_ms);
   }
+}
+
+const FEEDER_COLORS = ["#1f5fa8", "#8a3ea8", "#2a8a3e", "#c2571a", "#7f7f7f", "#e0b000"];
+function feederChart(box, cid, feeders, xs, nowMs) {
+  const div = el("div", null, "chart");
+  div.dataset.feedersOf = cid;
+  box.append(div);
+  const ends = [xs[0], xs[xs.length - 1]];
+  const traces = Object.entries(feeders).flatMap(([fid, f], i) => {
+    const color = FEEDER_COLORS[i % FEEDER_COLORS.length];
+    return [
+      trace(`${fid} net draw`, xs, f.net_kw, "kW", { line: { shape: "hv", color } }),
+      trace(`${fid} limits`, ends, [f.limit_import_kw, f.limit_import_kw], "kW", { line: { dash: "dash", color, width: 1 }, legendgroup: fid }),
+      trace(`${fid} export limit`, ends, [-f.limit_export_kw, -f.limit_export_kw], "kW",
+        { line: { dash: "dash", color, width: 1 }, legendgroup: fid, showlegend: false }),
+    ];
+  });
+  plot(div, traces, layout(`Transformer ${cid}: feeders' planned net draw (fed back < 0) and limits`, "kW", xs, nowMs));
 }
 
 async function assets() {
@@ -218,16 +243,23 @@ async function assets() {
     : a.groups.map((g) => trace(`${g.label} (${g.count})`, xs, g.power_kw, "kW",
       { stackgroup: g.type === "pv" || g.type === "battery" ? "supply" : "demand", line: { shape: "hv", width: 0.5, color: COLORS[g.type] } }));
   plot($("assets-chart"), traces, layout(a.asset ? `Asset ${a.asset.id}` : "Planned power by asset type (stacked; < 0 feeds in)", "kW", xs, a.now_ms));
-  const csvUrl = `${API}/sites/${encodeURIComponent(state.site)}/setpoints.csv`;
-  $("sp-csv").href = csvUrl;
-  if (state.me.can_read_setpoints !== false) {
-    try {
-      const text = await api(csvUrl);
-      setpointTable(text);
-    } catch (e) {
-      $("sp-table").replaceChildren(el("caption", `set-points: ${e.message}`));
-    }
+  $("sp-csv").href = `${API}/sites/${encodeURIComponent(state.site)}/setpoints.csv`;
+  $("sp-table").replaceChildren();
+  delete document.body.dataset.setpoints;
+  if ($("setpoints").open) await loadSetpoints();
+}
+
+// the set-point table (every asset and interval: a few hundred KB on a big site) is fetched only
+// when its collapsed section is opened
+async function loadSetpoints() {
+  if ($("sp-table").rows.length || document.body.dataset.setpoints === "loading") return;
+  document.body.dataset.setpoints = "loading";
+  try {
+    setpointTable(await api($("sp-csv").href));
+  } catch (e) {
+    $("sp-table").replaceChildren(el("caption", `set-points: ${e.message}`));
   }
+  document.body.dataset.setpoints = "loaded";
 }
 
 function setpointTable(text) {
@@ -307,26 +339,251 @@ async function forecasts() {
   sel.value = JSON.stringify({ target: d.target, quantity: d.quantity });
 }
 
-async function scenarios() {
-  const s = await api(`${API}/sites/${encodeURIComponent(state.site)}/scenarios`);
-  const t = el("table");
-  t.id = "sc-table";
-  const head = el("tr");
-  head.append(...s.fields.map((f) => el("th", f.replace(/_/g, " "))));
-  t.append(head);
-  for (const run of s.runs) {
+// --- scenarios (planner) ---------------------------------------------------------------------
+
+const JSON_CHOICE = "__json__";
+const POLL_MS = 1500;
+//: KPIs the sweep table shows (the downloads hold every KPI)
+const SWEEP_COLUMNS = ["cost_eur", "co2_kg", "import_kwh", "peak_import_kw", "hours_above_limit_h", "self_sufficiency"];
+const UNITS = { eur: "EUR", kwh: "kWh", kw: "kW", kg: "kg", h: "h" };
+const sc = { poll: 0, run: null, sweep: null };
+//: KPIs where more is better (the change bars are green when they grow)
+const MORE_IS_BETTER = /^(self_sufficiency|self_consumption|feed_in_revenue_eur|pv_generation_kwh)$/;
+
+function kpiUnit(kpi) {
+  const base = kpi.split(".")[0];
+  if (/self_(sufficiency|consumption)$/.test(base)) return "share";
+  const m = base.match(/_(eur|kwh|kw|kg|h)$/);
+  return m ? UNITS[m[1]] : "count";
+}
+function siteApi(path) { return `${API}/sites/${encodeURIComponent(state.site)}${path}`; }
+function errorText(e) {
+  if (!(e instanceof ApiError)) return String(e);
+  try {  // 422: the API's items, each naming the edit and field
+    const items = JSON.parse(e.message);
+    if (Array.isArray(items)) return `${e.status}: ` + items.map((i) => `${(i.loc || []).slice(1).join(".")}: ${i.msg}`).join("; ");
+  } catch (x) { /* a plain message */ }
+  return `${e.status}: ${e.message}`;
+}
+function link(id, href) { const a = $(id); a.href = href || "#"; a.hidden = !href; }
+function table(id, head, rows) {
+  const t = $(id);
+  const h = el("tr");
+  for (const c of head) h.append(el("th", c));
+  t.replaceChildren(h);
+  for (const cells of rows) {
     const r = el("tr");
-    r.append(...s.fields.map((f) => el("td", f.endsWith("_at") && run[f] ? localText(Date.parse(run[f])) : run[f] === null ? "-" : run[f])));
+    for (const c of cells) r.append(c instanceof Node ? c : el("td", c));
     t.append(r);
   }
-  if (!s.runs.length) t.append(el("caption", "No scenario runs yet (POST /api/v1/sites/{site}/scenarios)."));
-  $("sc-runs").replaceChildren(t);
+  return t;
+}
+
+async function scenarios() {
+  const [s, f] = await Promise.all([api(siteApi("/scenarios")), api(siteApi("/scenario-files"))]);
+  const sel = $("sc-file");
+  const chosen = sel.value;
+  sel.replaceChildren(...f.files.map((x) => new Option(`${x.file} (${x.kind}${x.description ? ": " + x.description : ""})`, x.file)),
+    new Option("edits as JSON (below)", JSON_CHOICE));
+  if (chosen) sel.value = chosen;
+  $("sc-json").hidden = sel.value !== JSON_CHOICE;
+  sel.dataset.kinds = JSON.stringify(Object.fromEntries(f.files.map((x) => [x.file, x.kind])));
+  runList(s);
+  if (sc.sweep) await showSweep(sc.sweep);
+  else if (sc.run) await showRun(sc.run);
+}
+
+function runList(s) {
+  const rows = s.runs.map((run) => {
+    const cells = s.fields.map((f) => el("td", f.endsWith("_at") && run[f] ? localText(Date.parse(run[f])) : run[f] === null ? "-" : run[f],
+      f === "message" ? "trunc" : ""));
+    cells.find((c, i) => s.fields[i] === "message").title = run.message || "";
+    return cells;
+  });
+  const tb = el("table");
+  tb.id = "sc-table";
+  const h = el("tr");
+  for (const f of s.fields) h.append(el("th", f.replace(/_/g, " ")));
+  tb.append(h);
+  s.runs.forEach((run, i) => {
+    const r = el("tr", null, "pick" + (run.run_id === sc.run ? " current" : ""));
+    r.dataset.run = run.run_id;
+    r.append(...rows[i]);
+    r.addEventListener("click", () => { sc.sweep = null; showRun(run.run_id); });
+    tb.append(r);
+  });
+  if (!s.runs.length) tb.append(el("caption", "No scenario runs yet: choose a file or type edits above and run."));
+  $("sc-runs").replaceChildren(tb);
+}
+
+function stopPolling() { clearTimeout(sc.poll); sc.poll = 0; }
+function progress(text, done, total) {
+  $("sc-progress").textContent = text;
+  const bar = $("sc-bar");
+  bar.hidden = total === undefined;
+  if (total !== undefined) { bar.max = total; bar.value = done; }
+}
+
+async function submitScenario(ev) {
+  ev.preventDefault();
+  stopPolling();
+  const choice = $("sc-file").value;
+  let body;
+  if (choice === JSON_CHOICE) {
+    try { body = { scenario: JSON.parse($("sc-json").value) }; } catch (e) { showError(`JSON: ${e.message}`); return; }
+  } else {
+    body = { file: choice };
+  }
+  showError("");
+  $("sc-run").disabled = true;
+  try {
+    const r = await api(siteApi("/scenarios"), {
+      method: "POST", headers: { "Content-Type": "application/json", "X-Requested-With": "quartiere-dashboard" }, body: JSON.stringify(body),
+    });
+    sc.sweep = r.sweep; sc.run = r.sweep ? null : r.run_ids[0];
+    document.body.dataset.scenario = "running";
+    if (r.sweep) await showSweep(r.sweep); else await showRun(r.run_ids[0]);
+    runList(await api(siteApi("/scenarios")));
+  } catch (e) {
+    showError(errorText(e));
+    document.body.dataset.scenario = "refused";
+  } finally {
+    $("sc-run").disabled = false;
+  }
+}
+
+async function showRun(runId) {
+  stopPolling();
+  sc.run = runId;
+  const r = await api(siteApi(`/scenarios/${encodeURIComponent(runId)}`));
+  for (const tr of document.querySelectorAll("#sc-table tr[data-run]")) tr.classList.toggle("current", tr.dataset.run === runId);
+  $("sc-sweep").hidden = true;
+  const started = Date.parse(r.started_at || r.submitted_at);
+  if (r.active) {
+    const s = Math.max(0, Math.round((Date.now() - started) / 1000));
+    progress(`${r.name}: ${r.status}${r.status === "running" ? `, ${s} s` : " (waiting for the runs before it)"}`);
+    sc.poll = setTimeout(() => { if (state.page === "scenarios" && sc.run === runId) showRun(runId).catch((e) => showError(errorText(e))); }, POLL_MS);
+    return;
+  }
+  progress(`${r.name}: ${r.status}${r.scenario_status ? ` (${r.scenario_status})` : ""}${r.message ? ` – ${r.message}` : ""}`);
+  document.body.dataset.scenario = r.status;
+  drawComparison(r);
+  if (state.page === "scenarios") runList(await api(siteApi("/scenarios")));
+}
+
+function drawComparison(r) {
+  const box = $("sc-result");
+  box.hidden = !r.comparison.length;
+  if (!r.comparison.length) return;
+  $("sc-result-title").textContent = `${r.name} against the baseline`;
+  const rows = r.comparison.filter((c) => c.delta_rel !== null && c.kpi !== "weight");
+  const ys = rows.map((c) => c.kpi);
+  const pct = rows.map((c) => 100 * c.delta_rel);
+  const delta = $("sc-delta-chart");
+  delta.style.height = `${Math.max(260, 22 * rows.length + 90)}px`;
+  plotBars(delta, [{
+    type: "bar", orientation: "h", y: ys, x: pct, name: "change",
+    marker: { color: rows.map((c, i) => ((pct[i] > 0) !== MORE_IS_BETTER.test(c.kpi) ? "#b3261e" : "#2a8a3e")) },
+    customdata: rows.map((c) => [num(c.baseline, 2), num(c.value, 2), num(c.delta, 2), kpiUnit(c.kpi)]),
+    hovertemplate: "%{y}: %{x:.1f} %<br>baseline %{customdata[0]} %{customdata[3]}, scenario %{customdata[1]} (%{customdata[2]})<extra></extra>",
+  }], { title: { text: "Change against the baseline (%; green: better)", font: { size: 14 } }, xaxis: { title: { text: "%" }, zeroline: true },
+    yaxis: { automargin: true, autorange: "reversed" }, margin: { l: 10, r: 20, t: 36, b: 40 } });
+  const unitSel = $("sc-unit");
+  const units = [...new Set(r.comparison.map((c) => kpiUnit(c.kpi)))];
+  const keep = unitSel.value;
+  unitSel.replaceChildren(...units.map((u) => new Option(u, u)));
+  unitSel.value = units.includes(keep) ? keep : units.includes("EUR") ? "EUR" : units[0];
+  drawUnitBars(r);
+  unitSel.onchange = () => drawUnitBars(r);
+  table("sc-cmp", ["KPI", "baseline", "scenario", "change", "change %"], r.comparison.map((c) => [
+    c.kpi, num(c.baseline, 2), num(c.value, 2), num(c.delta, 2), c.delta_rel === null ? "-" : `${num(100 * c.delta_rel, 1)} %`]));
+  link("sc-cmp-csv", r.exports["comparison.csv"]); link("sc-cmp-parquet", r.exports["comparison.parquet"]);
+  link("sc-res-csv", r.exports["results.csv"]); link("sc-res-parquet", r.exports["results.parquet"]);
+}
+
+function drawUnitBars(r) {
+  const unit = $("sc-unit").value;
+  const rows = r.comparison.filter((c) => kpiUnit(c.kpi) === unit && c.kpi !== "weight");
+  const xs = rows.map((c) => c.kpi);
+  const hover = `%{x}: %{y:.2f} ${unit}<extra>%{fullData.name}</extra>`;
+  plotBars($("sc-bars-chart"), [
+    { type: "bar", name: "baseline", x: xs, y: rows.map((c) => c.baseline), marker: { color: "#7f7f7f" }, hovertemplate: hover },
+    { type: "bar", name: "scenario", x: xs, y: rows.map((c) => c.value), marker: { color: "#1f5fa8" }, hovertemplate: hover },
+  ], { title: { text: `Baseline and scenario, KPIs in ${unit}`, font: { size: 14 } }, barmode: "group",
+    yaxis: { title: { text: unit } }, xaxis: { automargin: true, tickangle: -30 }, legend: { orientation: "h", y: 1.12 },
+    margin: { l: 55, r: 10, t: 36, b: 40 } });
+}
+
+function plotBars(div, traces, lay) {
+  lay.height = div.clientHeight || 340;
+  Plotly.newPlot(div, traces, lay, { responsive: true, displaylogo: false });
+}
+
+async function showSweep(file) {
+  stopPolling();
+  sc.sweep = file;
+  const w = await api(`${siteApi("/sweep")}?file=${encodeURIComponent(file)}`);
+  $("sc-result").hidden = true;
+  $("sc-sweep").hidden = false;
+  const total = w.cases.length;
+  $("sc-sweep-title").textContent = `Sweep ${w.file}: ${w.finished} of ${total} cases finished`;
+  progress(`${w.file}: ${w.finished} of ${total} cases finished`, w.finished, total);
+  const kSel = $("sw-kpi");
+  const keep = kSel.value;
+  kSel.replaceChildren(...w.kpis.filter((k) => k !== "weight").map((k) => new Option(k, k)));
+  if (w.kpis.includes(keep)) kSel.value = keep; else if (w.kpis.includes("cost_eur")) kSel.value = "cost_eur";
+  drawSweep(w);
+  kSel.onchange = () => drawSweep(w);
+  link("sw-csv", w.exports.csv); link("sw-parquet", w.exports.parquet);
+  if (w.cases.some((c) => c.status === "queued" || c.status === "running")) {
+    sc.poll = setTimeout(() => { if (state.page === "scenarios" && sc.sweep === file) showSweep(file).catch((e) => showError(errorText(e))); }, POLL_MS);
+  } else {
+    runList(await api(siteApi("/scenarios")));
+    document.body.dataset.scenario = "sweep-done";
+  }
+}
+
+function drawSweep(w) {
+  const kpi = $("sw-kpi").value;
+  const names = Object.keys(w.parameters);
+  const [px, py] = [names[0], names[1]];
+  const xs = px ? w.parameters[px] : [""];
+  const ys = py ? w.parameters[py] : [""];
+  const z = ys.map(() => xs.map(() => null));
+  const labels = ys.map(() => xs.map(() => ""));
+  for (const c of w.cases) {
+    const xi = px ? xs.indexOf(c[`param.${px}`]) : 0, yi = py ? ys.indexOf(c[`param.${py}`]) : 0;
+    if (xi < 0 || yi < 0) continue;  // an explicit case off the grid: in the table only
+    z[yi][xi] = kpi ? c[`${kpi}.delta`] : null;
+    labels[yi][xi] = c.case;
+  }
+  const unit = kpi ? kpiUnit(kpi) : "";
+  const heat = $("sw-heat");
+  heat.hidden = !names.length;
+  if (names.length) {
+    plotBars(heat, [{
+      type: "heatmap", x: xs.map(String), y: ys.map(String), z, customdata: labels, colorscale: "RdBu", reversescale: true, zmid: 0,
+      texttemplate: "%{z:.1f}", hovertemplate: `${px}=%{x}${py ? `, ${py}=%{y}` : ""}<br>%{customdata}<br>${kpi} change: %{z:.2f} ${unit}<extra></extra>`,
+      colorbar: { title: { text: unit } },
+    }], { title: { text: `${kpi}: change against the baseline (${unit})`, font: { size: 14 } },
+      xaxis: { title: { text: px }, type: "category" }, yaxis: { title: { text: py || "" }, type: "category" },
+      margin: { l: 60, r: 10, t: 36, b: 50 } });
+  }
+  const shown = [kpi, ...SWEEP_COLUMNS.filter((k) => k !== kpi)].filter((k) => k && w.kpis.includes(k));
+  const head = ["case", "status", ...shown.flatMap((k) => [`${k}`, "change"]), "message"];
+  const t = table("sw-table", head, w.cases.map((c) => {
+    const msg = el("td", c.message || "", "trunc");
+    msg.title = c.message || "";
+    return [c.case, c.status, ...shown.flatMap((k) => [num(c[k], 2), num(c[`${k}.delta`], 2)]), msg];
+  }));
+  t.dataset.kpis = String(w.kpis.length);
 }
 
 const PAGES = { overview, grid, assets, forecasts, performance, scenarios };
 
 async function show(page) {
   state.page = page;
+  if (location.hash !== `#${page}`) history.replaceState(null, "", `#${page}`);  // a link to this page
   for (const b of document.querySelectorAll(".tab")) b.setAttribute("aria-current", b.dataset.page === page ? "page" : "false");
   for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== `page-${page}`;
   showError("");
@@ -391,12 +648,18 @@ $("replan").addEventListener("click", async () => {
 for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => show(b.dataset.page));
 $("site").addEventListener("change", () => {
   state.site = $("site").value;
+  stopPolling();
+  sc.run = sc.sweep = null;
+  $("sc-result").hidden = $("sc-sweep").hidden = true;
   $("asset-filter").length = 1;
   $("fc-target").length = 0;
   show(state.page);
 });
 $("asset-filter").addEventListener("change", () => show("assets"));
+$("setpoints").addEventListener("toggle", () => { if ($("setpoints").open) loadSetpoints(); });
 $("fc-target").addEventListener("change", () => show("forecasts"));
+$("sc-form").addEventListener("submit", submitScenario);
+$("sc-file").addEventListener("change", () => { $("sc-json").hidden = $("sc-file").value !== JSON_CHOICE; });
 $("sp-filter").addEventListener("input", () => {
   const q = $("sp-filter").value.toLowerCase();
   for (const r of $("sp-table").querySelectorAll("tr[data-search]")) r.hidden = !r.dataset.search.includes(q);

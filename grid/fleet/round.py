@@ -1,0 +1,120 @@
+"""A fleet round: every site planned once, at the same time, on a Dask cluster.
+
+The round is the planning service's own run (:meth:`PlanningService.run_round`), with a
+:class:`grid.fleet.executor.DaskExecutor` behind it: the same job (start state, sessions, limit
+orders), the same stored plan and failed-plan rows as a scheduled run. Input files are read in
+this process, once per site until they change (:class:`CachedFileInputs`), and travel to the
+workers as data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from grid.domain import Site, load_site
+from grid.errors import InputError, InputErrors
+from grid.fleet.status import SiteRun
+from grid.schedule.runner import JobExecutor, PlanningConfig, PlanningService, RunResult
+from grid.series import SiteInputs, load_inputs
+from grid.timeindex import horizon_index
+
+
+class CachedFileInputs:
+    """An inputs provider reading each site's CSV files once while their size and mtime stay."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[tuple[str, int, int], ...], SiteInputs]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, site: Site, start: pd.Timestamp, hours: float) -> SiteInputs:
+        version = _files_version(site)
+        with self._lock:
+            kept = self._kept.get(site.id)
+        if kept is None or kept[0] != version:
+            kept = (version, load_inputs(site))
+            with self._lock:
+                self._kept[site.id] = kept
+        return kept[1].window(horizon_index(start, hours, site.site.resolution_min))
+
+
+def _files_version(site: Site) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for name in ("base_load", "pv_availability", "heat_demand", "weather", "prices"):
+        rel = getattr(site.inputs, name)
+        if rel is None:
+            continue
+        path = site.base_dir / rel
+        try:
+            stat = path.stat()
+        except OSError:
+            out.append((str(path), -1, -1))  # load_inputs says what is wrong with it
+        else:
+            out.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
+
+
+def find_sites(directory: Path) -> dict[str, Path]:
+    """Site id -> YAML file of every ``*.yaml`` below `directory` that describes a site (the id
+    read from the file); raises :class:`InputError` for two files of one site or none at all."""
+    found: dict[str, Path] = {}
+    for path in sorted(Path(directory).rglob("*.yaml")):
+        try:
+            site_id = load_site(path).id
+        except (InputError, InputErrors):
+            continue  # not a site file (or a broken one: `grid plan --site` says what is wrong)
+        if site_id in found:
+            raise InputError(str(path), f"describes site {site_id!r} again (also {found[site_id]})")
+        found[site_id] = path
+    if not found:
+        raise InputError(str(directory), "holds no site YAML file")
+    return found
+
+
+def first_interval(site_path: Path) -> dt.datetime:
+    """The first interval of a site's input files (UTC): where a round plans from by default."""
+    site = load_site(site_path)
+    return pd.Timestamp(load_inputs(site).index[0]).to_pydatetime()
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """The results of one round (in site order), each site's :class:`SiteRun` and the wall time."""
+
+    results: list[RunResult]
+    runs: dict[str, SiteRun]
+    seconds: float
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+
+def fleet_service(
+    engine: Engine,
+    sites: dict[str, Path],
+    executor: JobExecutor,
+    horizon_hours: float = 24.0,
+    time_limit_s: float | None = 60.0,
+) -> PlanningService:
+    """A planning service over `sites` whose runs go to `executor`, inputs from the site files."""
+    config = PlanningConfig(horizon_hours=horizon_hours, time_limit_s=time_limit_s)
+    return PlanningService(engine, sites, config, inputs_provider=CachedFileInputs(), executor=executor)
+
+
+def plan_round(service: PlanningService, now: dt.datetime, trigger: str = "manual") -> RoundReport:
+    """Plan every site of `service` once from the period containing `now`."""
+    t0 = time.perf_counter()
+    ids = sorted(service.sites)
+    results = service.run_round(ids, now, trigger)
+    seconds = time.perf_counter() - t0
+    snapshot = service.status.snapshot()
+    return RoundReport(results, {sid: snapshot[sid] for sid in ids if sid in snapshot}, seconds)
