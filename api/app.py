@@ -152,7 +152,7 @@ def create_app(
         site = load_site(path)
         if site.id != site_id:
             raise ValueError(f"GRID_SITES: {path} describes site {site.id!r}, not {site_id!r}")
-        if site_versions.current_site(engine, site_id) is None:  # else its stored version counts, registered
+        if site_versions.version_of(engine, site_id) is None:  # else its stored version counts, registered
             register_site(engine, site)
     outage = DatabaseOutage(clock)
     ctx = ServiceContext(

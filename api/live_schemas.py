@@ -21,9 +21,10 @@ AssetId = Annotated[str, Field(min_length=1, max_length=64)]
 
 class TelemetryPayload(BaseModel):
     """Bulk device telemetry. Each item: ``asset_id``, ``ts`` (time measured, ISO 8601 with
-    offset) and one or more of ``soc_kwh``, ``soc_pct`` (battery), ``store_kwh`` (heat store),
-    ``power_kw`` (any device; > 0 drawn from the grid) — or ``quantity`` (soc, store, power),
-    ``value`` and ``unit`` (kWh, Wh, %, kW, W)."""
+    offset) and one or more of ``soc_kwh``, ``soc_pct`` (battery), ``store_kwh`` or
+    ``store_temp_degc`` (heat store; a temperature needs the store's ``store_empty_degc`` and
+    ``store_full_degc`` in the site file), ``power_kw`` (any device; > 0 drawn from the grid) — or
+    ``quantity`` (soc, store, power), ``value`` and ``unit`` (kWh, Wh, %, degC, kW, W)."""
 
     telemetry: list[Any] = Field(
         description="Telemetry objects; each one is accepted or rejected on its own.",

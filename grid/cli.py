@@ -94,9 +94,7 @@ def plan_index(site: Site, inputs: SiteInputs, start: str | None, hours: float) 
 @app.command("plan")
 def plan_command(
     site_path: Annotated[Path, typer.Option("--site", help="Site YAML file.")],
-    hours: Annotated[
-        float, typer.Option(help="Horizon in hours (the scheduler's re-plans use the same; inputs cover 48 h).")
-    ] = 24,
+    hours: Annotated[float, typer.Option(help="Horizon in hours.")] = 48,
     start: Annotated[
         str | None, typer.Option(help="First interval, ISO 8601 with offset (default: first input interval).")
     ] = None,

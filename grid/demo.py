@@ -849,7 +849,8 @@ def csv_text(frame: pd.DataFrame) -> str:
     return out.to_csv(lineterminator="\n")
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter where available: the same text, several times faster (a fleet writes hundreds of sites)
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """SafeDumper writing :class:`_Flow` mappings inline and keeping key order."""
 
 

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grid.errors import InputError, InputErrors
 
@@ -335,6 +335,9 @@ class HeatPump(_Controllable):
     default: where it started); a shortfall costs ``terminal_penalty_eur_per_kwh`` (default
     ``penalties.heat_store_shortfall_eur_per_kwh``), or with ``terminal_hard``
     ``penalties.hard_terminal_eur_per_kwh``.
+
+    ``store_empty_degc`` and ``store_full_degc`` (both or neither) let the store report its state
+    as a temperature: content = ``store_kwh`` x (T - empty) / (full - empty), linear in between.
     """
 
     household: str | None = None
@@ -347,6 +350,17 @@ class HeatPump(_Controllable):
     terminal_penalty_eur_per_kwh: PositiveFloat | None = None
     terminal_hard: bool = False
     annual_heat_kwh: PositiveFloat | None = None
+    store_empty_degc: Annotated[float, Field(ge=-50.0, le=150.0)] | None = None
+    store_full_degc: Annotated[float, Field(ge=-50.0, le=150.0)] | None = None
+
+    @model_validator(mode="after")
+    def _store_temperatures(self) -> HeatPump:
+        empty, full = self.store_empty_degc, self.store_full_degc
+        if (empty is None) != (full is None):
+            raise ValueError("store_empty_degc and store_full_degc go together (give both or neither)")
+        if empty is not None and full is not None and full <= empty:
+            raise ValueError(f"store_full_degc ({full:g}) must be above store_empty_degc ({empty:g})")
+        return self
 
 
 class SiteInfo(_Model):

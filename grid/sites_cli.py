@@ -40,30 +40,35 @@ def _engine(db: str | None) -> Engine:
 
 @app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="Site YAML; its input files are stored with it.")],
+    files: Annotated[list[Path], typer.Argument(help="Site YAML file(s); their input files are stored with them.")],
     db: DbOption = None,
 ) -> None:
-    """Store a site file and its input series as the site's next version."""
+    """Store site files and their input series, each as its site's next version (a file that does
+    not validate is reported and skipped; exit status 2 if any did not)."""
     import pandas as pd
 
     from grid.store.site_versions import document_from_file, put_site_version
     from grid.store.sites import register_site
 
-    try:
-        document = document_from_file(file)
-        engine = _engine(db)
-        site_id = document["site"]["id"]
-        who = f"grid sites import ({getpass.getuser()})"
-        row, created = put_site_version(engine, site_id, document, who, pd.Timestamp.now("UTC"))
+    engine = _engine(db)
+    who = f"grid sites import ({getpass.getuser()})"
+    failed = 0
+    for file in files:
+        try:
+            document = document_from_file(file)
+            row, created = put_site_version(engine, document["site"]["id"], document, who, pd.Timestamp.now("UTC"))
+            if created:
+                register_site(engine, row.site())
+        except (InputError, InputErrors) as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            failed += 1
+            continue
         if created:
-            register_site(engine, row.site())
-    except (InputError, InputErrors) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    if created:
-        out_console.print(f"site {row.site_id}: version {row.version} stored ({row.changes})", highlight=False)
-    else:
-        out_console.print(f"site {row.site_id}: unchanged, version {row.version} stays current", highlight=False)
+            out_console.print(f"site {row.site_id}: version {row.version} stored ({row.changes})", highlight=False)
+        else:
+            out_console.print(f"site {row.site_id}: unchanged, version {row.version} stays current", highlight=False)
+    if failed:
+        raise typer.Exit(2)
 
 
 @app.command("list")

@@ -46,7 +46,8 @@ def test_demo_plans_the_schedulers_default_horizon() -> None:
     """`grid demo` plans 24 h, the horizon the served scheduler re-plans over (the demo's inputs
     cover 48 h: re-plans of 24 h can follow for a day of replay)."""
     from api.settings import Settings
-    from grid.cli import demo_command
+    from grid.cli import demo_command, plan_command
 
     default = inspect.signature(demo_command).parameters["hours"].default
     assert default == Settings.model_fields["horizon_hours"].default == 24
+    assert inspect.signature(plan_command).parameters["hours"].default == 48  # `grid plan` keeps its own

@@ -34,7 +34,7 @@ from grid.schedule.setpoints import setpoints
 from grid.store import plans as store
 from grid.store import scenarios as scenario_store
 from grid.store.apikeys import ApiKey
-from grid.store.forecasts import load_forecast, stored_forecasts
+from grid.store.forecasts import forecast_keys, load_forecast
 
 COOKIE = "quartiere_session"
 TZ = ZoneInfo("Europe/Berlin")
@@ -90,7 +90,7 @@ PAGES: dict[str, tuple[Right, ...]] = {
     "performance": (Right.READ_KPIS,),
     "scenarios": (Right.RUN_SCENARIOS,),
 }
-SCENARIO_FIELDS = ("run_id", "name", "status", "scenario_status", "message", "submitted_at", "finished_at")
+SCENARIO_FIELDS = ("name", "status", "scenario_status", "submitted_at", "finished_at", "message", "run_id")
 UNITS = {"power_kw": "kW", "kw_per_kwp": "kW/kWp", "heat_kw": "kW thermal", "temp_degc": "degC"}
 FORECAST_BEFORE = pd.Timedelta(days=1)
 FORECAST_AFTER = pd.Timedelta(days=2)
@@ -449,27 +449,27 @@ async def performance(site: SiteId, key: Key, ctx: Ctx) -> dict[str, Any]:
 def forecast_view(ctx: ServiceContext, site: str, target: str | None, quantity: str | None) -> dict[str, Any]:
     """The stored targets, and the chosen one's quantiles from a day before now to two days after
     (latest run per interval, as GET /api/v1/sites/{site}/forecasts answers)."""
-    stored = stored_forecasts(ctx.engine, site)
-    targets = [{"target": f.target, "quantity": f.quantity, "unit": UNITS.get(f.quantity, f.quantity)} for f in stored]
+    stored = forecast_keys(ctx.engine, site)
+    targets = [{"target": t, "quantity": q, "unit": UNITS.get(q, q)} for t, q in stored]
     out: dict[str, Any] = {"site": site, "targets": targets, "forecast": None}
     if not stored:
         return out
     if target is None:
-        chosen = next((f for f in stored if f.target == "site"), stored[0])
+        chosen_target, chosen_quantity = next((k for k in stored if k[0] == "site"), stored[0])
     else:
-        found = [f for f in stored if f.target == target and (quantity is None or f.quantity == quantity)]
+        found = [k for k in stored if k[0] == target and (quantity is None or k[1] == quantity)]
         if not found:
             raise HTTPException(404, f"no forecast of {target!r} stored for site {site!r}")
-        chosen = found[0]
+        chosen_target, chosen_quantity = found[0]
     now = pd.Timestamp(ctx.clock()).tz_convert("UTC").floor("15min")
     frame = load_forecast(
-        ctx.engine, site, chosen.target, now - FORECAST_BEFORE, now + FORECAST_AFTER, quantity=chosen.quantity
+        ctx.engine, site, chosen_target, now - FORECAST_BEFORE, now + FORECAST_AFTER, quantity=chosen_quantity
     )
     index = frame.index
     out["forecast"] = {
-        "target": chosen.target,
-        "quantity": chosen.quantity,
-        "unit": UNITS.get(chosen.quantity, chosen.quantity),
+        "target": chosen_target,
+        "quantity": chosen_quantity,
+        "unit": UNITS.get(chosen_quantity, chosen_quantity),
         "t0_ms": int(index[0].timestamp() * 1000),
         "step_min": int((index[1] - index[0]) / pd.Timedelta(minutes=1)) if len(index) > 1 else 15,
         "n": len(index),

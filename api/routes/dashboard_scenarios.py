@@ -25,12 +25,11 @@ from pydantic import ValidationError
 
 from api.context import ServiceContext
 from api.routes.dashboard_data import PAGES, Ctx, Key, SiteId, may_read
-from api.routes.scenarios import checked_spec, error_item, export_table, loc_of, runner_of, table_file
+from api.routes.scenarios import checked_spec, error_item, export_table, loc_of, runner_of, summary, table_file
 from grid.errors import InputError, InputErrors
 from grid.scenarios.spec import ScenarioBody, SweepSpec, read_yaml, spec_errors, sweep_from_dict
 from grid.scenarios.sweep import Case, expand_cases
 from grid.store import scenarios as store
-from grid.timeindex import iso
 
 router = APIRouter(prefix="/dashboard/api/sites/{site}", include_in_schema=False)
 RIGHTS = PAGES["scenarios"]
@@ -178,7 +177,7 @@ def _finite(v: Any) -> float | None:
 
 
 @router.get("/scenarios/{run_id}")
-async def one_run(site: SiteId, run_id: str, key: Key, ctx: Ctx) -> dict[str, Any]:
+async def one_run(site: SiteId, run_id: str, key: Key, ctx: Ctx, request: Request) -> dict[str, Any]:
     """A run's status (poll it while it goes) and, once finished, its KPI comparison."""
     may_read(key, ctx, site, RIGHTS)
     row = await run_in_threadpool(store.get_run, ctx.engine, site, run_id)
@@ -187,15 +186,8 @@ async def one_run(site: SiteId, run_id: str, key: Key, ctx: Ctx) -> dict[str, An
     _scenario, result = await run_in_threadpool(store.run_documents, ctx.engine, run_id)
     base = f"/dashboard/api/sites/{site}/scenarios/{run_id}"
     return {
-        "run_id": row.run_id,
-        "name": row.name,
-        "status": row.status,
+        **summary(request, row),
         "active": row.active,
-        "scenario_status": row.scenario_status,
-        "message": row.message,
-        "submitted_at": iso(row.submitted_at),
-        "started_at": iso(row.started_at) if row.started_at else None,
-        "finished_at": iso(row.finished_at) if row.finished_at else None,
         "comparison": []
         if result is None
         else [

@@ -25,6 +25,7 @@ from api.refusals import refusals_kept
 from api.responses import AUTH, BODY, merged
 from api.routes.jobs import RETRY_AFTER_S, job_out
 from grid.ingest.signals import Point, import_prices, import_weather, place_order
+from grid.schedule.scheduler import note_orders
 from grid.store.live import PRICE_FORECASTS, LimitOrder, cancel_order, list_orders, prices_as_of
 from grid.store.sites import get_site
 from grid.timeindex import iso
@@ -139,6 +140,7 @@ def _order_out(order: LimitOrder) -> LimitOrderOut:
 
 
 def _replan(site: str, request: Request, response: Response, ctx: Any) -> dict[str, Any]:
+    note_orders(ctx.engine, site)  # re-planned here: the order watcher need not do it again
     job, _created = ctx.jobs.submit(site, trigger="limit_order")
     out = job_out(request, job)
     response.headers["Location"] = out.job_url

@@ -22,7 +22,7 @@ from grid.domain import Site, load_site
 from grid.errors import InputError, InputErrors
 from grid.fleet.status import SiteRun
 from grid.schedule.runner import JobExecutor, PlanningConfig, PlanningService, RunResult
-from grid.series import SiteInputs, load_inputs
+from grid.series import SiteInputs, is_inline, load_inputs
 from grid.timeindex import horizon_index
 
 
@@ -49,6 +49,9 @@ def _files_version(site: Site) -> tuple[tuple[str, int, int], ...]:
     for name in ("base_load", "pv_availability", "heat_demand", "weather", "prices"):
         rel = getattr(site.inputs, name)
         if rel is None:
+            continue
+        if is_inline(rel):  # a site stored as data carries its series: they change with its version
+            out.append((f"inputs.{name}", len(rel), hash(rel)))
             continue
         path = site.base_dir / rel
         try:
@@ -113,7 +116,7 @@ def fleet_service(
 def plan_round(service: PlanningService, now: dt.datetime, trigger: str = "manual") -> RoundReport:
     """Plan every site of `service` once from the period containing `now`."""
     t0 = time.perf_counter()
-    ids = service.site_ids()  # those of its files and those stored as data
+    ids = service.site_ids()  # the settings' sites and those stored as data, less the retired
     results = service.run_round(ids, now, trigger)
     seconds = time.perf_counter() - t0
     snapshot = service.status.snapshot()

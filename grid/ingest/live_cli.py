@@ -132,8 +132,8 @@ def limits_add(
     export_kw: Annotated[float | None, typer.Option("--export-kw", help="Export cap, kW.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Store a limit order. A running service plans with it from its next run; POST it to
-    /api/v1/sites/{site}/limits for a re-plan at once."""
+    """Store a limit order. A running service on the same database re-plans the site within
+    10 s (it watches the stored orders); POST /api/v1/sites/{site}/limits re-plans at once."""
     body: dict[str, object] = {"connection": connection, "start": start, "end": end, "reason": reason}
     if import_kw is not None:
         body["import_kw"] = import_kw

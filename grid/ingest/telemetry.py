@@ -8,10 +8,14 @@ one batch, the rejected ones as rejected records of that batch (as for meter rea
 An item names the asset (``asset_id``; from the topic over MQTT), the time measured (``ts``, ISO
 8601 with UTC offset) and either
 
-* one or more of ``soc_kwh``, ``soc_pct`` (battery), ``store_kwh`` (heat store), ``power_kw``
-  (any device; > 0 drawn from the grid, < 0 fed in), or
-* ``quantity`` (``soc``, ``store``, ``power``), ``value`` and ``unit`` (kWh, Wh, % / kWh, Wh /
-  kW, W) — the CSV layout.
+* one or more of ``soc_kwh``, ``soc_pct`` (battery), ``store_kwh`` or ``store_temp_degc`` (heat
+  store), ``power_kw`` (any device; > 0 drawn from the grid, < 0 fed in), or
+* ``quantity`` (``soc``, ``store``, ``power``), ``value`` and ``unit`` (kWh, Wh, % / kWh, Wh,
+  degC / kW, W) — the CSV layout.
+
+A store temperature becomes kWh with the store's ``store_empty_degc`` and ``store_full_degc``
+(site file): content = capacity x (T - empty) / (full - empty); a temperature outside
+[empty, full], or from a store without them, is rejected.
 
 Each quantity is one record: ``accepted + duplicates + revised + rejected == rows_read``. Stored
 quantities are ``soc_kwh``, ``store_kwh`` (kWh; a % is converted with the battery's capacity) and
@@ -55,6 +59,7 @@ KEYED: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "soc_kwh": ("soc_kwh", "kWh", ("battery",)),
     "soc_pct": ("soc_kwh", "%", ("battery",)),
     "store_kwh": ("store_kwh", "kWh", ("heat_pump",)),
+    "store_temp_degc": ("store_kwh", "degC", ("heat_pump",)),
     "power_kw": ("power_kw", "kW", ("battery", "heat_pump", "ev_charger", "pv")),
 }
 #: generic form: quantity -> (stored quantity, asset kinds)
@@ -66,7 +71,7 @@ GENERIC: dict[str, tuple[str, tuple[str, ...]]] = {
 #: accepted units per stored quantity (case-insensitive) -> factor to kWh / kW; "%" is special
 UNITS: dict[str, dict[str, float]] = {
     "soc_kwh": {"kwh": 1.0, "wh": 1e-3, "%": float("nan")},
-    "store_kwh": {"kwh": 1.0, "wh": 1e-3},
+    "store_kwh": {"kwh": 1.0, "wh": 1e-3, "degc": float("nan"), "°c": float("nan")},
     "power_kw": {"kw": 1.0, "w": 1e-3},
 }
 CANONICAL = {"soc_kwh": "kWh", "store_kwh": "kWh", "power_kw": "kW"}
@@ -120,6 +125,22 @@ def _check_value(asset: Asset, quantity: str, value: float, field: str) -> float
     return value
 
 
+def store_content_kwh(asset: Asset, temp_degc: float, field: str) -> float:
+    """A heat store's content (kWh) at `temp_degc`, linear between its empty and full temperatures."""
+    empty, full = asset.temp_empty_degc, asset.temp_full_degc
+    if empty is None or full is None:
+        raise InputError(
+            field,
+            f"heat store {asset.asset_id!r} has no store_empty_degc/store_full_degc in its site file: send store_kwh",
+            temp_degc,
+        )
+    if not empty <= temp_degc <= full:
+        raise InputError(
+            field, f"must lie in [{empty:g}, {full:g}] degC (store {asset.asset_id} empty..full)", temp_degc
+        )
+    return (asset.capacity_kwh or 0.0) * (temp_degc - empty) / (full - empty)
+
+
 def _generic(data: dict[str, Any], asset: Asset) -> list[tuple[str, float, str]]:
     for key in ("value", "unit"):
         if key not in data:
@@ -138,6 +159,8 @@ def _generic(data: dict[str, Any], asset: Asset) -> list[tuple[str, float, str]]
     value = fields.number(data["value"], "value")
     if unit.strip() == "%":
         value = fields.number(value, "value", 0.0, 100.0) / 100.0 * (asset.capacity_kwh or 0.0)
+    elif unit.strip().lower() in ("degc", "°c"):
+        value = store_content_kwh(asset, value, "value")
     else:
         value *= factor
     return [(stored, _check_value(asset, stored, value, "value"), "value")]
@@ -157,6 +180,8 @@ def _keyed(data: dict[str, Any], asset: Asset) -> list[tuple[str, float, str]]:
         value = fields.number(data[key], key)
         if key == "soc_pct":
             value = fields.number(value, key, 0.0, 100.0) / 100.0 * (asset.capacity_kwh or 0.0)
+        elif key == "store_temp_degc":
+            value = store_content_kwh(asset, value, key)
         out.append((stored, _check_value(asset, stored, value, key), key))
     return out
 
@@ -195,7 +220,7 @@ def payload_items(doc: Any, name: str = "payload") -> list[Item]:
 
 
 def message_item(topic: str, asset_id: str, payload: bytes) -> Item:
-    """One MQTT state message (payload ``{ts, soc_kwh | soc_pct | store_kwh | power_kw}``)."""
+    """One MQTT state message (payload ``{ts, soc_kwh | soc_pct | store_kwh | store_temp_degc | power_kw}``)."""
     raw = payload.decode("utf-8", errors="replace")
     try:
         doc = json.loads(payload)

@@ -13,6 +13,7 @@ import functools
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
@@ -25,6 +26,7 @@ from grid.schedule.runner import InputsProvider
 from grid.series import SiteInputs, load_inputs
 from grid.store import live
 from grid.store.engine import make_engine
+from grid.store.forecasts import load_forecast
 from grid.timeindex import horizon_index, iso
 
 
@@ -93,13 +95,22 @@ def _stored_prices(
 def _stored_weather(
     engine: Engine, site: Site, at: pd.Timestamp, index: pd.DatetimeIndex, file_temp: pd.Series
 ) -> tuple[pd.Series, str]:
-    """The outdoor temperature published in the store by `at`, the file's where none is."""
+    """The outdoor temperature published in the store by `at`; beyond the last publication the
+    temperature forecast of the site's latest forecast run known at `at` (``weather`` target),
+    then the file's. The source names how many intervals came from each."""
     frame = live.weather_as_of(engine, site.id, at, index, "temp_degc")
-    have = frame["value"].notna()
-    if not have.any():
+    published = frame["value"].astype(float)
+    made = load_forecast(engine, site.id, "weather", index[0], index[-1] + pd.Timedelta(minutes=1), at, "temp_degc")
+    forecast = made[0.5].reindex(index) if 0.5 in made.columns else pd.Series(np.nan, index=index)
+    if published.isna().all() and forecast.isna().all():
         return file_temp, "site input files; no weather forecast published in the store"
-    temp = frame["value"].where(have, file_temp.reindex(index)).astype(float)
-    return temp, f"store: {int(have.sum())} interval(s) published, {int((~have).sum())} from the site input files"
+    temp = published.fillna(forecast.where(published.isna())).fillna(file_temp.reindex(index))
+    n_pub = int(published.notna().sum())
+    n_fc = int((published.isna() & forecast.notna()).sum())
+    return temp.astype(float), (
+        f"store: {n_pub} interval(s) published, {n_fc} from the forecast run's temperature forecast,"
+        f" {len(index) - n_pub - n_fc} from the site input files"
+    )
 
 
 def _stored_irradiance(

@@ -12,19 +12,23 @@ and the period claim of the service.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
 
+import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
 
 from grid.errors import InputError
 from grid.schedule.performance import evaluate_and_publish
 from grid.schedule.runner import PlanningService, RunResult
+from grid.store.schema import limit_orders
 
 log = logging.getLogger(__name__)
 JOB_TABLE = "apscheduler_jobs"
@@ -36,6 +40,11 @@ EVALUATE_AFTER_S = 30
 #: this process adds its site's jobs at once
 SYNC_SITES_EVERY_S = 60
 SYNC_JOB_ID = "sync-sites"
+#: how often the limit orders in the store are looked at: one placed or cancelled by another
+#: writer (``grid limits add``, another instance, SQL) re-plans its site within this time
+WATCH_ORDERS_EVERY_S = 10
+WATCH_ORDERS_JOB_ID = "watch-orders"
+_orders_seen: dict[str, tuple[object, ...]] = {}
 
 _service: PlanningService | None = None
 _scheduler: BackgroundScheduler | None = None
@@ -104,6 +113,45 @@ def sync_sites() -> list[str]:
     return added
 
 
+def orders_fingerprint(engine: Engine, site_id: str) -> tuple[object, ...]:
+    """What changes when an order of `site_id` is placed or cancelled: (count, newest, last cancel)."""
+    t = limit_orders.c
+    query = sa.select(sa.func.count(), sa.func.max(t.created_at), sa.func.max(t.cancelled_at)).where(
+        t.site_id == site_id
+    )
+    with engine.connect() as conn:
+        return tuple(conn.execute(query).one())
+
+
+def note_orders(engine: Engine, site_id: str) -> None:
+    """Count the orders of `site_id` as seen (the caller re-plans it already: ``POST .../limits``)."""
+    _orders_seen[site_id] = orders_fingerprint(engine, site_id)
+
+
+def watch_orders() -> list[str]:
+    """The job: re-plan at once every site whose limit orders changed since last seen, whoever
+    stored them; a site whose run is busy is tried again next time. Returns the sites re-planned."""
+    service = _service
+    if service is None:
+        return []
+    replanned = []
+    for site_id in service.site_ids():
+        try:
+            now_seen = orders_fingerprint(service.engine, site_id)
+        except sa.exc.SQLAlchemyError as exc:  # the database away: the next look tries again
+            log.warning("limit orders of %s not read: %s", site_id, exc)
+            continue
+        before = _orders_seen.setdefault(site_id, now_seen)
+        if before == now_seen:
+            continue
+        result = service.run(site_id, _clock(), trigger="limit_order")
+        if result.status != "skipped":
+            _orders_seen[site_id] = now_seen
+            replanned.append(site_id)
+            log.info("limit orders of %s changed: re-planned (%s)", site_id, result.status)
+    return replanned
+
+
 def _add_site_jobs(scheduler: BackgroundScheduler, site_id: str, run_now: bool) -> None:
     """The re-plan and the evaluation job of `site_id` (replacing stored ones of the same id)."""
     kwargs = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
@@ -163,6 +211,19 @@ def make_scheduler(
         IntervalTrigger(seconds=SYNC_SITES_EVERY_S),
         id=SYNC_JOB_ID,
         name="follow the sites stored as data",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+    )
+    _orders_seen.clear()
+    for site_id in site_ids:  # what is stored now counts as seen: the first runs plan with it
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            note_orders(service.engine, site_id)
+    scheduler.add_job(
+        "grid.schedule.scheduler:watch_orders",
+        IntervalTrigger(seconds=WATCH_ORDERS_EVERY_S),
+        id=WATCH_ORDERS_JOB_ID,
+        name="re-plan on limit orders from any writer",
         replace_existing=True,
         max_instances=1,
         coalesce=True,

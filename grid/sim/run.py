@@ -140,6 +140,7 @@ def open_store(world: World) -> Engine:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(template, db)
     engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine, "heads")  # a template kept from an older schema gets the newer tables
     register_site(engine, world.site)
     return engine
 

@@ -186,6 +186,15 @@ class StoredForecast:
     quantiles: list[float]
 
 
+def forecast_keys(engine: Engine, site_id: str) -> list[tuple[str, str]]:
+    """The (target, quantity) pairs with stored forecasts for `site_id`, sorted (one query; what
+    :func:`stored_forecasts` lists without the spans, runs and levels)."""
+    f = forecasts.c
+    query = sa.select(f.target, f.quantity).where(f.site_id == site_id).distinct().order_by(f.target, f.quantity)
+    with engine.connect() as conn:
+        return [(t, q) for t, q in conn.execute(query).all()]
+
+
 def stored_forecasts(engine: Engine, site_id: str) -> list[StoredForecast]:
     """Every (target, quantity) with stored forecasts for `site_id`, sorted by target and quantity.
 

@@ -84,12 +84,19 @@ class Asset:
     connection: str | None
     capacity_kwh: float | None
     max_power_kw: float | None
+    temp_empty_degc: float | None = None  # a heat store reporting temperature: empty and full at
+    temp_full_degc: float | None = None
 
 
 def site_assets(engine: Engine | Connection, site_id: str) -> dict[str, Asset]:
     """The site's assets and connections by id (empty before the site is registered)."""
     rows = _rows(engine, sa.select(assets).where(assets.c.site_id == site_id))
-    return {r.asset_id: Asset(r.asset_id, r.kind, r.connection, r.capacity_kwh, r.max_power_kw) for r in rows}
+    return {
+        r.asset_id: Asset(
+            r.asset_id, r.kind, r.connection, r.capacity_kwh, r.max_power_kw, r.temp_empty_degc, r.temp_full_degc
+        )
+        for r in rows
+    }
 
 
 def open_batch(conn: Connection, site_id: str, source: Source, now: dt.datetime) -> int:

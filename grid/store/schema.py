@@ -358,6 +358,9 @@ assets = sa.Table(
     sa.Column("connection", sa.String(64)),
     sa.Column("capacity_kwh", sa.Float),  # battery capacity, heat-store size; NULL: no store
     sa.Column("max_power_kw", sa.Float),  # rating (charge/discharge, electric, charger, kWp)
+    # a heat store that reports its temperature: the temperatures at which it is empty and full
+    sa.Column("temp_empty_degc", sa.Float),
+    sa.Column("temp_full_degc", sa.Float),
 )
 
 #: Device state as measured: ``quantity`` soc_kwh (battery), store_kwh (heat store) or power_kw

@@ -99,8 +99,8 @@ def validate_document(raw: dict[str, Any], context: str = "site") -> tuple[Site,
 
 
 def document_from_file(path: str | Path) -> dict[str, Any]:
-    """The site document of a site YAML and its input files (their text inline), checked as
-    ``grid plan`` checks them: what ``grid sites import`` stores and a ``PUT`` takes."""
+    """The site document of a site YAML and its input files (their text inline): what ``grid sites
+    import`` stores and a ``PUT`` takes. The YAML is validated here, the series when stored."""
     site = load_site(path)
     document = site.model_dump(mode="json", exclude_unset=True)
     inline = {}
@@ -113,7 +113,6 @@ def document_from_file(path: str | Path) -> dict[str, Any]:
         except OSError as exc:
             raise InputError(f"inputs.{name}", f"cannot read {where} ({exc.strerror})", value) from None
     document["inputs"] = inline
-    validate_document(document, context=str(path))
     return document
 
 

@@ -21,6 +21,7 @@ rating times :data:`POWER_LIMIT_FACTOR`; households get :data:`HOUSEHOLD_LIMIT_K
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -196,7 +197,14 @@ def site_asset_rows(site: Site) -> list[dict[str, object]]:
     against them (an unknown asset, a state of charge above the capacity)."""
     rows: list[dict[str, object]] = []
 
-    def add(asset_id: str, kind: SensorKind, conn: str, capacity: float | None, power: float) -> None:
+    def add(
+        asset_id: str,
+        kind: SensorKind,
+        conn: str,
+        capacity: float | None,
+        power: float,
+        temps: tuple[Any, Any] = (None, None),
+    ) -> None:
         rows.append(
             {
                 "asset_id": asset_id,
@@ -204,13 +212,22 @@ def site_asset_rows(site: Site) -> list[dict[str, object]]:
                 "connection": conn,
                 "capacity_kwh": capacity,
                 "max_power_kw": power,
+                "temp_empty_degc": temps[0],
+                "temp_full_degc": temps[1],
             }
         )
 
     for b in site.batteries:
         add(b.id, SensorKind.BATTERY, b.connection, b.capacity_kwh, max(b.charge_kw, b.discharge_kw))
     for hp in site.heat_pumps:
-        add(hp.id, SensorKind.HEAT_PUMP, hp.connection, hp.store_kwh, hp.electric_kw)
+        add(
+            hp.id,
+            SensorKind.HEAT_PUMP,
+            hp.connection,
+            hp.store_kwh,
+            hp.electric_kw,
+            (hp.store_empty_degc, hp.store_full_degc),
+        )
     for ev in site.ev_chargers:
         add(ev.id, SensorKind.EV_CHARGER, ev.connection, None, ev.max_kw)
     for pv in site.pv_arrays:

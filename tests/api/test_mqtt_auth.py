@@ -29,7 +29,12 @@ from tests.api.test_mqtt_publish import HOST, Subscriber
 pytestmark = pytest.mark.mqtt
 README = Path(__file__).resolve().parents[2] / "README.md"
 BOUND_S = 30.0  # a bound on waiting for the broker, not a timing
-USERS = {"quartiere": "service-secret", "meter-gateway": "gateway-secret", "device": "device-secret"}
+USERS = {
+    "quartiere": "service-secret",
+    "meter-gateway": "gateway-secret",
+    "device": "device-secret",
+    "BAT-1": "bat-1-secret",  # a device with its own login (the ACL's per-device patterns)
+}
 
 
 def documented_acl() -> str:
@@ -143,6 +148,16 @@ def test_anonymous_refused_configured_users_work(broker: PrivateMosquitto, tmp_p
     assert not publish_reason(broker.port, "device", f"{prefix}/{site}/devices/BAT-1/state", state).is_failure
     assert not publish_reason(broker.port, "device", f"{prefix}/{site}/chargers/EV-1/session", state).is_failure
     assert publish_reason(broker.port, "meter-gateway", f"{prefix}/{site}/devices/BAT-1/state", state).is_failure
+
+    # a device with its own login speaks only for itself and reads only its own set-points
+    assert not publish_reason(broker.port, "BAT-1", f"{prefix}/{site}/devices/BAT-1/state", state).is_failure
+    assert publish_reason(broker.port, "BAT-1", f"{prefix}/{site}/devices/BAT-2/state", state).is_failure
+    assert publish_reason(broker.port, "BAT-1", f"{prefix}/{site}/setpoints/BAT-1", fake).is_failure
+    own = Subscriber(f"{prefix}/{site}/setpoints/BAT-1", port=broker.port, auth=auth("BAT-1"))
+    try:
+        assert own.wait_for("p1", 1)  # the retained set-point of its own
+    finally:
+        own.close()
 
     # ingestion logs in as the service and stores what the gateway sends
     with scratch_store("sqlite", tmp_path) as engine:

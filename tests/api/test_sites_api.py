@@ -286,6 +286,8 @@ def test_a_stored_only_site_is_known_to_the_other_routes(
     assert client.get(f"{URL}/east/plans", headers=headers).status_code == 404
     assert put(client, "east", east(sites), key["admin_all"]).status_code == 201
     assert client.get(f"{URL}/east/plans", headers=headers).status_code == 200
+    status = client.get("/api/v1/fleet/status", headers=headers)
+    assert status.status_code == 200 and '"site":"east"' in status.text.replace(" ", "")
     scenario = {"name": "pv", "period": {"hours": 1}, "edits": [{"kind": "scale_pv", "scale": 1.5}]}
     refused = client.post(f"{URL}/east/scenarios", json=scenario, headers=headers)
     assert refused.status_code == 409 and "stored as data" in refused.json()["detail"]
@@ -308,6 +310,9 @@ def test_grid_sites_import_and_list_at_80_columns(sites: dict[str, Path], tmp_pa
     assert first.exit_code == 0 and "site demo: version 1 stored (created: 2 connections" in first.output
     again = runner.invoke(app, ["sites", "import", str(sites["demo"]), "--db", db])
     assert again.exit_code == 0 and "unchanged, version 1" in again.output
+    several = runner.invoke(app, ["sites", "import", str(tmp_path / "nosuch.yaml"), str(sites["north"]), "--db", db])
+    assert several.exit_code == 2  # the missing file is reported, the good one stored all the same
+    assert "nosuch.yaml: cannot read site file" in several.output and "site north: version 1 stored" in several.output
     engine = make_engine(db)
     long_id = "quartier-nord-ost-erweiterung2"
     doc = document_from_file(sites["demo"])

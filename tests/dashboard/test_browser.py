@@ -234,7 +234,7 @@ def test_planner_sees_scenarios_only(tab: Tab, served: Served) -> None:
     visible = tab.page.eval_on_selector_all(".tab", "bs => bs.filter(b => !b.hidden).map(b => b.dataset.page)")
     assert visible == ["scenarios"]
     api = served.api("/api/v1/sites/demo/scenarios", "planner")
-    rows = tab.page.eval_on_selector_all("#sc-table tr", "rs => rs.slice(1).map(r => r.cells[1].innerText)")
+    rows = tab.page.eval_on_selector_all("#sc-table tr", "rs => rs.slice(1).map(r => r.cells[0].innerText)")
     assert rows == [r["name"] for r in api["runs"]] == ["bigger batteries"]  # not north's run
     for path in ("overview", "grid", "assets", "setpoints.csv", "forecasts", "performance"):
         assert tab.page.request.get(f"{served.url}/dashboard/api/sites/demo/{path}").status == 403, path
@@ -376,6 +376,10 @@ def test_each_role_sees_its_pages_whole(browser: Any, served: Served, role: str,
         for page in allowed:
             t.show(page)
             assert t.page.is_hidden("#error"), (page, t.page.inner_text("#error"))
+            if page == "assets":  # the set-point table opens with rows, not a refusal
+                t.page.click("#setpoints summary")
+                t.page.wait_for_selector("body[data-setpoints=loaded]")
+                assert t.page.eval_on_selector_all("#sp-table tr[data-search]", "rs => rs.length") > 0
             assert t.page.evaluate("document.documentElement.scrollWidth") <= width, page
             t.shot(f"{role}-{width}-{page}")
         assert not any("/sites/north" in url for url, _ in t.wire)

@@ -94,7 +94,7 @@ def test_typed_edits_named_when_wrong_then_run(planner: Tab, served: Served) -> 
     planner.page.fill("#sc-json", '{"name": "typed_pv", "edits": [{"kind": "scale_pv", "scale": 1.5}]}')
     assert _run(planner, "__json__") == "succeeded"
     assert planner.page.is_hidden("#error")
-    rows = planner.page.eval_on_selector_all("#sc-table tr[data-run]", "rs => rs.map(r => r.cells[1].innerText)")
+    rows = planner.page.eval_on_selector_all("#sc-table tr[data-run]", "rs => rs.map(r => r.cells[0].innerText)")
     assert "typed_pv" in rows
     planner.no_errors()
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from grid.errors import InputError
-from grid.store.forecasts import issue_times, load_forecast, store_forecast
+from grid.store.forecasts import forecast_keys, issue_times, load_forecast, store_forecast, stored_forecasts
 from grid.store.sites import create_site
 
 
@@ -80,3 +80,15 @@ def test_bad_input(store: Engine) -> None:
         store_forecast(
             store, "s1", "site", _run("2026-01-15T00:00Z", 4, 1.0).rename(columns={0.9: 90}), "2026-01-14T12:00Z", "m"
         )
+
+
+def test_forecast_keys_are_the_stored_pairs_sorted(store: Engine) -> None:
+    create_site(store, "s1")
+    create_site(store, "s2")
+    assert forecast_keys(store, "s1") == []
+    for target, quantity in (("site", "power_kw"), ("T1", "power_kw"), ("T1", "heat_kw")):
+        for issued in ("2026-01-14T23:00Z", "2026-01-15T00:00Z"):  # two runs: one pair each
+            store_forecast(store, "s1", target, _run("2026-01-15T00:00Z", 4, 0.0), issued, "m", quantity)
+    store_forecast(store, "s2", "other", _run("2026-01-15T00:00Z", 4, 0.0), "2026-01-14T23:00Z", "m")
+    assert forecast_keys(store, "s1") == [("T1", "heat_kw"), ("T1", "power_kw"), ("site", "power_kw")]
+    assert forecast_keys(store, "s1") == [(f.target, f.quantity) for f in stored_forecasts(store, "s1")]

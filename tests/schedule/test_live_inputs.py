@@ -231,3 +231,62 @@ def test_published_cloud_cover_becomes_the_pv_forecast(store: Engine, sites: dic
     for arr in site.pv_arrays:
         np.testing.assert_allclose(after.pv_kw_per_kwp[arr.id].to_numpy(), expected[arr.id].median.to_numpy())
     assert after.pv_kw_per_kwp.to_numpy().max() > 0.01  # daylight: the test compares real numbers
+
+
+def test_an_order_stored_by_another_writer_replans_at_the_next_look(
+    store: Engine, registered: PlanningService, clock: Clock
+) -> None:
+    """``grid limits add`` (or another instance) writes the order to the store only: the service's
+    order watcher re-plans the site at its next look, once; a cancellation re-plans it again."""
+    from grid.schedule import scheduler as sched
+
+    sched.make_scheduler(registered, run_now=False, clock=clock)  # registers the service; not started
+    try:
+        assert sched.watch_orders() == []  # nothing changed since the scheduler was made
+        now = pd.Timestamp(clock())
+        period = now.floor("15min")
+        order = live.add_order(store, "demo", "T2", period, period + 30 * MIN, 12.0, None, "§14a", now)
+        assert sched.watch_orders() == ["demo"]
+        latest = plan_store.latest_good(store, "demo")
+        assert latest is not None
+        body = plan_store.plan_body(store, latest.plan_id)
+        assert body["connections"]["T2"]["limit_import_kw"][:2] == pytest.approx([12.0, 12.0])
+        assert latest.trigger == "limit_order"
+        assert sched.watch_orders() == []  # seen: no second run
+        live.cancel_order(store, "demo", order.id, now + MIN)
+        assert sched.watch_orders() == ["demo"]
+        body = plan_store.plan_body(store, plan_store.latest_good(store, "demo").plan_id)  # type: ignore[union-attr]
+        assert body["connections"]["T2"]["limit_import_kw"][0] > 12.0
+    finally:
+        sched._service = None
+
+
+def test_beyond_the_published_weather_the_forecast_runs_temperature_then_the_file(
+    store: Engine, sites: dict[str, Path]
+) -> None:
+    """3 h horizon: the first hour published (2.5 degC), the second from the forecast run's stored
+    temperature forecast (-4 degC), the last hour from the site's file; the source counts each."""
+    from grid.store.forecasts import store_forecast
+
+    site = load_site(sites["demo"])
+    register_site(store, site)
+    start = pd.Timestamp("2026-01-14T08:00:00Z")
+    index = pd.date_range(start, periods=12, freq="15min")
+    published = pd.DataFrame({"start": index[:4], "end": index[:4] + 15 * MIN, "value": [2.5] * 4})
+    live.store_weather(store, "demo", "temp_degc", published, start - pd.Timedelta(hours=6), "test", start)
+    run = pd.DataFrame({0.5: [-4.0] * 8}, index=index[:8])  # covers hours 1-2; the published hour wins
+    store_forecast(store, "demo", "weather", run, start - pd.Timedelta(hours=1), "input", "temp_degc")
+    inputs = planning_inputs(site, store, start, 3.0)
+    file_temp = load_inputs_file_temp(site, index)
+    np.testing.assert_allclose(inputs.temp_degc.to_numpy()[:4], 2.5)
+    np.testing.assert_allclose(inputs.temp_degc.to_numpy()[4:8], -4.0)
+    np.testing.assert_allclose(inputs.temp_degc.to_numpy()[8:], file_temp[8:])
+    assert inputs.sources["weather"] == (
+        "store: 4 interval(s) published, 4 from the forecast run's temperature forecast, 4 from the site input files"
+    )
+
+
+def load_inputs_file_temp(site: object, index: pd.DatetimeIndex) -> np.ndarray:
+    from grid.series import load_inputs
+
+    return load_inputs(site).window(index).temp_degc.to_numpy()  # type: ignore[arg-type]

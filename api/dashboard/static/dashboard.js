@@ -562,10 +562,10 @@ function drawSweep(w) {
   heat.hidden = !names.length;
   if (names.length) {
     plotBars(heat, [{
-      type: "heatmap", x: xs.map(String), y: ys.map(String), z, customdata: labels, colorscale: "RdBu", reversescale: true, zmid: 0,
+      type: "heatmap", x: xs.map(String), y: ys.map(String), z, customdata: labels, colorscale: "RdBu", reversescale: MORE_IS_BETTER.test(kpi), zmid: 0,  // Plotly's RdBu: low = blue
       texttemplate: "%{z:.1f}", hovertemplate: `${px}=%{x}${py ? `, ${py}=%{y}` : ""}<br>%{customdata}<br>${kpi} change: %{z:.2f} ${unit}<extra></extra>`,
       colorbar: { title: { text: unit } },
-    }], { title: { text: `${kpi}: change against the baseline (${unit})`, font: { size: 14 } },
+    }], { title: { text: `${kpi}: change against the baseline (${unit}; blue: better)`, font: { size: 14 } },
       xaxis: { title: { text: px }, type: "category" }, yaxis: { title: { text: py || "" }, type: "category" },
       margin: { l: 60, r: 10, t: 36, b: 50 } });
   }
