@@ -97,7 +97,9 @@ def get_forecast_accuracy(
             json_schema_extra=INSTANT_SCHEMA,
         ),
     ],
-    target: Annotated[str, Query(max_length=128, description=TARGET_HELP + ".")] = "site",
+    target: Annotated[
+        str, Query(max_length=128, pattern=r"^(site|connection:\S{1,100})$", description=TARGET_HELP + ".")
+    ] = "site",
 ) -> AccuracyOut:
     """MAE, bias and 10-90 % coverage of every stored forecast run of `target` against the
     measurements, by local day and by horizon hour. Intervals without a complete measurement are

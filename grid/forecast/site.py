@@ -56,9 +56,13 @@ from grid.timeindex import horizon_index, to_utc
 HISTORY_DAYS = 84
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 LOAD_KIND = SensorKind.HOUSEHOLD_LOAD.value
-#: the load forecast quantile whose distance above the median is planned as a reserve under the
-#: import limit (SiteInputs.reserve_kw): 0.9 keeps a limit with ~90 % odds where the band is honest
+#: the load forecast quantile whose distance above the median sets the reserve planned under each
+#: import limit (SiteInputs.reserve_kw), scaled to RESERVE_Z standard deviations of an error with
+#: that spread: z = 2 keeps a limit with ~97.7 % odds per interval where the band is honest (at
+#: z = 1.28, the band itself, the 7-day closed loop still overloaded T2 in 4 intervals)
 RESERVE_QUANTILE = 0.9
+RESERVE_Z = 2.0
+_Z90 = 1.2816  # the standard normal's 90 % quantile
 
 
 def open_store(db: str | None = None) -> Engine:
@@ -309,10 +313,12 @@ def _stored_quantiles(
 
 def reserve_kw(quantiles: pd.DataFrame) -> pd.Series | None:
     """The planning reserve of a load forecast (kW, >= 0): its upper quantile (``RESERVE_QUANTILE``)
-    minus its median, per interval; None if the forecast has no such quantile."""
+    minus its median, scaled to ``RESERVE_Z`` standard deviations, per interval; None if the
+    forecast has no such quantile."""
     if RESERVE_QUANTILE not in quantiles.columns:
         return None
-    return (quantiles[RESERVE_QUANTILE] - quantiles[0.5]).clip(lower=0.0).fillna(0.0)
+    band = (quantiles[RESERVE_QUANTILE] - quantiles[0.5]).clip(lower=0.0).fillna(0.0)
+    return band * (RESERVE_Z / _Z90)
 
 
 def forecast_inputs(
@@ -362,7 +368,7 @@ def forecast_inputs(
             sources[f"base_load:{conn.id}"] = "forecast made now"
         if bands is not None and (band := reserve_kw(bands)) is not None:
             reserve[conn.id] = band
-            sources[f"reserve:{conn.id}"] = f"load forecast q{RESERVE_QUANTILE:g} - median"
+            sources[f"reserve:{conn.id}"] = f"load forecast (q{RESERVE_QUANTILE:g} - median) x {RESERVE_Z / _Z90:.3g}"
         annual = np.array([h.annual_kwh for h in homes])
         for h, share in zip(homes, annual / annual.sum(), strict=True):
             if total is not None:

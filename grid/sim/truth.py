@@ -47,11 +47,18 @@ class Truth:
         return self.inputs.index[: self.steps]
 
 
+#: the truth runs this long past the simulated days (what the last plans look ahead at), the same
+#: for every horizon up to it: the random draws depend on the length, so a longer horizon must not
+#: simulate other weather (a 48 h horizon once meant another week)
+TRUTH_PADDING_H = 96.0
+
+
 def make_truth(site: Site, start: pd.Timestamp, days: float, horizon_h: float, seed: int) -> Truth:
-    """The truth of `site` from `start` (UTC, on the grid) for `days`, drawn from `seed`."""
+    """The truth of `site` from `start` (UTC, on the grid) for `days` plus at least `horizon_h`
+    (``TRUTH_PADDING_H`` unless longer), drawn from `seed`."""
     res = site.site.resolution_min
     steps = round(days * 24 * 60 / res)
-    index = horizon_index(start, days * 24 + horizon_h, res)
+    index = horizon_index(start, days * 24 + max(horizon_h, TRUTH_PADDING_H), res)
     weather = demo.make_weather(index, _sub_seed(seed, "sim_weather"))
     households = [h.model_dump() for h in site.households]
     arrays = [p.model_dump() for p in site.pv_arrays]

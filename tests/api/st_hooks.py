@@ -20,6 +20,8 @@ import schemathesis
 QUERY_RELATIONS = {
     ("query", "end"): re.compile(r"^(must be after start|the period may span at most \d+ days)$"),
     ("query", "sensor"): re.compile(r"^give exactly one of sensor or kind$"),
+    # forecasts/accuracy: a connection of the site that has measured household load
+    ("target",): re.compile(r"^no measured household load for this connection \(measured: .*\)$"),
 }
 #: POST routes: detail types of refusals against the site's content
 CONTENT_TYPES = {

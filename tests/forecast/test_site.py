@@ -131,8 +131,9 @@ def test_run_stores_forecasts_and_feeds_the_planner(filled: tuple[Engine, Site, 
     np.testing.assert_allclose(inputs.base_load_kw[["H1", "H2"]].sum(axis=1), stored[0.5].to_numpy(), rtol=1e-9)
     assert inputs.sources["base_load:T1"] == "stored forecast"
     # the planning reserve under T1's limit is the stored band above the median (q90 - q50)
-    assert inputs.reserve_kw is not None and inputs.sources["reserve:T1"].startswith("load forecast q0.9")
-    np.testing.assert_allclose(inputs.reserve_kw["T1"], (stored[0.9] - stored[0.5]).to_numpy(), rtol=1e-9)
+    assert inputs.reserve_kw is not None and inputs.sources["reserve:T1"].startswith("load forecast (q0.9 - median)")
+    band = (stored[0.9] - stored[0.5]).to_numpy()  # scaled from the 90 % to a z = 2 one-sided level
+    np.testing.assert_allclose(inputs.reserve_kw["T1"], band * 2.0 / 1.2816, rtol=1e-9)
     assert (inputs.reserve_kw["T1"] > 0).any()
     assert (inputs.heat_demand_kw["HP-H3"] > 0).all()
     assert inputs.pv_kw_per_kwp["PV-H1"].max() > 0
