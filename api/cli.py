@@ -10,17 +10,16 @@ Wire into grid/cli.py with::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.settings import load_settings
 from grid.errors import InputError
-from grid.store.apikeys import create_key, list_keys, revoke_key
-from grid.store.engine import make_engine
-from grid.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
@@ -53,6 +52,7 @@ def serve_command(
     import uvicorn
 
     from api.app import create_app
+    from api.settings import load_settings  # the settings, the store and uvicorn load when a command runs
 
     settings = load_settings(env_file)
     if no_scheduler:
@@ -75,9 +75,10 @@ def keys_create(
     db: DbOption = None,
 ) -> None:
     """Create a key and print it once (only its salted hash is stored)."""
-    engine = make_engine(db)
-    upgrade(engine)
+    engine = _store(db)
     try:
+        from grid.store.apikeys import create_key
+
         key, token = create_key(engine, role, site, label)
     except InputError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -91,9 +92,10 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(db: DbOption = None) -> None:
     """List keys (ids, roles, sites; never the secrets)."""
-    engine = make_engine(db)
-    upgrade(engine)
+    engine = _store(db)
     table = Table("key_id", "role", "sites", "label", "created", "revoked")
+    from grid.store.apikeys import list_keys
+
     for k in list_keys(engine):
         table.add_row(
             k.key_id,
@@ -111,9 +113,21 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id (from `grid keys list`).")], db: DbOption = None
 ) -> None:
     """Revoke a key; requests with it get 401 from then on."""
-    engine = make_engine(db)
-    upgrade(engine)
+    engine = _store(db)
+    from grid.store.apikeys import revoke_key
+
     if not revoke_key(engine, key_id):
         err_console.print(f"[bold red]error:[/] no active key {key_id!r}")
         raise typer.Exit(1)
     console.print(f"revoked {key_id}")
+
+
+def _store(db: str | None) -> Engine:
+    """The store at `db` (default: the settings'), migrated; loaded only when a key command runs
+    (``grid --help`` stays light)."""
+    from grid.store.engine import make_engine
+    from grid.store.migrate import upgrade
+
+    engine = make_engine(db)
+    upgrade(engine)
+    return engine
