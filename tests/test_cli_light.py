@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("pyomo", "highspy", "sklearn", "pvlib", "dask", "distributed", "models")
+HEAVY = ("pyomo", "highspy", "sklearn", "pvlib", "dask", "distributed", "models", "sqlalchemy", "alembic", "paho")
 PROBE = """
 import json, sys
 from typer.testing import CliRunner
@@ -73,3 +73,11 @@ def test_the_demo_key_lines_never_wrap_at_80_columns() -> None:
     assert out.getvalue().splitlines() == lines
     assert lines[1] == key and lines[0].startswith("admin key for site demo")
     assert lines[3] == f"try: curl -H 'X-API-Key: {key}' http://127.0.0.1:18000/api/v1/sites/demo/setpoints"
+
+
+def test_the_cli_keeps_the_catalogs_import_register() -> None:
+    """grid.ingest.cli names the import register without loading the store: the same code."""
+    from grid.ingest import cli
+    from grid.store import catalog
+
+    assert cli.IMPORT_REGISTER == catalog.IMPORT_REGISTER

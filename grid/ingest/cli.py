@@ -12,7 +12,7 @@ import signal
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -26,19 +26,17 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
-from grid.domain import load_site
 from grid.errors import InputError, InputErrors
-from grid.ingest.mqtt import MqttIngestor, MqttSettings
-from grid.ingest.options import IngestOptions
-from grid.ingest.pipeline import ingest_csv
-from grid.ingest.report import IngestReport, Source
-from grid.ingest.telemetry import csv_items, ingest_telemetry
-from grid.store.catalog import IMPORT_REGISTER
-from grid.store.engine import database_url, make_engine
-from grid.store.migrate import current, upgrade
-from grid.store.sites import register_site
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from grid.ingest.report import IngestReport
+
+#: the import register's OBIS code (grid.store.catalog.IMPORT_REGISTER; not imported here: the
+#: store, the ingest pipeline and MQTT load when a command runs, so that ``grid --help`` is light)
+IMPORT_REGISTER = "1-0:1.8.0"
 
 app = typer.Typer(help="Ingest meter readings into the store.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -52,6 +50,9 @@ SiteOption = Annotated[str, typer.Option("--site", help="Site id in the store, o
 
 
 def _engine(db: str | None) -> Engine:
+    from grid.store.engine import database_url, make_engine
+    from grid.store.migrate import upgrade
+
     engine = make_engine(database_url(db))
     upgrade(engine)
     return engine
@@ -60,6 +61,9 @@ def _engine(db: str | None) -> Engine:
 def _site_id(engine: Engine, site: str) -> str:
     path = Path(site)
     if path.suffix in (".yaml", ".yml") and path.is_file():
+        from grid.domain import load_site
+        from grid.store.sites import register_site
+
         model = load_site(path)
         new = register_site(engine, model)
         console.print(f"site [bold]{model.id}[/] registered from {path} ({new} new sensors)")
@@ -113,7 +117,11 @@ def ingest_command(
     ``asset_id,timestamp,quantity,value,unit``): each row is accepted, duplicate, revised or rejected."""
     if fmt not in ("long", "wide", "telemetry"):
         raise typer.BadParameter("must be 'long', 'wide' or 'telemetry'", param_hint="--format")
+    from grid.ingest.report import Source
+
     if fmt == "telemetry":
+        from grid.ingest.telemetry import csv_items, ingest_telemetry
+
         try:
             engine = _engine(db)
             result = ingest_telemetry(engine, _site_id(engine, site), csv_items(file), Source("csv", file.name))
@@ -124,6 +132,9 @@ def ingest_command(
             result.write_json(report)
             console.print(f"report written to {report}")
         return
+    from grid.ingest.options import IngestOptions
+    from grid.ingest.pipeline import ingest_csv
+
     layout: Literal["long", "wide"] = "long" if fmt == "long" else "wide"
     try:
         engine = _engine(db)
@@ -168,6 +179,9 @@ def mqtt_ingest_command(
     """Subscribe to quartier/<site>/meters/+/+ (meter readings), quartier/<site>/devices/+/state
     (device telemetry) and quartier/<site>/chargers/+/session (EV session events) and ingest until
     interrupted (Ctrl-C)."""
+    from grid.ingest.mqtt import MqttIngestor, MqttSettings
+    from grid.ingest.options import IngestOptions
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         engine = _engine(db)
@@ -205,8 +219,9 @@ def mqtt_ingest_command(
 @db_app.command("upgrade")
 def db_upgrade_command(db: DbOption = None) -> None:
     """Create or migrate the schema to the newest revision."""
-    engine = make_engine(database_url(db))
-    upgrade(engine)
+    from grid.store.migrate import current
+
+    engine = _engine(db)
     console.print(f"database at revision {current(engine)}")
 
 

@@ -8,20 +8,19 @@ status is 2 for bad input.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.engine import Engine
 
 from grid.errors import InputError, InputErrors
 from grid.ingest.cli import DbOption, SiteOption, _engine, _fail, _site_id, console
-from grid.ingest.signals import WEATHER_QUANTITIES, csv_points, import_prices, import_weather, place_order
-from grid.store.live import cancel_order, list_orders
-from grid.store.sites import get_site
 from grid.timeindex import iso
+
+if TYPE_CHECKING:  # the store and the signal readers load when a command runs (grid --help stays light)
+    from sqlalchemy.engine import Engine
 
 prices_app = typer.Typer(help="Day-ahead prices (publications).", no_args_is_help=True)
 weather_app = typer.Typer(help="Weather forecasts (publications).", no_args_is_help=True)
@@ -54,6 +53,8 @@ def _area(engine: Engine, site: str | None, area: str | None) -> str:
     if area is not None:
         return area
     assert site is not None
+    from grid.store.sites import get_site
+
     site_id = _site_id(engine, site)
     get_site(engine, site_id)
     return site_id
@@ -73,6 +74,8 @@ def prices_import(
     """Import one publication of day-ahead prices (15-minute or hourly): stored whole or not at all;
     every bad line is named. The price column is price_eur_per_mwh, price_eur_per_kwh,
     price_ct_per_kwh, or price with --unit."""
+    from grid.ingest.signals import csv_points, import_prices
+
     try:
         engine = _engine(db)
         where = _area(engine, site, area)
@@ -106,6 +109,8 @@ def weather_import(
 ) -> None:
     """Import one publication of a weather forecast; the value column names the quantity
     (temp_degc, ghi_w_per_m2, wind_m_per_s)."""
+    from grid.ingest.signals import WEATHER_QUANTITIES, csv_points, import_weather
+
     try:
         engine = _engine(db)
         where = _area(engine, site, None)
@@ -134,6 +139,8 @@ def limits_add(
 ) -> None:
     """Store a limit order. A running service on the same database re-plans the site within
     10 s (it watches the stored orders); POST /api/v1/sites/{site}/limits re-plans at once."""
+    from grid.ingest.signals import place_order
+
     body: dict[str, object] = {"connection": connection, "start": start, "end": end, "reason": reason}
     if import_kw is not None:
         body["import_kw"] = import_kw
@@ -154,6 +161,8 @@ def limits_list(
     db: DbOption = None,
 ) -> None:
     """The site's limit orders by start (UTC)."""
+    from grid.store.live import list_orders
+
     try:
         engine = _engine(db)
         orders = list_orders(engine, _site_id(engine, site), include_cancelled)
@@ -180,6 +189,8 @@ def limits_cancel(
     db: DbOption = None,
 ) -> None:
     """Cancel an order from now on."""
+    from grid.store.live import cancel_order
+
     try:
         engine = _engine(db)
         order = cancel_order(engine, _site_id(engine, site), order_id, _now())

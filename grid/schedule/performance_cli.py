@@ -16,7 +16,6 @@ from rich.table import Table
 
 from grid.errors import InputError, InputErrors
 from grid.ingest.cli import DbOption, _engine, _fail
-from grid.schedule.performance import evaluate_intervals, performance_kpis
 
 out = Console(soft_wrap=True)  # ids people copy never wrap
 
@@ -49,7 +48,7 @@ def _table(title: str, columns: list[str]) -> Table:
 
 
 def print_performance(k: dict[str, Any], console: Console = out) -> None:
-    """The KPIs of :func:`performance_kpis` as tables."""
+    """The KPIs of :func:`grid.schedule.performance.performance_kpis` as tables."""
     console.print(
         f"[bold]Realised against planned[/] for site [bold]{k['site']}[/] {k['start']} .. {k['end']}: "
         f"{k['intervals']} x {k['resolution_min']} min, {k['evaluated_intervals']} evaluated, "
@@ -122,6 +121,8 @@ def performance_command(
 ) -> None:
     """Realised KPIs of a period: intervals and kWh above each limit, import and its cost, how well
     devices followed their set-points, EV energy delivered against requested, §14a dimmings."""
+    from grid.schedule.performance import evaluate_intervals, performance_kpis  # the store, when it runs
+
     try:
         first, last = _instant(start, "--start"), _instant(end, "--end")
         if last <= first:
