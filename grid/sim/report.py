@@ -38,6 +38,8 @@ class Figures:
     seconds: float
     plan_seconds: float
     counts: dict[str, int]
+    #: the overload intervals (up to 50): local time, transformer, kW above the limit
+    overloads: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -75,6 +77,14 @@ def figures(world: World, out: Outcome) -> Figures:
         seconds=round(out.seconds, 2),
         plan_seconds=round(out.plan_seconds, 2),
         counts=out.counts,
+        overloads=[
+            {
+                "at": index[t].tz_convert(site.site.timezone).isoformat(),
+                "transformer": ids[c],
+                "kw_above": round(float(above[c, t]), 2),
+            }
+            for c, t in sorted(zip(*np.nonzero(over), strict=True), key=lambda ct: ct[1])[:50]
+        ],
     )
 
 

@@ -124,6 +124,8 @@ def test_control_removes_the_overload(tmp_path: Path) -> None:
     free = figures(world, uncontrolled(world))
     assert free.overload_intervals == 4
     assert free.kwh_above_by_transformer["T"] == pytest.approx(6.0)
+    assert [(o["transformer"], o["kw_above"]) for o in free.overloads] == [("T", pytest.approx(6.0))] * 4
+    assert free.overloads[0]["at"].startswith(world.truth.index[0].strftime("%Y-%m-%d"))  # local time, with offset
     assert free.ev_missed_kwh == pytest.approx(0.0)
     engine = open_store(world)
     try:
