@@ -56,10 +56,10 @@ from grid.timeindex import horizon_index, to_utc
 HISTORY_DAYS = 84
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 LOAD_KIND = SensorKind.HOUSEHOLD_LOAD.value
-#: the load forecast quantile whose distance above the median sets the reserve planned under each
-#: import limit (SiteInputs.reserve_kw), scaled to RESERVE_Z standard deviations of an error with
-#: that spread: z = 2 keeps a limit with ~97.7 % odds per interval where the band is honest (at
-#: z = 1.28, the band itself, the 7-day closed loop still overloaded T2 in 4 intervals)
+#: the forecast quantile whose distance from the median (load above it, PV below it at 1 - this)
+#: sets the reserve planned under each import limit (SiteInputs.reserve_kw), scaled to RESERVE_Z
+#: standard deviations of an error with that spread: z = 2 keeps a limit with ~97.7 % odds per
+#: interval where the bands are honest
 RESERVE_QUANTILE = 0.9
 RESERVE_Z = 2.0
 _Z90 = 1.2816  # the standard normal's 90 % quantile
@@ -311,14 +311,23 @@ def _stored_quantiles(
     return frame
 
 
-def reserve_kw(quantiles: pd.DataFrame) -> pd.Series | None:
-    """The planning reserve of a load forecast (kW, >= 0): its upper quantile (``RESERVE_QUANTILE``)
-    minus its median, scaled to ``RESERVE_Z`` standard deviations, per interval; None if the
-    forecast has no such quantile."""
-    if RESERVE_QUANTILE not in quantiles.columns:
+def band(quantiles: pd.DataFrame, level: float) -> pd.Series | None:
+    """|quantile `level` - median| of a forecast per interval (>= 0); None without that quantile."""
+    if level not in quantiles.columns:
         return None
-    band = (quantiles[RESERVE_QUANTILE] - quantiles[0.5]).clip(lower=0.0).fillna(0.0)
-    return band * (RESERVE_Z / _Z90)
+    return (quantiles[level] - quantiles[0.5]).abs().fillna(0.0)
+
+
+def reserve_kw(load_band_kw: pd.Series | None, pv_band_kw: pd.Series | None) -> pd.Series | None:
+    """The planning reserve under a connection's import limit (kW, >= 0): its load forecast's band
+    above the median and its PV forecast's band below (less PV = more import), as independent
+    errors (root of the sum of squares), scaled from the 90 % band to ``RESERVE_Z`` standard
+    deviations; None when neither is known."""
+    parts = [b for b in (load_band_kw, pv_band_kw) if b is not None]
+    if not parts:
+        return None
+    spread = np.sqrt(sum(b.to_numpy() ** 2 for b in parts))
+    return pd.Series(spread * (RESERVE_Z / _Z90), index=parts[0].index)
 
 
 def forecast_inputs(
@@ -351,7 +360,7 @@ def forecast_inputs(
         return fresh
 
     base = {}
-    reserve: dict[str, pd.Series] = {}
+    load_band: dict[str, pd.Series] = {}
     for conn in site.connections:
         homes = [h for h in site.households if h.connection == conn.id]
         if not homes:
@@ -366,9 +375,8 @@ def forecast_inputs(
             bands = run.forecasts[(f"connection:{conn.id}", "power_kw")].quantiles.reindex(index)
             total = bands[0.5]
             sources[f"base_load:{conn.id}"] = "forecast made now"
-        if bands is not None and (band := reserve_kw(bands)) is not None:
-            reserve[conn.id] = band
-            sources[f"reserve:{conn.id}"] = f"load forecast (q{RESERVE_QUANTILE:g} - median) x {RESERVE_Z / _Z90:.3g}"
+        if bands is not None and (upper := band(bands, RESERVE_QUANTILE)) is not None:
+            load_band[conn.id] = upper
         annual = np.array([h.annual_kwh for h in homes])
         for h, share in zip(homes, annual / annual.sum(), strict=True):
             if total is not None:
@@ -385,14 +393,27 @@ def forecast_inputs(
         raise InputError("weather", "no temperature forecast: pass weather= or store a temp_degc measurement")
     sources["temp_degc"] = "forecast"
     pv = {}
+    pv_band: dict[str, pd.Series] = {}  # per connection: the arrays' band below the median, kW
     for arr in site.pv_arrays:
-        got = _median(engine, site.id, f"pv:{arr.id}", "kw_per_kwp", index, known) if in_store else None
-        if got is None:
-            forecasts = PVForecaster(site.site.latitude, site.site.longitude).forecast(
-                index, [arr], weather if weather is not None else Weather(temp)
+        stored = _stored_quantiles(engine, site.id, f"pv:{arr.id}", "kw_per_kwp", index, known) if in_store else None
+        if stored is None:
+            stored = (
+                PVForecaster(site.site.latitude, site.site.longitude)
+                .forecast(index, [arr], weather if weather is not None else Weather(temp))[arr.id]
+                .quantiles
             )
-            got = forecasts[arr.id].median
-        pv[arr.id] = got.to_numpy()
+        pv[arr.id] = stored[0.5].to_numpy()
+        if (lower := band(stored, round(1.0 - RESERVE_QUANTILE, 6))) is not None:  # one weather: errors add up
+            pv_band[arr.connection] = pv_band.get(arr.connection, 0.0) + lower * arr.kwp
+    reserve = {}
+    for cid in sorted(set(load_band) | set(pv_band)):
+        spread = reserve_kw(load_band.get(cid), pv_band.get(cid))
+        if spread is not None:
+            reserve[cid] = spread
+            what = " and ".join(
+                w for w, b in (("load above its median", load_band), ("PV below its median", pv_band)) if cid in b
+            )
+            sources[f"reserve:{cid}"] = f"forecast bands ({what}, 80 % bands x {RESERVE_Z / _Z90:.3g})"
     heat = {}
     heat_made = forecast_heat(site.heat_pumps, temp.rename("temp_degc"))
     for hp in site.heat_pumps:

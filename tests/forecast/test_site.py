@@ -131,9 +131,17 @@ def test_run_stores_forecasts_and_feeds_the_planner(filled: tuple[Engine, Site, 
     np.testing.assert_allclose(inputs.base_load_kw[["H1", "H2"]].sum(axis=1), stored[0.5].to_numpy(), rtol=1e-9)
     assert inputs.sources["base_load:T1"] == "stored forecast"
     # the planning reserve under T1's limit is the stored band above the median (q90 - q50)
-    assert inputs.reserve_kw is not None and inputs.sources["reserve:T1"].startswith("load forecast (q0.9 - median)")
-    band = (stored[0.9] - stored[0.5]).to_numpy()  # scaled from the 90 % to a z = 2 one-sided level
-    np.testing.assert_allclose(inputs.reserve_kw["T1"], band * 2.0 / 1.2816, rtol=1e-9)
+    # with T1's PV forecast's band below the median (less PV = more import), independent errors
+    assert inputs.reserve_kw is not None
+    assert inputs.sources["reserve:T1"].startswith("forecast bands (load above its median and PV below its median")
+    load_band = (stored[0.9] - stored[0.5]).to_numpy()
+    pv_band = np.zeros(len(load_band))
+    for arr in (a for a in site.pv_arrays if a.connection == "T1"):
+        pv = load_forecast(engine, "q1", f"pv:{arr.id}", origin, end, as_of=origin, quantity="kw_per_kwp")
+        pv_band += (pv[0.5] - pv[0.1]).abs().to_numpy() * arr.kwp
+    expected = np.sqrt(load_band**2 + pv_band**2) * 2.0 / 1.2816  # from the 90 % band to z = 2
+    np.testing.assert_allclose(inputs.reserve_kw["T1"], expected, rtol=1e-9)
+    assert pv_band.max() > 0  # the PV part is really there (daylight in the horizon)
     assert (inputs.reserve_kw["T1"] > 0).any()
     assert (inputs.heat_demand_kw["HP-H3"] > 0).all()
     assert inputs.pv_kw_per_kwp["PV-H1"].max() > 0
@@ -148,7 +156,8 @@ def test_inputs_without_history_use_household_profiles(store: Engine) -> None:
     weather = Weather(pd.Series(0.0, index=index))
     inputs = forecast_inputs(site, store, index[0], 24, weather=weather)
     assert inputs.sources["base_load:T1"].startswith("cold start")
-    assert inputs.reserve_kw is None  # a profile has no band: no reserve, and the plan says so by omission
+    # a profile has no band: a reserve, if any, is only the PV forecast's
+    assert "load" not in inputs.sources.get("reserve:T1", "PV below its median")
     daily_kwh = inputs.base_load_kw.sum() * 0.25
     assert 0.5 < daily_kwh["H2"] / (4000 / 365) < 1.5
 
