@@ -85,8 +85,12 @@ SUMMARY = (
 def print_sweep_summary(table: pd.DataFrame) -> None:
     """One line per case: status, headline KPIs and the cost difference to the baseline."""
     out = Table(title="sweep results")
-    for col in ("scenario", "status", *SUMMARY, "delta cost_eur"):
-        out.add_column(col, justify="left" if col in ("scenario", "status") else "right")
+    names = [str(n) for n in table["scenario"]] if "scenario" in table else []
+    # case names are what people copy: never cut or wrapped (the KPI headers wrap instead)
+    out.add_column("scenario", no_wrap=True, min_width=max((len(n) for n in names), default=8))
+    out.add_column("status", no_wrap=True)
+    for col in (*SUMMARY, "delta cost_eur"):
+        out.add_column(col, justify="right")
     base = table[table["scenario"] == BASELINE]
     base_cost = float(base["cost_eur"].iloc[0]) if len(base) and "cost_eur" in table else float("nan")
     for _, row in table.iterrows():
@@ -115,7 +119,10 @@ def scenario_run(
         _check_baseline(spec.baseline_path)
         from grid.scenarios.evaluate import run_scenario  # the solver loads once the input is good
 
-        result = run_scenario(spec)
+        columns = (TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=err_console, transient=True) as progress:  # a run takes tens of seconds
+            progress.add_task(f"evaluating {spec.name} and its baseline on the site's input files", total=None)
+            result = run_scenario(spec)
     except (InputError, InputErrors) as exc:
         raise _fail(exc) from None
     except PlanError as exc:

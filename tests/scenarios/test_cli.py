@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -87,3 +88,27 @@ def test_sweep_run_on_an_existing_scheduler(small_site_path: Path, tmp_path: Pat
     assert list(table["status"]) == ["optimal", "optimal", "invalid"]
     assert "edits[0].scale: must be > 0, got -1" in table["message"].iloc[2]
     assert len(list((tmp_path / "out" / "cases").glob("*.parquet"))) == 3
+
+
+@pytest.mark.parametrize("width", [80, 110])
+def test_sweep_table_keeps_case_names_whole(width: int) -> None:
+    """The sweep table at 80 and 110 columns: every case name whole on one line (people copy
+    them); the KPI headers give way instead."""
+    import io
+
+    from rich.console import Console
+
+    from grid.scenarios import cli as scenario_cli
+
+    names = ["baseline", "battery_kwh=120,ev_share=0.6", "battery_kwh=240,ev_share=0.6"]
+    table = pd.DataFrame({"scenario": names, "status": "optimal", "cost_eur": [100.0, 90.5, 88.25]})
+    buffer = io.StringIO()
+    saved = scenario_cli.console
+    scenario_cli.console = Console(file=buffer, width=width)
+    try:
+        scenario_cli.print_sweep_summary(table)
+    finally:
+        scenario_cli.console = saved
+    lines = buffer.getvalue().splitlines()
+    for name in names:
+        assert any(name in line for line in lines), (name, buffer.getvalue())
