@@ -206,26 +206,26 @@ def make_scheduler(
     _scheduler = scheduler
     for site_id in site_ids:
         _add_site_jobs(scheduler, site_id, run_now)
-    scheduler.add_job(
-        "grid.schedule.scheduler:sync_sites",
-        IntervalTrigger(seconds=SYNC_SITES_EVERY_S),
-        id=SYNC_JOB_ID,
-        name="follow the sites stored as data",
-        replace_existing=True,
-        max_instances=1,
-        coalesce=True,
-    )
+    _add_interval_job(scheduler, "sync_sites", SYNC_SITES_EVERY_S, SYNC_JOB_ID, "follow the sites stored as data")
     _orders_seen.clear()
     for site_id in site_ids:  # what is stored now counts as seen: the first runs plan with it
         with contextlib.suppress(sa.exc.SQLAlchemyError):
             note_orders(service.engine, site_id)
+    _add_interval_job(
+        scheduler, "watch_orders", WATCH_ORDERS_EVERY_S, WATCH_ORDERS_JOB_ID, "re-plan on limit orders from any writer"
+    )
+    return scheduler
+
+
+def _add_interval_job(scheduler: BackgroundScheduler, func: str, every_s: float, jid: str, name: str) -> None:
+    """A service-wide job `func` of this module every `every_s` seconds (replacing a stored one of
+    the same id; never two at once, missed runs collapse into one)."""
     scheduler.add_job(
-        "grid.schedule.scheduler:watch_orders",
-        IntervalTrigger(seconds=WATCH_ORDERS_EVERY_S),
-        id=WATCH_ORDERS_JOB_ID,
-        name="re-plan on limit orders from any writer",
+        f"grid.schedule.scheduler:{func}",
+        IntervalTrigger(seconds=every_s),
+        id=jid,
+        name=name,
         replace_existing=True,
         max_instances=1,
         coalesce=True,
     )
-    return scheduler
