@@ -49,9 +49,8 @@ def serve_command(
     ] = None,
 ) -> None:
     """Run the API and the rolling-horizon scheduler in one process (uvicorn)."""
-    import uvicorn
-
     from api.app import create_app
+    from api.serving import run_server
     from api.settings import load_settings  # the settings, the store and uvicorn load when a command runs
 
     settings = load_settings(env_file)
@@ -61,10 +60,7 @@ def serve_command(
         settings.dask_scheduler = scheduler
     if dask_workers is not None:
         settings.dask_workers = dask_workers
-    app = create_app(settings)
-    # no per-request access log: at thousands of polls a second it costs a third of the throughput;
-    # request counts and latency are in /metrics
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info", access_log=False)
+    run_server(create_app(settings), host or settings.host, port or settings.port)
 
 
 @keys_app.command("create")

@@ -6,9 +6,14 @@ figures then measure the client).
 Four phases of `--seconds` each with `--concurrency` connections polling
 ``GET /api/v1/sites/demo/setpoints``: plain; with If-None-Match (304s); and both again while the
 service re-plans a 300-household site (`big`, 24 h) over and over. Then two plain phases with
-`--wide` (200) connections, idle and while re-planning. Ends with one line:
+`--wide` (200) connections, idle and while re-planning: back to back (a throughput test: every
+connection sends its next request the moment the last answer arrives, so the load generator, the
+service and the solver share the two cores at saturation), then as pollers: each connection polls
+about `--poll-rate` (20) times a second (random pauses of mean 1/rate; 200 x 20 = 4,000 polls/s
+offered, as many as 48,000 devices polling every 12 s). Ends with one line:
 
     poll_rps <n> p99_ms <ms> poll_rps_solving <n> p99_ms_solving <ms> p99_ms_200c <ms> p99_ms_200c_solving <ms>
+    p99_ms_200c_paced <ms> p99_ms_200c_paced_solving <ms>
 
 (the plain phases; the If-None-Match figures are printed above it).
 
@@ -98,8 +103,12 @@ def wait_job(client: httpx.Client, base: str, url: str, headers: dict[str, str])
         time.sleep(0.05)
 
 
-async def poll(base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool) -> tuple[float, float]:
-    """(requests per second, p99 latency ms) of `concurrency` clients polling for `seconds`."""
+async def poll(
+    base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool, rate: float = 0.0
+) -> tuple[float, float]:
+    """(requests per second, p99 latency ms) of `concurrency` clients polling for `seconds`, back to
+    back or, with `rate` > 0, each about `rate` times a second (random pauses of mean 1/rate)."""
+    rng = np.random.default_rng(0)
     latencies: list[float] = []
     url = f"{base}/api/v1/sites/demo/setpoints?horizon=4"
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -116,6 +125,8 @@ async def poll(base: str, headers: dict[str, str], seconds: float, concurrency: 
                 if r.status_code not in (200, 304):
                     raise SystemExit(f"unexpected status {r.status_code}")
                 latencies.append(time.perf_counter() - t0)
+                if rate > 0:
+                    await asyncio.sleep(rng.uniform(0.0, 2.0 / rate))
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -123,12 +134,18 @@ async def poll(base: str, headers: dict[str, str], seconds: float, concurrency: 
     return len(latencies) / elapsed, float(np.percentile(latencies, 99) * 1000)
 
 
-def wrk(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> tuple[float, float]:
-    """(requests per second, p99 latency ms) measured by wrk with one thread."""
+def wrk(url: str, headers: dict[str, str], seconds: float, concurrency: int, rate: float = 0.0) -> tuple[float, float]:
+    """(requests per second, p99 latency ms) measured by wrk with one thread: back to back or, with
+    `rate` > 0, each connection pausing a random 0 to 2/rate s after each answer (wrk's ``delay()``)."""
     cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        if rate > 0:
+            script = Path(tmp) / "paced.lua"
+            script.write_text(f"function delay()\n  return math.random(0, {round(2000 / rate)})\nend\n", "utf-8")
+            cmd += ["-s", str(script)]
+        out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     value, unit = re.search(r"\s99%\s+([0-9.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
     if "Non-2xx or 3xx responses" in out:
@@ -136,15 +153,18 @@ def wrk(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> 
     return rps, float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def measure(base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool) -> tuple[float, float]:
-    """One polling phase, with wrk when installed."""
+def measure(
+    base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool, rate: float = 0.0
+) -> tuple[float, float]:
+    """One polling phase, with wrk when installed (`rate`: polls per second per connection, 0:
+    back to back)."""
     if shutil.which("wrk") is None:
-        return asyncio.run(poll(base, headers, seconds, concurrency, etag))
+        return asyncio.run(poll(base, headers, seconds, concurrency, etag, rate))
     url = f"{base}/api/v1/sites/demo/setpoints?horizon=4"
     h = dict(headers)
     if etag:
         h["If-None-Match"] = httpx.get(url, headers=headers).headers["ETag"]
-    return wrk(url, h, seconds, concurrency)
+    return wrk(url, h, seconds, concurrency, rate)
 
 
 SETPOINT_BUCKET = re.compile(
@@ -193,14 +213,14 @@ class Replanner(threading.Thread):
 
 
 def while_replanning(
-    base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool
+    base: str, headers: dict[str, str], seconds: float, concurrency: int, etag: bool, rate: float = 0.0
 ) -> tuple[tuple[float, float], int]:
     """One polling phase while `big` is re-planned back to back; (rps, p99 ms), re-plans finished."""
     replanner = Replanner(base, "big", headers)
     replanner.start()
     time.sleep(0.5)  # let the first solve start
     try:
-        return measure(base, headers, seconds, concurrency, etag), replanner.done
+        return measure(base, headers, seconds, concurrency, etag, rate), replanner.done
     finally:
         replanner.stop.set()
         replanner.join()
@@ -211,7 +231,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--port", type=int, default=8771)
-    parser.add_argument("--wide", type=int, default=200, help="Connections of the last two phases.")
+    parser.add_argument("--wide", type=int, default=200, help="Connections of the last four phases.")
+    parser.add_argument("--poll-rate", type=float, default=20.0, help="Polls per second per paced connection.")
     args = parser.parse_args()
     base = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -256,6 +277,12 @@ def main() -> None:
                     f"{args.wide} connections, solving: {wide_solving[0]:8.1f} req/s  p99 {wide_solving[1]:7.1f} ms "
                     f"(in the service: p99 <= {server_p99_bound_ms(b1, b2):.0f} ms; {done} re-plans finished)"
                 )
+                paced = measure(base, headers, args.seconds, args.wide, False, args.poll_rate)
+                paced_solving, done = while_replanning(base, headers, args.seconds, args.wide, False, args.poll_rate)
+                print(
+                    f"{args.wide} pollers at {args.poll_rate:g}/s each: {paced[0]:8.1f} req/s  p99 {paced[1]:7.1f} ms; "
+                    f"solving: {paced_solving[0]:8.1f} req/s  p99 {paced_solving[1]:7.1f} ms ({done} re-plans finished)"
+                )
         finally:
             proc.terminate()
             proc.wait(30)
@@ -263,7 +290,8 @@ def main() -> None:
     rps_s, p99_s = solving[0]
     print(
         f"poll_rps {rps:.0f} p99_ms {p99:.1f} poll_rps_solving {rps_s:.0f} p99_ms_solving {p99_s:.1f} "
-        f"p99_ms_200c {wide[1]:.1f} p99_ms_200c_solving {wide_solving[1]:.1f}"
+        f"p99_ms_200c {wide[1]:.1f} p99_ms_200c_solving {wide_solving[1]:.1f} "
+        f"p99_ms_200c_paced {paced[1]:.1f} p99_ms_200c_paced_solving {paced_solving[1]:.1f}"
     )
 
 

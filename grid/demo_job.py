@@ -158,11 +158,10 @@ def demo_settings(plan: Plan, database_url: str | None) -> Settings:
 
 def serve_demo(plan: Plan, database_url: str | None, port: int, host: str = "127.0.0.1") -> None:
     """Step 5: the API and the scheduler with :func:`demo_settings`."""
-    import uvicorn
-
     from api.app import create_app
+    from api.serving import run_server
 
     settings = demo_settings(plan, database_url)
     engine = make_engine(settings.database_url)
     app = create_app(settings, engine=engine, inputs_provider=forecast_provider(engine))
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    run_server(app, host, port)

@@ -17,9 +17,8 @@ from grid.sim.run import World, closed_loop, loop_service, open_store
 def serve_simulation(world: World, port: int, pace_s: float) -> tuple[str, threading.Thread]:
     """Serve the API on `port` while the closed loop plays in a thread; returns (an admin key
     for the site, the thread). Blocks until the server stops."""
-    import uvicorn
-
     from api.app import create_app
+    from api.serving import run_server
     from api.settings import load_settings
     from grid.store.apikeys import create_key
 
@@ -47,5 +46,5 @@ def serve_simulation(world: World, port: int, pace_s: float) -> tuple[str, threa
     thread.start()
     print(f"admin key for site {world.site.id} (shown once): {key}", flush=True)
     print(f"dashboard: http://127.0.0.1:{port}/dashboard  (simulated clock from {world.truth.start.isoformat()})")
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    run_server(app, "127.0.0.1", port, log_level="warning")
     return key, thread
