@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -70,7 +71,10 @@ def test_health_degraded_when_the_last_good_run_is_old(store: Engine, sites: dic
         assert health["status"] == "degraded" and "twice" in health["problems"][0]
 
 
-def test_workers_die_with_a_killed_service(sites: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("planning", ["process-per-site", "embedded-dask"])
+def test_workers_die_with_a_killed_service(planning: str, sites: dict[str, Path], tmp_path: Path) -> None:
+    """kill -9 of `grid serve`: its solver processes (one per site, or the embedded Dask cluster's
+    worker processes and the resource tracker) end too."""
     port = free_port()
     env = {
         **os.environ,
@@ -81,6 +85,7 @@ def test_workers_die_with_a_killed_service(sites: dict[str, Path], tmp_path: Pat
         "GRID_MQTT_ENABLED": "false",
         "GRID_SOLVE_IN_SUBPROCESS": "true",
         "GRID_PORT": str(port),
+        "GRID_DASK_WORKERS": "2" if planning == "embedded-dask" else "0",
     }
     proc = subprocess.Popen(
         [sys.executable, "-c", "from grid.cli import app; app()", "serve"],
@@ -99,7 +104,7 @@ def test_workers_die_with_a_killed_service(sites: dict[str, Path], tmp_path: Pat
 
         until(planned, "the scheduled run at start (in a worker process)")
         workers = descendants(proc.pid)
-        assert workers, "no worker process"
+        assert len(workers) >= (2 if planning == "embedded-dask" else 1), f"worker processes: {workers}"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         until(lambda: not any(alive(p) for p in workers), f"workers {workers} to die with the service")
