@@ -41,11 +41,12 @@ class Settings(BaseSettings):
         description="Address of a Dask scheduler (tcp://host:8786): every run of every site is a task on that "
         "cluster, each site kept on one worker (its warm model); the service only schedules, stores and serves.",
     )
-    dask_workers: int = Field(
-        default=0,
+    dask_workers: int | None = Field(
+        default=None,
         ge=0,
         description="Without `dask_scheduler`: plan on an embedded Dask LocalCluster of this many worker "
-        "processes (for many sites on one machine); 0: one solver process per site (solve_in_subprocess).",
+        "processes; 0: one solver process per site (solve_in_subprocess). Unset: `grid serve` starts "
+        "an embedded cluster of min(2, cores) workers (the app built in a program plans as with 0).",
     )
     fleet_model_budget_mb: float = Field(
         default=DEFAULT_BUDGET_MB,
