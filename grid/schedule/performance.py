@@ -337,30 +337,55 @@ def _tolerance_kw(rating_kw: float | None) -> float:
     return max(TOLERANCE_MIN_KW, TOLERANCE_SHARE * (rating_kw or 0.0))
 
 
-def _asset_kpis(rows: pd.DataFrame, n: int, kind: str, rating_kw: float | None, dt_h: float) -> dict[str, Any]:
-    tol = _tolerance_kw(rating_kw)
-    has_setpoint = rows["setpoint_kw"].notna()
-    both = has_setpoint & rows["measured_kw"].notna()
-    deviation = (rows["measured_kw"] - rows["setpoint_kw"]).abs()[both]
-    followed = int((deviation <= tol + 1e-9).sum())
-    dimmed = rows["dimmed_kw"].fillna(0.0)
-    k = int(both.sum())
-    return {
-        "type": kind,
-        "rating_kw": rating_kw,
-        "tolerance_kw": _num(tol),
-        "intervals": n,
-        "setpoint_intervals": int(has_setpoint.sum()),
-        "measured_intervals": k,
-        "missing_intervals": int(has_setpoint.sum()) - k,
-        "mean_abs_deviation_kw": _num(float(deviation.mean())) if k else None,
-        "followed_intervals": followed,
-        "followed_share": _num(followed / k) if k else None,
-        "measured_kwh": _kwh(rows["measured_kw"], dt_h),
-        "setpoint_kwh": _kwh(rows["setpoint_kw"], dt_h),
-        "dimmed_intervals": int((dimmed > DIMMED_EPS_KW).sum()),
-        "dimmed_kwh": _num(float(dimmed[dimmed > DIMMED_EPS_KW].sum() * dt_h)),
-    }
+def _assets_kpis(
+    rows: pd.DataFrame, n: int, ratings_kw: dict[str, float | None], dt_h: float
+) -> dict[str, dict[str, Any]]:
+    """Per asset (entity, sorted) of `rows` (the stored asset rows in time order): following of its
+    set-point within its tolerance (by its rating in `ratings_kw`, kW), measured and set-point
+    energy (kWh), dimming. Numpy over each asset's slice of the rows sorted once (a pandas pass
+    per asset cost ~3 ms an asset, ~1 s a call on the demo site); the sums are numpy's, as
+    pandas' were, so the figures are the same to the last digit."""
+    if rows.empty:
+        return {}
+    entity = rows["entity"].astype(str).to_numpy()
+    order = np.argsort(entity, kind="stable")  # per asset, the rows stay in time order
+    entity = entity[order]
+    kind = rows["kind"].astype(str).to_numpy()[order]
+    setpoint = rows["setpoint_kw"].to_numpy(dtype=float)[order]
+    measured = rows["measured_kw"].to_numpy(dtype=float)[order]
+    dimmed = np.nan_to_num(rows["dimmed_kw"].to_numpy(dtype=float)[order], nan=0.0)
+    has_setpoint, has_measured = ~np.isnan(setpoint), ~np.isnan(measured)
+    setpoint0, measured0 = np.where(has_setpoint, setpoint, 0.0), np.where(has_measured, measured, 0.0)
+    starts = np.flatnonzero(np.r_[True, entity[1:] != entity[:-1]])
+    ends = np.r_[starts[1:], len(entity)]
+    out: dict[str, dict[str, Any]] = {}
+    for i, j in zip(starts, ends, strict=True):
+        aid = str(entity[i])
+        rating = ratings_kw.get(aid)
+        tol = _tolerance_kw(rating)
+        sp, me, both = has_setpoint[i:j], has_measured[i:j], has_setpoint[i:j] & has_measured[i:j]
+        deviation = np.abs(measured[i:j][both] - setpoint[i:j][both])
+        k, with_setpoint = int(both.sum()), int(sp.sum())
+        followed = int((deviation <= tol + 1e-9).sum())
+        dim = dimmed[i:j]
+        is_dimmed = dim > DIMMED_EPS_KW
+        out[aid] = {
+            "type": str(kind[i]),
+            "rating_kw": rating,
+            "tolerance_kw": _num(tol),
+            "intervals": n,
+            "setpoint_intervals": with_setpoint,
+            "measured_intervals": k,
+            "missing_intervals": with_setpoint - k,
+            "mean_abs_deviation_kw": _num(float(deviation.sum() / k)) if k else None,
+            "followed_intervals": followed,
+            "followed_share": _num(followed / k) if k else None,
+            "measured_kwh": _num(float(measured0[i:j].sum() * dt_h)) if me.any() else None,
+            "setpoint_kwh": _num(float(setpoint0[i:j].sum() * dt_h)) if with_setpoint else None,
+            "dimmed_intervals": int(is_dimmed.sum()),
+            "dimmed_kwh": _num(float(dim[is_dimmed].sum() * dt_h)),
+        }
+    return dict(sorted(out.items()))
 
 
 def _ev_sessions(
@@ -405,12 +430,11 @@ def performance_kpis(engine: Engine, site: str, start: TimeLike, end: TimeLike) 
     registered = site_assets(engine, site)
     connections: dict[str, Any] = {}
     assets: dict[str, Any] = {}
-    for (entity, kind), rows in frame.groupby(["entity", "kind"], sort=True):
-        if kind == CONNECTION:
-            connections[str(entity)] = _connection_kpis(rows, n, dt_h)
-        else:
-            asset = registered.get(str(entity))
-            assets[str(entity)] = _asset_kpis(rows, n, str(kind), asset.max_power_kw if asset else None, dt_h)
+    is_connection = frame["kind"] == CONNECTION
+    for entity, rows in frame[is_connection].groupby("entity", sort=True):
+        connections[str(entity)] = _connection_kpis(rows, n, dt_h)
+    ratings = {aid: a.max_power_kw for aid, a in registered.items()}
+    assets.update(_assets_kpis(frame[~is_connection], n, ratings, dt_h))
     dimmed = frame["dimmed_kw"].fillna(0.0)
     in_force = dimmed > DIMMED_EPS_KW
     evaluated = frame["ts"].nunique()
