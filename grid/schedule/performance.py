@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,13 +171,14 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
     bodies: dict[str, dict[str, Any]] = {}
     for ref in in_force:
         if ref is not None and ref.plan_id not in bodies:
-            bodies[ref.plan_id] = plan_store.plan_body(engine, ref.plan_id)
+            bodies[ref.plan_id] = _plan_body(engine, ref.plan_id)
     connections = sorted(
         {a.asset_id for a in registered.values() if a.kind == SensorKind.TRANSFORMER.value}
         | {cid for body in bodies.values() for cid in body.get("connections", {})}
     )
     imports = _measured_import(engine, site, connections, index, res)
-    devices = device_power(engine, site, first, last)
+    power = device_power(engine, site, first, last)
+    devices = {str(aid): power[aid] for aid in power.columns}  # one Series per asset, taken once
     orders = [(float(o.import_kw), o) for o in active_orders(engine, site, first, last) if o.import_kw is not None]
     price_frame = prices_as_of(engine, site, FINAL_PRICES_AT, index)
     prices = price_frame["price_eur_per_kwh"].where(price_frame["source"] == "published")
@@ -208,7 +211,7 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
                 | {
                     "planned_kw": setpoint,
                     "setpoint_kw": setpoint,
-                    "measured_kw": _value(devices[aid] if aid in devices.columns else None, t),
+                    "measured_kw": _value(devices.get(aid), t),
                     "dimmed_kw": _at(data.get("dimmed_kw"), step),
                     "price_eur_per_kwh": price,
                 }
@@ -221,6 +224,29 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
         if rows:
             conn.execute(performance.insert(), rows)
     return len(index)
+
+
+#: parsed plan bodies by (store, plan id): a stored plan's JSON never changes (only its stale
+#: flag), and each scheduled evaluation reads the same few plans again (~10 ms a parse)
+_BODIES: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+_BODIES_KEPT = 16
+_BODIES_LOCK = threading.Lock()
+
+
+def _plan_body(engine: Engine, plan_id: str) -> dict[str, Any]:
+    """:func:`grid.store.plans.plan_body`, kept for the next evaluations (read only here)."""
+    key = (str(engine.url), plan_id)
+    with _BODIES_LOCK:
+        body = _BODIES.get(key)
+        if body is not None:
+            _BODIES.move_to_end(key)
+            return body
+    body = plan_store.plan_body(engine, plan_id)
+    with _BODIES_LOCK:
+        _BODIES[key] = body
+        while len(_BODIES) > _BODIES_KEPT:
+            _BODIES.popitem(last=False)
+    return body
 
 
 def _row(site: str, t: pd.Timestamp, entity: str, kind: str, plan_id: str | None, at: dt.datetime) -> dict[str, Any]:
