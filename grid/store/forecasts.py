@@ -56,19 +56,21 @@ def store_forecast(
     if any(not 0.0 <= q <= 1.0 for q in levels):
         raise InputError("quantiles", "column names must be quantile levels in 0..1", list(quantiles.columns))
     values = quantiles.to_numpy(dtype=float)
-    stamps = pd.DatetimeIndex(quantiles.index).tz_convert("UTC")
+    stamps = pd.DatetimeIndex(quantiles.index).tz_convert("UTC").to_pydatetime()  # once, not per row
+    issued_dt = issued.to_pydatetime()
+    rows_i, cols_j = np.nonzero(np.isfinite(values))
     rows = [
         {
             "site_id": site_id,
             "target": target,
             "quantity": quantity,
-            "ts": stamps[i].to_pydatetime(),
-            "issued_at": issued.to_pydatetime(),
+            "ts": stamps[i],
+            "issued_at": issued_dt,
             "model": model,
             "quantile": levels[j],
-            "value": float(values[i, j]),
+            "value": v,
         }
-        for i, j in zip(*np.nonzero(np.isfinite(values)), strict=True)
+        for i, j, v in zip(rows_i.tolist(), cols_j.tolist(), values[rows_i, cols_j].tolist(), strict=True)
     ]
     with write_transaction(engine) as conn:
         conn.execute(
