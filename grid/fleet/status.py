@@ -6,17 +6,28 @@ its status and message, whether it re-used the site's kept model (``warm``), whi
 and how long it waited for one. A site is *late* when its latest good plan starts more than one
 re-plan interval before the current period (a run was missed or failed), *failing* when its last
 run failed.
+
+With an engine, each run is also stored as its site's last (:mod:`grid.store.site_runs`) and the
+stored runs are read back at the first use, so that a restarted service still knows when each site
+last ran and which ones are late or failing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
 from grid.schedule import metrics
+from grid.store import site_runs
 from grid.store.plans import GOOD
+
+log = logging.getLogger(__name__)
 
 __all__ = ["GOOD", "FleetStatus", "SiteRun", "is_late"]
 
@@ -47,16 +58,39 @@ class SiteRun:
 
 class FleetStatus:
     """The last :class:`SiteRun` of each site (thread-safe); also sets the ``quartiere_fleet_*``
-    gauges of :mod:`grid.schedule.metrics`."""
+    gauges of :mod:`grid.schedule.metrics`. With `engine`, the runs are kept in its store too (see
+    the module docstring); a store that cannot be read or written is logged, the runs in memory
+    still count."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine | None = None) -> None:
         self._runs: dict[str, SiteRun] = {}
         self._lock = threading.Lock()
+        self._engine = engine
+        self._loaded = engine is None
+
+    def _load(self) -> None:
+        """Read the stored runs once (the caller holds the lock); runs recorded since win."""
+        if self._loaded:
+            return
+        assert self._engine is not None
+        try:
+            stored = site_runs.load_runs(self._engine)
+        except SQLAlchemyError as exc:
+            log.warning("stored site runs not read (%s); the fleet status starts empty", exc)
+            stored = {}
+        self._loaded = True
+        names = {f.name for f in fields(SiteRun)}
+        for site_id, row in stored.items():
+            if site_id not in self._runs:
+                run = SiteRun(**{k: v for k, v in row.items() if k in names})
+                self._runs[site_id] = run
+                _export(run)
 
     def record(self, run: SiteRun) -> SiteRun:
         """Keep `run` as the site's last; returns it with ``last_good_period`` and
         ``failures_in_a_row`` carried over from the site's earlier runs."""
         with self._lock:
+            self._load()
             before = self._runs.get(run.site_id)
             good = run.status in GOOD
             run = replace(
@@ -66,14 +100,21 @@ class FleetStatus:
             )
             self._runs[run.site_id] = run
         _export(run)
+        if self._engine is not None:
+            try:
+                site_runs.save_run(self._engine, run.as_dict())
+            except SQLAlchemyError as exc:
+                log.warning("last run of %s not stored (%s)", run.site_id, exc)
         return run
 
     def get(self, site_id: str) -> SiteRun | None:
         with self._lock:
+            self._load()
             return self._runs.get(site_id)
 
     def snapshot(self) -> dict[str, SiteRun]:
         with self._lock:
+            self._load()
             return dict(self._runs)
 
 

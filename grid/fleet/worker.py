@@ -1,7 +1,8 @@
 """What a Dask worker runs: one planning run of one site, on the models the worker keeps.
 
 Each worker process holds one :class:`ModelLRU`: the last model of each site it planned
-(:class:`models.warm.WarmPlanner`) under a memory budget in MB (models unused for a while go
+(:class:`grid.fleet.parked.ParkingPlanner`: the built model and HiGHS's final basis, not the
+HiGHS instance) under a memory budget in MB (models unused for a while go
 first, see the class). A site's next run on the same worker re-uses its model (warm); a site
 whose model was dropped, or that comes to this worker after its own worker died, is built anew
 (cold) and planned as well.
@@ -11,10 +12,11 @@ start state, and the input series): a worker reads no file, so the cluster needs
 system.
 
 The memory of a kept model is estimated from its LP's size: :data:`MODEL_BYTES_PER_ENTRY` bytes per
-column and row. Measured on demo sites of 50 to 600 households (24 h at 15 min: 1.8x10^4 to
-1.6x10^5 columns and rows) as the growth of the process's resident memory when one more model is
-kept: 1.09 to 1.18 KB each, the Pyomo objects dominating (HiGHS's copy is a tenth of it).
-``bench/fleet.py`` measures it again on the fleet.
+column and row. Measured on the first 12 sites of fleet seed 1 (24 h at 15 min, 1.2x10^6 columns
+and rows in all) as the growth of the process's resident memory while they were planned and kept:
+527 bytes each (about half Pyomo's objects, half numpy arrays; a kept HiGHS instance would add
+three times as much again, see :mod:`grid.fleet.parked`). ``bench/fleet.py`` measures it again
+on the whole fleet.
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from grid.domain import Site
 from grid.fleet import DEFAULT_BUDGET_MB
+from grid.fleet.parked import ParkingPlanner
 from grid.schedule.runner import PlanJob, Planner, run_plan_job
 from grid.series import SiteInputs
 from models.plan import Plan
 from models.solve import SolveOptions
-from models.warm import WarmPlanner
 
 #: resident memory of a kept model per LP column and row, bytes (see the module docstring)
-MODEL_BYTES_PER_ENTRY = 1150
+MODEL_BYTES_PER_ENTRY = 540
 
 
 #: a kept model unused this long is the first to go when the budget is full, seconds (two runs
@@ -65,7 +67,7 @@ class ModelLRU:
     def __init__(self, budget_mb: float = DEFAULT_BUDGET_MB, idle_s: float = DEFAULT_IDLE_S) -> None:
         self.budget_mb = budget_mb
         self.idle_s = idle_s
-        self.planner = WarmPlanner()
+        self.planner = ParkingPlanner()
         self._sizes: OrderedDict[str, float] = OrderedDict()  # least recently used first
         self._used: dict[str, float] = {}  # site id -> time.monotonic() of its last run
         self._lock = threading.Lock()

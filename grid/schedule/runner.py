@@ -168,7 +168,7 @@ class PlanningService:
         self._site_cache: dict[str, tuple[tuple[Any, int], Site]] = {}
         self.executor = executor
         #: the last run of each site (``GET /api/v1/fleet/status``, ``quartiere_fleet_*`` metrics)
-        self.status = FleetStatus()
+        self.status = FleetStatus(engine)
 
     def _pool(self, site_id: str) -> ProcessPoolExecutor:
         with self._pool_lock:  # one worker per site, so that the site's kept model lives there

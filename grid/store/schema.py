@@ -530,3 +530,22 @@ site_versions = sa.Table(
     sa.Column("retired", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("site_id", "version", name="uq_site_versions_site_version"),
 )
+
+#: The last planning run of each site (migration 0010; :mod:`grid.store.site_runs`), as
+#: ``GET /api/v1/fleet/status`` shows it: kept here so that a restarted service still knows which
+#: sites are late or failing. Durations in seconds; `warm` NULL when not known (a failed run).
+site_runs = sa.Table(
+    "site_runs",
+    metadata,
+    sa.Column("site_id", sa.String(64), primary_key=True),
+    sa.Column("period_start", UtcTimestamp),
+    sa.Column("started_at", UtcTimestamp, nullable=False),
+    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("warm", sa.Boolean),
+    sa.Column("worker", sa.String(200), nullable=False, server_default=""),
+    sa.Column("queue_wait_s", sa.Float),
+    sa.Column("last_good_period", UtcTimestamp),
+    sa.Column("failures_in_a_row", sa.Integer, nullable=False, server_default="0"),
+)

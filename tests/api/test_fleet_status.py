@@ -91,3 +91,18 @@ def test_metrics_per_site(fleet_client: TestClient, key: dict[str, str], clock: 
     assert samples["quartiere_fleet_last_run_duration_seconds", demo] > 0
     info = (("mode", "unknown"), ("site", "north"), ("status", "failed"), ("worker", "service"))
     assert samples["quartiere_fleet_site_info", info] == 1.0
+
+
+def test_the_status_survives_a_restart(
+    fleet_client: TestClient, store: Engine, sites: dict[str, Path], key: dict[str, str], clock: Clock
+) -> None:
+    svc = service(fleet_client.app)  # type: ignore[arg-type]
+    assert svc.run("demo", clock()).status.startswith("optimal")
+    assert svc.run("north", clock()).status == "failed"
+    before = _status(fleet_client, key["admin_all"])
+    with TestClient(make_app(store, sites, clock)) as restarted:  # a new service on the same store
+        after = _status(restarted, key["admin_all"])
+    assert after["late"] == ["north"] and after["failing"] == ["north"]
+    assert after["sites"] == before["sites"]  # when, which period, how long, warm or cold, worker
+    demo = after["sites"][1]
+    assert demo["mode"] == "cold" and demo["worker"] == "service" and demo["duration_s"] > 0
