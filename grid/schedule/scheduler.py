@@ -46,6 +46,12 @@ WATCH_ORDERS_EVERY_S = 10
 WATCH_ORDERS_JOB_ID = "watch-orders"
 _orders_seen: dict[str, tuple[object, ...]] = {}
 
+#: threads that run the jobs. A run's thread mostly waits (on its solver process or its Dask task):
+#: a fixed number, not one per site, so that sites added later as data get threads too and a
+#: fleet of thousands does not mean thousands of threads; beyond it, due jobs wait their turn
+#: (the workers behind them are the limit then, not the threads)
+RUN_THREADS = 32
+
 _service: PlanningService | None = None
 _scheduler: BackgroundScheduler | None = None
 _every_min = 15
@@ -199,7 +205,7 @@ def make_scheduler(
     site_ids = service.site_ids()
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=service.engine, tablename=JOB_TABLE)},
-        executors={"default": ThreadPoolExecutor(max(2, len(site_ids)))},
+        executors={"default": ThreadPoolExecutor(RUN_THREADS)},
         job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": misfire_grace_s},
         timezone=dt.UTC,
     )

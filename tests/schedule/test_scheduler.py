@@ -64,3 +64,36 @@ def test_job_for_a_site_no_longer_configured_is_skipped(store: Engine, sites: di
     sched.make_scheduler(PlanningService(store, {"demo": sites["demo"]}), run_now=False)
     assert sched.scheduled_run("north") is None
     assert plan_store.list_runs(store) == []
+
+
+def test_run_threads_do_not_depend_on_the_sites_at_start(store: Engine, sites: dict[str, Path]) -> None:
+    """A service started with one site gets sites later (stored as data): their runs must not
+    wait for each other's threads. Eight jobs that can only finish together (a barrier of eight)
+    all finish on the scheduler's own executor (with one thread per site at start they could not)."""
+    import threading
+
+    from apscheduler.jobstores.memory import MemoryJobStore
+
+    svc = PlanningService(store, {"demo": sites["demo"]}, PlanningConfig(horizon_hours=3))
+    scheduler = sched.make_scheduler(svc, run_now=False)
+    scheduler.add_jobstore(MemoryJobStore(), "memory")
+    parties = 8
+    barrier = threading.Barrier(parties, timeout=60)  # a bound on waiting, not a timing
+    passed: list[int] = []
+    done = threading.Event()
+
+    def together(i: int) -> None:
+        barrier.wait()
+        passed.append(i)
+        if len(passed) == parties:
+            done.set()
+
+    scheduler.start()
+    try:
+        for i in range(parties):
+            scheduler.add_job(together, args=(i,), jobstore="memory", id=f"together-{i}")
+        assert done.wait(120), f"only {len(passed)} of {parties} jobs ran at once"
+        assert sorted(passed) == list(range(parties))
+    finally:
+        scheduler.shutdown(wait=False)
+        sched._scheduler = None
