@@ -1,7 +1,8 @@
 """What the simulated site reports, through the same ingestion path as the real one.
 
 * Meter readings: each household's import register (``1-0:1.8.0``, its base load, as in the demo
-  history) and export register (flat), each PV array's export register (its generation), as
+  history) and export register (flat), each PV array's export register (its generation), each
+  connection's transformer meter (import and export of its simulated flow), as
   cumulative kWh with 3 decimals, one batch per ``batch_steps`` intervals (:func:`grid.ingest.pipeline.ingest`),
   continuing the registers where the store's history left them. With the demo history's kinds of
   faults, drawn from the seed: rows sent twice, rows held back 1..8 intervals (late and out of
@@ -61,6 +62,9 @@ class Feeds:
         s = self.site
         self.meters = [(h.meter_id, obis) for h in s.households for obis in (IMPORT_REGISTER, EXPORT_REGISTER)]
         self.meters += [(p.id, EXPORT_REGISTER) for p in s.pv_arrays]
+        # each connection's own meter at the transformer (import and export registers): what the
+        # realised KPIs measure the connection's import against its plan and limit with
+        self.meters += [(c.id, obis) for c in s.connections for obis in (IMPORT_REGISTER, EXPORT_REGISTER)]
         self.registers_kwh = self._last_registers()
         gap_meter = int(self.rng.integers(len(s.households))) if s.households else 0
         self.gap = (gap_meter, int(GAP_AT * self.steps), int(GAP_AT * self.steps) + GAP_STEPS)
@@ -88,13 +92,18 @@ class Feeds:
 
     # --- meters -----------------------------------------------------------------------------------
 
-    def readings(self, k: int, end: pd.Timestamp, base_kw: np.ndarray, pv_kw: np.ndarray, dt_h: float) -> None:
-        """The registers at `end` (the end of interval `k`) after it drew `base_kw` per household
-        and generated `pv_kw` (< 0) per array; sent with this run's faults."""
-        n_h = len(self.site.households)
+    def readings(
+        self, k: int, end: pd.Timestamp, base_kw: np.ndarray, pv_kw: np.ndarray, flow_kw: np.ndarray, dt_h: float
+    ) -> None:
+        """The registers at `end` (the end of interval `k`) after it drew `base_kw` per household,
+        generated `pv_kw` (< 0) per array and each connection's transformer carried `flow_kw`
+        (> 0 import); sent with this run's faults."""
+        n_h, n_pv = len(self.site.households), len(self.site.pv_arrays)
         energy = np.zeros(len(self.meters))
         energy[0 : 2 * n_h : 2] = base_kw * dt_h
-        energy[2 * n_h :] = -pv_kw * dt_h
+        energy[2 * n_h : 2 * n_h + n_pv] = -pv_kw * dt_h
+        energy[2 * n_h + n_pv :: 2] = np.maximum(flow_kw, 0.0) * dt_h
+        energy[2 * n_h + n_pv + 1 :: 2] = np.maximum(-flow_kw, 0.0) * dt_h
         self.registers_kwh = self.registers_kwh + energy
         stamp = end.isoformat()
         due: list[dict[str, Any]] = []

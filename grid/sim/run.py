@@ -299,7 +299,7 @@ def play(
             time.sleep(pace_s)
         end = clock.tick()
         if feeds is not None:
-            feeds.readings(k, end, base, r.pv_kw, fleet.dt_h)
+            feeds.readings(k, end, base, r.pv_kw, out.flow_kw[:, k], fleet.dt_h)
             feeds.telemetry(end, fleet.soc_kwh, fleet.store_kwh, r.ev_kw)
         for charger, car in list(fleet.cars.items()):
             if car.departure_s <= end.timestamp():
