@@ -9,7 +9,8 @@ timing (about two minutes once, then cached in `--out`). Ends with one line:
     closed_loop_days <d> overload_uncontrolled <n> overload_closed <n> cost_ratio_vs_perfect <r> s_per_sim_day <s>
 
 overload = intervals in which a transformer is above its limit (measured flows); s_per_sim_day =
-wall time of the closed loop per simulated day (median). Take the lock:
+wall time of the closed loop per simulated day (median); the line before it gives the CPU time
+per simulated day (``cpu_s_per_sim_day``, less disturbed by other load). Take the lock:
 ``flock /tmp/bench.lock .venv/bin/python bench/closed_loop.py``.
 """
 
@@ -52,18 +53,26 @@ def main() -> None:
     open_store(world).dispose()  # the template (history ingested) outside the timing
     free = uncontrolled(world)
     times: list[float] = []
+    cpu: list[float] = []
     doc: dict = {}
     for _ in range(args.repeat):
         engine = open_store(world)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         closed = closed_loop(world, engine)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         engine.dispose()
         doc = report(world, [free, closed, perfect(world, closed)])
-        print(f"run {len(times)}: {times[-1]:.1f} s, load {os.getloadavg()[0]:.2f}", flush=True)
+        print(
+            f"run {len(times)}: {times[-1]:.1f} s wall, {cpu[-1]:.1f} s CPU (this process, all threads), "
+            f"load {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
     doc["closed_loop_s"] = [round(t, 1) for t in times]
+    doc["closed_loop_cpu_s"] = [round(t, 1) for t in cpu]  # less disturbed by other load than wall time
     (args.out / "bench-report.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print(table(doc))
+    print(f"cpu_s_per_sim_day {statistics.median(cpu) / args.days:.1f}")
     res = doc["results"]
     print(
         f"closed_loop_days {args.days:g} overload_uncontrolled {res['uncontrolled']['overload_intervals']} "

@@ -136,8 +136,15 @@ class PersistentHighs:
     # --- solve and results ----------------------------------------------------------------------------
 
     def run(self, time_limit_s: float | None, threads: int | None, options: dict[str, Any]) -> None:
+        """Solve (from the last basis, if any) within `time_limit_s` of this solve.
+
+        HiGHS compares ``time_limit`` with the instance's run time summed over every ``run`` so
+        far: a kept instance would stop at the limit once its warm solves together had taken it
+        (every ~60 s of solving: in the closed loop about once a simulated day at 15-min re-plans,
+        each time a failed warm solve and a cold rebuild). The limit is set past what it has run."""
         h = self.highs
-        h.setOptionValue("time_limit", float(time_limit_s) if time_limit_s is not None else highspy.kHighsInf)
+        limit = float(h.getRunTime()) + float(time_limit_s) if time_limit_s is not None else highspy.kHighsInf
+        h.setOptionValue("time_limit", limit)
         if threads is not None:
             h.setOptionValue("threads", int(threads))
         for key, value in options.items():

@@ -16,7 +16,7 @@ from grid.domain import EVSession, Site, load_site
 from grid.series import SiteInputs, load_inputs
 from grid.timeindex import horizon_index
 from models.dispatch import build_model
-from models.solve import SolveOutcome, plan_site, solve_model, solve_tables
+from models.solve import SolveOptions, SolveOutcome, plan_site, solve_model, solve_tables
 from models.tables import Tables, build_tables
 from models.warm import PARAM_FIELDS, WarmPlanner, structure_key
 from tests.models.invariants import check_plan
@@ -308,3 +308,21 @@ def test_more_sessions_than_slots_at_one_charger_add_slots() -> None:
         {"s0": 5.0, "s1": 5.0, "s2": 5.0}
     )
     assert plan.assets["wb2"]["sessions"] == {}
+
+
+def test_the_time_limit_is_per_solve_not_per_kept_instance(demo: tuple[Site, SiteInputs]) -> None:
+    """HiGHS sums an instance's run time over its solves; a kept model's warm solves must each get
+    the whole limit, however long the solves before them took together (before: the solve after
+    the sum passed the limit stopped at once with maxTimeLimit)."""
+    _plan, dm, outcome = solve_tables(tables_at(demo), SolveOptions(time_limit_s=60.0))
+    assert outcome.ok
+    limit = 2.0 * float(outcome.solver.highs.getRunTime()) + 0.5  # generous for one solve
+    moves = [tables_at(demo, START + pd.Timedelta(minutes=15 * k)) for k in (1, 2)]
+    solves = 0
+    while float(outcome.solver.highs.getRunTime()) <= 2.0 * limit and solves < 400:
+        _plan, dm, outcome = solve_tables(
+            moves[solves % 2], SolveOptions(time_limit_s=limit), warm=(dm, outcome.solver)
+        )
+        assert outcome.ok, (solves, outcome.termination)
+        solves += 1
+    assert float(outcome.solver.highs.getRunTime()) > 2.0 * limit  # together well past the limit
