@@ -43,11 +43,12 @@ class ParkedHighs(PersistentHighs):
         if self._basis is None:
             super().update()
             return
-        assert self.model is not None
-        self.highs = PersistentHighs().highs
-        self.load(self.model)  # the refreshed parameters: nothing left for update to push
-        self.highs.setBasis(self._basis)
+        model, basis = self.model, self._basis
+        assert model is not None
+        PersistentHighs.__init__(self)  # a new HiGHS instance, every attribute as a new solver's
         self._basis = None
+        self.load(model)  # the refreshed parameters: nothing left for update to push
+        self.highs.setBasis(basis)
 
 
 class ParkingPlanner(WarmPlanner):
