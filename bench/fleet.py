@@ -14,7 +14,7 @@ process: the service's threads and the LocalCluster's scheduler) say where one s
 stops feeding more workers.
 
 Memory: the machine is shared (24 GB for several sessions), so each worker keeps at most
-``--budget-mb`` (3000 MB) of models: all of its 100 sites at ~17 MB each (24 h; a kept model is
+``--budget-mb`` (3000 MB) of models: all of its 100 sites at ~28 MB each (24 h; a kept model is
 the built Pyomo model, stripped, and HiGHS's basis, :mod:`grid.fleet.parked`). Sites whose model does not fit
 plan cold in the warm round; the mean run time of each kind is then printed, and what a round would
 take with every site warm is projected from them.
