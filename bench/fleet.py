@@ -14,8 +14,8 @@ process: the service's threads and the LocalCluster's scheduler) say where one s
 stops feeding more workers.
 
 Memory: the machine is shared (24 GB for several sessions), so each worker keeps at most
-``--budget-mb`` (3000 MB) of models: all of its 100 sites at ~27 MB each (24 h; a kept model is
-the built Pyomo model and HiGHS's basis, :mod:`grid.fleet.parked`). Sites whose model does not fit
+``--budget-mb`` (3000 MB) of models: all of its 100 sites at ~28 MB each (24 h; a kept model is
+the built Pyomo model, stripped, and HiGHS's basis, :mod:`grid.fleet.parked`). Sites whose model does not fit
 plan cold in the warm round; the mean run time of each kind is then printed, and what a round would
 take with every site warm is projected from them.
 
@@ -77,6 +77,8 @@ class Measured:
     rss_after_mb: float
     kept_models: int
     kept_estimate_mb: float
+    #: mean seconds per stage of a warm round's warm runs on the worker (the plans' ``timings_s``)
+    warm_stages_s: dict[str, float]
 
     @property
     def mem_per_model_mb(self) -> float:
@@ -104,10 +106,27 @@ def measure(sites: dict[str, Path], workers: int, budget_mb: float, folder: Path
         warm_cpu = time.process_time() - cpu
         rss_after = sum(client.run(_rss_mb).values())
         kept = [m for per_worker in client.run(_kept).values() for m in per_worker.values()]
+        stages = _stages(engine, [sid for sid, run in warm.runs.items() if run.warm])
     finally:
         service.close()
         engine.dispose()
-    return Measured(workers, len(sites), cold, warm, cold_cpu, warm_cpu, rss_before, rss_after, len(kept), sum(kept))
+    return Measured(
+        workers, len(sites), cold, warm, cold_cpu, warm_cpu, rss_before, rss_after, len(kept), sum(kept), stages
+    )
+
+
+def _stages(engine: Any, site_ids: list[str]) -> dict[str, float]:
+    """Mean seconds per stage (tables, build or refresh, hand-over, solve, extract) of the latest
+    plans of `site_ids`, as the worker timed them."""
+    from grid.store import plans as plan_store
+
+    sums: dict[str, float] = {}
+    for sid in site_ids:
+        row = plan_store.latest_good(engine, sid)
+        timings = (plan_store.plan_body(engine, row.plan_id).get("timings_s") or {}) if row is not None else {}
+        for name, seconds in timings.items():
+            sums[name] = sums.get(name, 0.0) + float(seconds)
+    return {name: total / max(1, len(site_ids)) for name, total in sums.items()}
 
 
 def report(m: Measured) -> None:
@@ -132,6 +151,9 @@ def report(m: Measured) -> None:
             f"{mean_cold:.2f} s cold; all {m.sites} warm: ~{m.warm.seconds * mean_warm / _mean(warm_s + cold_s):.0f} s "
             "(projected)"
         )
+    if m.warm_stages_s:
+        stages = ", ".join(f"{name} {1000 * s:.0f}" for name, s in m.warm_stages_s.items())
+        print(f"{m.workers} worker(s), warm round, a warm run's stages on the worker (ms, mean): {stages}")
     print(
         f"{m.workers} worker(s): {m.kept_models} models kept, resident {m.rss_before_mb:.0f} -> "
         f"{m.rss_after_mb:.0f} MB: {m.mem_per_model_mb:.0f} MB per kept model "

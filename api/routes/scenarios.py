@@ -27,6 +27,7 @@ from api.deps import Ctx, CurrentKey, authorize, require_right, site_access
 from api.params import ID_PATTERN
 from api.responses import AUTH, BODY, merged
 from api.scenario_schemas import ScenarioResultOut, ScenarioRunList, ScenarioRunOut, ScenarioRunSummary
+from api.stored_baseline import stored_baseline
 from grid.errors import InputError, InputErrors, _jsonable
 from grid.keys import Right
 from grid.scenarios.edits import apply_edits
@@ -34,6 +35,7 @@ from grid.scenarios.evaluate import load_baseline, windows_of
 from grid.scenarios.runs import ScenarioRunner, result_tables
 from grid.scenarios.spec import ScenarioBody, ScenarioSpec, SetPrices, SolverSettings
 from grid.store import scenarios as store
+from grid.store import site_versions
 from grid.store.scenarios import ScenarioRunRow
 from grid.timeindex import iso
 
@@ -121,13 +123,11 @@ def checked_spec(ctx: ServiceContext, site: str, body: ScenarioBody) -> Scenario
         raise RequestValidationError(files)
     _check_hours(ctx, body, body.period.hours if body.period is not None else None)
     solver = SolverSettings(threads=1, time_limit_s=ctx.settings.solver_time_limit_s)
-    path = ctx.settings.sites.get(site)
-    if path is None:  # stored as data only: a scenario's baseline is a site file for now
-        raise HTTPException(
-            409,
-            f"site {site!r} is stored as data, not a file of the settings: scenarios over "
-            "the API run on site files only (run `grid scenario` on an exported file)",
-        )
+    stored = site_versions.version_of(ctx.engine, site)
+    # a site stored as data is its current version (written as a file), else its file of the settings
+    path = stored_baseline(ctx.engine, site) if stored is not None else ctx.settings.sites.get(site)
+    if path is None:
+        raise HTTPException(409, f"site {site!r} is retired: PUT a new version to run scenarios on it")
     spec = body.to_spec(path.resolve(), solver)
     try:
         baseline, inputs = load_baseline(spec.baseline_path)

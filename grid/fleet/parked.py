@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyomo.environ as pyo
 
+from models.blocks.assembly import LinearRows
 from models.dispatch import DispatchModel
 from models.highs import PersistentHighs
 from models.warm import WarmPlanner
@@ -41,18 +43,21 @@ class ParkedHighs(PersistentHighs):
         if self._basis is None:
             super().update()
             return
-        assert self.model is not None
-        self.highs = PersistentHighs().highs
-        self.load(self.model)  # the refreshed parameters: nothing left for update to push
-        self.highs.setBasis(self._basis)
+        model, basis = self.model, self._basis
+        assert model is not None
+        PersistentHighs.__init__(self)  # a new HiGHS instance, every attribute as a new solver's
         self._basis = None
+        self.load(model)  # the refreshed parameters: nothing left for update to push
+        self.highs.setBasis(basis)
 
 
 class ParkingPlanner(WarmPlanner):
     """A :class:`WarmPlanner` that keeps each site's model with a :class:`ParkedHighs`."""
 
     def _keep(self, site_id: str, key: str, dm: DispatchModel, solver: PersistentHighs) -> None:
-        super()._keep(site_id, key, dm, ParkedHighs(solver))
+        parked = ParkedHighs(solver)
+        strip(dm)
+        super()._keep(site_id, key, dm, parked)
 
     def kept_dimensions(self, site_id: str) -> tuple[int, int] | None:
         """(columns, rows) of the LP kept for `site_id`, None when none is kept."""
@@ -61,3 +66,28 @@ class ParkingPlanner(WarmPlanner):
         if kept is None or kept.model.assembly.form is None:
             return None
         return kept.model.assembly.form.num_col, kept.model.assembly.form.num_row
+
+
+_EMPTY = np.zeros(0)
+
+
+def strip(dm: DispatchModel) -> None:
+    """Drop the parts of a solved model that only building it and handing it over needed: the
+    variable objects (the LP's columns are numbered; a warm run reads their values from HiGHS), the
+    rows' bound lists and coefficients (the standard form keeps them as arrays) and the objective expression
+    (the costs are the standard form's). What a warm run uses stays: the mutable Params, the
+    standard form, the blocks' column numbers and the row components' sizes."""
+    m = dm.model
+    for var in m.component_objects(pyo.Var, descend_into=True):
+        var._data = {}
+    for rows in m.component_objects(pyo.Constraint, descend_into=True):
+        if isinstance(rows, LinearRows):
+            n = len(rows)
+            rows._x = ()
+            rows._A_data = rows._A_indices = _EMPTY  # the standard form keeps the matrix
+            rows._A_indptr = _EMPTY
+            rows._lower = rows._upper = range(n)
+            rows.__dict__.pop("_rows", None)
+    if m.component("objective") is not None:
+        m.del_component("objective")
+    dm.assembly.columns = []

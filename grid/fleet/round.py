@@ -1,8 +1,9 @@
 """A fleet round: every site planned once, at the same time, on a Dask cluster.
 
-The round is the planning service's own run (:meth:`PlanningService.run_round`), with a
-:class:`grid.fleet.executor.DaskExecutor` behind it: the same job (start state, sessions, limit
-orders), the same stored plan and failed-plan rows as a scheduled run. Input files are read in
+The round is the planning service's own runs (:meth:`PlanningService.run`, a few per worker at a
+time, see :func:`interleaved`), with a :class:`grid.fleet.executor.DaskExecutor` behind them: the
+same job (start state, sessions, limit orders), the same stored plan and failed-plan rows as a
+scheduled run. Input files are read in
 this process, once per site until they change (:class:`CachedFileInputs`), and travel to the
 workers as data.
 """
@@ -10,8 +11,10 @@ workers as data.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,9 @@ from grid.fleet.status import SiteRun
 from grid.schedule.runner import JobExecutor, PlanningConfig, PlanningService, RunResult
 from grid.series import SiteInputs, is_inline, load_inputs
 from grid.timeindex import horizon_index
+
+#: runs a round hands to each worker at a time (one solving, the others queued there)
+IN_FLIGHT_PER_WORKER = 6
 
 
 class CachedFileInputs:
@@ -113,11 +119,36 @@ def fleet_service(
     return PlanningService(engine, sites, config, inputs_provider=CachedFileInputs(), executor=executor)
 
 
-def plan_round(service: PlanningService, now: dt.datetime, trigger: str = "manual") -> RoundReport:
-    """Plan every site of `service` once from the period containing `now`."""
+def plan_round(
+    service: PlanningService, now: dt.datetime, trigger: str = "manual", per_worker: int = IN_FLIGHT_PER_WORKER
+) -> RoundReport:
+    """Plan every site of `service` once from the period containing `now`, at most `per_worker`
+    runs per worker at a time (see :func:`interleaved`); results in the order of the site ids."""
     t0 = time.perf_counter()
     ids = service.site_ids()  # the settings' sites and those stored as data, less the retired
-    results = service.run_round(ids, now, trigger)
+    order, workers = interleaved(ids, service.executor)
+    with ThreadPoolExecutor(max(1, min(len(ids), per_worker * workers)), thread_name_prefix="round") as pool:
+        done = dict(zip(order, pool.map(lambda sid: service.run(sid, now, trigger), order), strict=True))
+    results = [done[sid] for sid in ids]
     seconds = time.perf_counter() - t0
     snapshot = service.status.snapshot()
     return RoundReport(results, {sid: snapshot[sid] for sid in ids if sid in snapshot}, seconds)
+
+
+def interleaved(site_ids: list[str], executor: JobExecutor | None) -> tuple[list[str], int]:
+    """`site_ids` taking turns between the workers that plan them (``executor.worker_for``, a
+    :class:`grid.fleet.executor.DaskExecutor`), and how many workers there are (1 without one).
+
+    A round hands out runs in this order, a few per worker at a time: every worker has work
+    queued from the start to the end of the round, while the service's threads (each holding a
+    store connection while it reads a run's inputs and stores its plan) stay few. Handing out
+    all 200 runs of a generated fleet at once exhausted the store's connection pool (15) on a
+    loaded machine."""
+    worker_for = getattr(executor, "worker_for", None)
+    if worker_for is None:
+        return list(site_ids), 1
+    queues: dict[str | None, list[str]] = {}
+    for sid in site_ids:
+        queues.setdefault(worker_for(sid), []).append(sid)
+    turns = itertools.zip_longest(*queues.values())
+    return [sid for turn in turns for sid in turn if sid is not None], len(queues)

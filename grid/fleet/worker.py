@@ -14,9 +14,9 @@ system.
 The memory of a kept model is estimated from its LP's size: :data:`MODEL_BYTES_PER_ENTRY` bytes per
 column and row. Measured on the first 12 sites of fleet seed 1 (24 h at 15 min, 1.2x10^6 columns
 and rows in all) as the growth of the process's resident memory while they were planned and kept:
-527 bytes each (about half Pyomo's objects, half numpy arrays; a kept HiGHS instance would add
-three times as much again, see :mod:`grid.fleet.parked`). ``bench/fleet.py`` measures it again
-on the whole fleet.
+324 bytes each, the model stripped and parked (:mod:`grid.fleet.parked`; 527 bytes unstripped,
+about three times as much again with the HiGHS instance kept). ``bench/fleet.py`` measures it
+again on the whole fleet.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from models.plan import Plan
 from models.solve import SolveOptions
 
 #: resident memory of a kept model per LP column and row, bytes (see the module docstring)
-MODEL_BYTES_PER_ENTRY = 540
+MODEL_BYTES_PER_ENTRY = 324
 
 
 #: a kept model unused this long is the first to go when the budget is full, seconds (two runs
