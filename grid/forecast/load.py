@@ -30,7 +30,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
 from grid.errors import InputError
@@ -233,6 +232,35 @@ def calendar_design(cal: pd.DataFrame) -> np.ndarray:
 
 
 @dataclass
+class WeightedRidge:
+    """Ridge regression with an unpenalised intercept and sample weights, solved in closed form
+    (the same estimate as ``sklearn.linear_model.Ridge(alpha).fit(X, y, sample_weight)``, without
+    its input validation, which cost a quarter of a 300-meter fit)."""
+
+    alpha: float = 1.0
+    coef_: np.ndarray | None = None
+    intercept_: float = 0.0
+
+    def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> WeightedRidge:
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        w_sum = float(w.sum())
+        x_mean = (w @ x) / w_sum
+        y_mean = float(w @ y) / w_sum
+        xc = x - x_mean
+        yc = y - y_mean
+        gram = (xc * w[:, None]).T @ xc
+        gram[np.diag_indices_from(gram)] += self.alpha
+        self.coef_ = np.linalg.solve(gram, (xc * w[:, None]).T @ yc)
+        self.intercept_ = y_mean - float(x_mean @ self.coef_)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        if self.coef_ is None:
+            raise InputError("ridge", "is not fitted")
+        return np.asarray(x @ self.coef_ + self.intercept_, dtype=float)
+
+
+@dataclass
 class LearnedLoad:
     """Regression on calendar, temperature and lags >= `horizon_h` (see the module docstring)."""
 
@@ -274,12 +302,12 @@ class LearnedLoad:
             parts.append(np.column_stack([temp, np.maximum(0.0, HEATING_BASE_DEGC - temp)]) / 10.0)
         return np.hstack(parts)
 
-    def _new_model(self) -> Ridge | HistGradientBoostingRegressor:
+    def _new_model(self) -> WeightedRidge | HistGradientBoostingRegressor:
         if self.kind == "ridge":
-            return Ridge(alpha=RIDGE_ALPHA)
+            return WeightedRidge(alpha=RIDGE_ALPHA)
         return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.08, max_leaf_nodes=31, random_state=0)
 
-    def _fit_on(self, history: pd.Series, weather: Weather | None) -> Ridge | HistGradientBoostingRegressor:
+    def _fit_on(self, history: pd.Series, weather: Weather | None) -> WeightedRidge | HistGradientBoostingRegressor:
         index = pd.DatetimeIndex(history.index)
         self._lag_means = None
         raw = self._design(history, index, weather)
@@ -311,7 +339,7 @@ class LearnedLoad:
 
     def _predict_with(
         self,
-        model: Ridge | HistGradientBoostingRegressor,
+        model: WeightedRidge | HistGradientBoostingRegressor,
         history: pd.Series,
         index: pd.DatetimeIndex,
         w: Weather | None,
@@ -370,7 +398,7 @@ class LearnedLoad:
         return self
 
     def _predict_held_out(
-        self, model: Ridge | HistGradientBoostingRegressor, early: pd.Series, late: pd.Series, w: Weather | None
+        self, model: WeightedRidge | HistGradientBoostingRegressor, early: pd.Series, late: pd.Series, w: Weather | None
     ) -> pd.Series:
         """Forecast the held-out days. Every lag of a target on local day d lies on day d - gap or
         earlier, so forecasting them all from the full history gives the same features as daily
