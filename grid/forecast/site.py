@@ -46,7 +46,7 @@ from sqlalchemy.engine import Engine
 
 from grid.domain import Site, load_site
 from grid.errors import InputError
-from grid.forecast.gbm import GlobalLoad
+from grid.forecast.gbm import TRAIN_SKIP_DAYS, GlobalLoad
 from grid.forecast.heat import forecast_heat
 from grid.forecast.load import MAX_HORIZON_H, SEASON_DAYS, forecast_load
 from grid.forecast.meters import CALIBRATION_DAYS, MeterForecaster
@@ -72,6 +72,8 @@ MODEL_DIR = Path(".grid") / "models"
 #: The global model is retrained on the history up to this many days before its training run:
 #: the latest days stay out of its training so that the per-series choice can score it on them.
 GLOBAL_HOLDOUT_DAYS = CALIBRATION_DAYS
+#: Days of training targets a series needs (after the global model's lag-only first days).
+MIN_TRAIN_DAYS = 7
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 LOAD_KIND = SensorKind.HOUSEHOLD_LOAD.value
 #: the forecast quantile whose distance from the median (load above it, PV below it at 1 - this)
@@ -250,6 +252,13 @@ def train_global_model(
         start = cut - pd.Timedelta(days=HISTORY_DAYS)
         for cid, values in measured_by_connection(engine, site_id, start, cut).items():
             histories[f"connection:{cid}"] = values
+        # a series trains from its first value on, after the days that only serve as lags, and
+        # only with a week of targets after those
+        histories = {k: v.loc[v.first_valid_index() :] for k, v in histories.items() if v.notna().any()}
+        need = (TRAIN_SKIP_DAYS + MIN_TRAIN_DAYS) * 96
+        histories = {k: v for k, v in histories.items() if v.notna().sum() >= need}
+        if not histories:
+            return None
         model = GlobalLoad(horizon_h).fit(histories)
     except InputError:
         return None

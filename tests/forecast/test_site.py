@@ -198,7 +198,7 @@ def test_inputs_without_history_use_household_profiles(store: Engine) -> None:
     assert 0.5 < daily_kwh["H2"] / (4000 / 365) < 1.5
 
 
-def test_cli_backtest_site_mode(tmp_path: Path) -> None:
+def test_cli_backtest_site_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     engine = open_store(url)
     fill(engine, small_site())
@@ -226,3 +226,8 @@ def test_cli_backtest_site_mode(tmp_path: Path) -> None:
     run = CliRunner().invoke(app, ["run", "--site", "q1", "--db", url, "--hours", "24"])
     assert run.exit_code == 0, run.output
     assert "connection:T2" in run.output
+    # 22 days: two weeks stay out of training, the first two of the rest only serve as lags
+    monkeypatch.setenv("GRID_MODEL_DIR", str(tmp_path / "models"))
+    train = CliRunner().invoke(app, ["train", "--site", "q1", "--db", url])
+    assert train.exit_code == 1 and "too little measured load" in train.output, train.output
+    assert not (tmp_path / "models").exists()
