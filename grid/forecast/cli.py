@@ -185,6 +185,49 @@ def run_command(
         console.print(f"note: {note}", highlight=False)
 
 
+@app.command("train")
+def train_command(
+    site: Annotated[str, typer.Option(help="Site YAML or a site id in the store.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Train as of this instant, ISO 8601 (default: end of the measured data)."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Train and store the site's global LightGBM load model now (the service does it daily),
+    on its measured load up to two weeks before `--as-of`; the next forecasts choose it per
+    series where its rolling backtest wins."""
+    from grid.forecast.gbm import TRAIN_SKIP_DAYS
+    from grid.forecast.site import (
+        GLOBAL_HOLDOUT_DAYS,
+        MIN_TRAIN_DAYS,
+        global_model_path,
+        open_store,
+        resolve_site,
+        train_global_model,
+    )
+
+    try:
+        engine = open_store(db)
+        site_id, _ = resolve_site(engine, site)
+        stamp = _instant(as_of, "--as-of") if as_of is not None else None
+        model = train_global_model(engine, site_id, stamp)
+    except InputError as exc:
+        raise _fail(exc) from None
+    if model is None:
+        days = GLOBAL_HOLDOUT_DAYS + TRAIN_SKIP_DAYS + MIN_TRAIN_DAYS
+        console.print(
+            f"site {site_id}: too little measured load to train (needs {days} days); "
+            "forecasts choose among the other models"
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"site {site_id}: global load model trained on {model.n_series} series up to "
+        f"{model.trained_until.isoformat() if model.trained_until is not None else '?'}; "
+        f"stored in {global_model_path(site_id)}"
+    )
+
+
 def _instant(text: str, option: str) -> pd.Timestamp:
     """ISO 8601 with a UTC offset -> UTC timestamp; InputError naming `option` otherwise."""
     try:

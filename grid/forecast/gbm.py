@@ -122,6 +122,8 @@ class GlobalLoad:
             ok = np.isfinite(y) & np.isfinite(x[:, RECENT_COLUMN])
             designs.append(x[ok])
             targets.append(y[ok])
+        if not designs:
+            raise InputError("histories", f"no series has more than {TRAIN_SKIP_DAYS} days to train the global model")
         x_all, y_all = np.vstack(designs), np.concatenate(targets)
         if len(y_all) < 96:
             raise InputError("histories", "too few intervals with lags to train the global model", len(y_all))

@@ -16,6 +16,15 @@ target                      quantity      what
 ``issued_at`` is the forecast origin: the instant up to which measurements were used (the end
 of the measured data by default, "now" in live operation).
 
+Load targets (:func:`forecast_series`): with three weeks of history and a horizon of at most 48 h,
+the per-series choice by rolling backtest of :class:`~grid.forecast.meters.MeterForecaster`
+(seasonal naive, recent-weeks median, ridge, the site's global LightGBM model, their ensemble;
+normalised conformal band per lead hour), then reconciled; shorter histories or longer horizons
+use :func:`~grid.forecast.load.forecast_load`. The global model is trained across the site's
+series by :func:`train_global_model` (the service's daily job, ``grid.schedule.scheduler``) on
+the history up to two weeks before the run and stored as JSON under ``$GRID_MODEL_DIR``; without
+a stored model the choice is among the other candidates.
+
 :func:`forecast_inputs` builds the planner's :class:`grid.series.SiteInputs` from the medians:
 household base load = the forecast of its connection's household load, distributed over the
 connection's households by their share of its annual energy (``annual_kwh``); where nothing is
@@ -26,6 +35,7 @@ own BDEW profile scaled to its annual energy (cold start). ``SiteInputs.sources`
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +46,10 @@ from sqlalchemy.engine import Engine
 
 from grid.domain import Site, load_site
 from grid.errors import InputError
+from grid.forecast.gbm import TRAIN_SKIP_DAYS, GlobalLoad
 from grid.forecast.heat import forecast_heat
-from grid.forecast.load import forecast_load
+from grid.forecast.load import MAX_HORIZON_H, SEASON_DAYS, forecast_load
+from grid.forecast.meters import CALIBRATION_DAYS, MeterForecaster
 from grid.forecast.profiles import standard_profile_kw
 from grid.forecast.pv import PVForecaster, irradiance_given
 from grid.forecast.quantiles import Forecast, quantile_frame
@@ -54,6 +66,14 @@ from grid.timeindex import horizon_index, to_utc
 
 #: History read per forecast (days): the learned model's lags and calibration need 5-8 weeks.
 HISTORY_DAYS = 84
+#: Where the global LightGBM load model of each site is kept (``<dir>/<site id>.json``), trained
+#: by :func:`train_global_model` (the service's daily job): ``$GRID_MODEL_DIR`` or this default.
+MODEL_DIR = Path(".grid") / "models"
+#: The global model is retrained on the history up to this many days before its training run:
+#: the latest days stay out of its training so that the per-series choice can score it on them.
+GLOBAL_HOLDOUT_DAYS = CALIBRATION_DAYS
+#: Days of training targets a series needs (after the global model's lag-only first days).
+MIN_TRAIN_DAYS = 7
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 LOAD_KIND = SensorKind.HOUSEHOLD_LOAD.value
 #: the forecast quantile whose distance from the median (load above it, PV below it at 1 - this)
@@ -169,6 +189,83 @@ def temperature_forecast(
     return None
 
 
+def forecast_series(
+    chooser: MeterForecaster,
+    target: str,
+    history: pd.Series,
+    index: pd.DatetimeIndex,
+    weather: Weather | None,
+    annual_kwh: float | None,
+) -> Forecast:
+    """One load target's forecast: the per-series choice by rolling backtest of
+    :class:`~grid.forecast.meters.MeterForecaster` (seasonal naive, recent-weeks median, ridge,
+    the site's global LightGBM model when one is stored, their ensemble; normalised conformal band
+    per lead hour) when the history has the three weeks it needs and the horizon is at most
+    :data:`~grid.forecast.load.MAX_HORIZON_H`; else :func:`~grid.forecast.load.forecast_load`
+    (ridge or seasonal naive, the standard profile on a cold start)."""
+    days = float(history.notna().sum()) / 96
+    hours = (index[-1] + pd.Timedelta(minutes=15) - index[0]) / pd.Timedelta(hours=1)
+    if days >= CALIBRATION_DAYS + SEASON_DAYS + 1 and hours <= MAX_HORIZON_H:
+        try:
+            return chooser.forecast(history, index, target, weather)
+        except InputError:
+            pass  # no candidate could forecast (gaps): the single-model path below says why
+    return forecast_load(history, index, weather, annual_kwh=annual_kwh)
+
+
+def model_dir() -> Path:
+    """Directory of the stored global models (``$GRID_MODEL_DIR`` or :data:`MODEL_DIR`)."""
+    return Path(os.environ.get("GRID_MODEL_DIR", str(MODEL_DIR)))
+
+
+def global_model_path(site_id: str) -> Path:
+    return model_dir() / f"{site_id}.json"
+
+
+def stored_global_model(site_id: str, origin: pd.Timestamp) -> GlobalLoad | None:
+    """The site's stored global model if it trained on data before `origin` only (a model from
+    the future of a replayed origin would score itself on its own training days), else None."""
+    path = global_model_path(site_id)
+    if not path.is_file():
+        return None
+    try:
+        model = GlobalLoad.load(path)
+    except (OSError, ValueError, KeyError):
+        return None
+    if model.trained_until is None or model.trained_until >= origin:
+        return None
+    return model
+
+
+def train_global_model(
+    engine: Engine, site_id: str, as_of: pd.Timestamp | None = None, horizon_h: float = 24.0
+) -> GlobalLoad | None:
+    """Train the site's global LightGBM load model on the measured household load of the site
+    and of each connection up to :data:`GLOBAL_HOLDOUT_DAYS` before `as_of` (default: the end of
+    the data), and store it (:func:`global_model_path`). None when there is too little history
+    (the forecasts then choose among the other candidates). Seconds for a site's few series."""
+    origin = _origin(engine, site_id, as_of)
+    cut = origin - pd.Timedelta(days=GLOBAL_HOLDOUT_DAYS)
+    histories: dict[str, pd.Series] = {}
+    try:
+        histories["site"] = measured_aggregate(engine, site_id, end=cut)
+        start = cut - pd.Timedelta(days=HISTORY_DAYS)
+        for cid, values in measured_by_connection(engine, site_id, start, cut).items():
+            histories[f"connection:{cid}"] = values
+        # a series trains from its first value on, after the days that only serve as lags, and
+        # only with a week of targets after those
+        histories = {k: v.loc[v.first_valid_index() :] for k, v in histories.items() if v.notna().any()}
+        need = (TRAIN_SKIP_DAYS + MIN_TRAIN_DAYS) * 96
+        histories = {k: v for k, v in histories.items() if v.notna().sum() >= need}
+        if not histories:
+            return None
+        model = GlobalLoad(horizon_h).fit(histories)
+    except InputError:
+        return None
+    model.save(global_model_path(site_id))
+    return model
+
+
 @dataclass
 class RunRow:
     target: str
@@ -239,11 +336,16 @@ def run_site(
 
     annual = sum(h.annual_kwh for h in model.households) if model is not None else None
     site_history = measured_aggregate(engine, site_id, end=origin)
-    load_forecasts = {"site": forecast_load(site_history, index, load_weather, annual_kwh=annual)}
+    chooser = MeterForecaster(max(hours, 24.0), global_model=stored_global_model(site_id, origin))
+
+    def load_forecast(target: str, history: pd.Series, annual_kwh: float | None) -> Forecast:
+        return forecast_series(chooser, target, history, index, load_weather, annual_kwh)
+
+    load_forecasts = {"site": load_forecast("site", site_history, annual)}
     by_conn = measured_by_connection(engine, site_id, history_index[0], origin)
     for cid in by_conn.columns:
         conn_annual = sum(h.annual_kwh for h in model.households if h.connection == cid) if model else None
-        load_forecasts[f"connection:{cid}"] = forecast_load(by_conn[cid], index, load_weather, annual_kwh=conn_annual)
+        load_forecasts[f"connection:{cid}"] = load_forecast(f"connection:{cid}", by_conn[cid], conn_annual)
     parts = [t for t in load_forecasts if t != "site"]
     if parts:
         # the site's household load is the sum of its connections': make the forecasts agree

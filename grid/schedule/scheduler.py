@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+import pandas as pd
 import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -26,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from grid.errors import InputError
+from grid.forecast.site import train_global_model
 from grid.schedule.performance import evaluate_and_publish
 from grid.schedule.runner import PlanningService, RunResult
 from grid.store.schema import limit_orders
@@ -44,6 +46,10 @@ SYNC_JOB_ID = "sync-sites"
 #: writer (``grid limits add``, another instance, SQL) re-plans its site within this time
 WATCH_ORDERS_EVERY_S = 10
 WATCH_ORDERS_JOB_ID = "watch-orders"
+#: the global LightGBM load model of every site is retrained once a day, at this UTC time
+#: (:func:`grid.forecast.site.train_global_model`: seconds per site)
+TRAIN_JOB_ID = "train-forecast-models"
+TRAIN_AT_UTC = {"hour": 1, "minute": 7}
 _orders_seen: dict[str, tuple[object, ...]] = {}
 
 #: threads that run the jobs. A run's thread mostly waits (on its solver process or its Dask task):
@@ -158,6 +164,23 @@ def watch_orders() -> list[str]:
     return replanned
 
 
+def train_forecast_models() -> list[str]:
+    """The daily job: retrain each planned site's global load model from its measurements (by
+    the service's clock); the next forecasts choose it where its rolling backtest wins. Returns
+    the sites with a new model."""
+    service = _service
+    if service is None:
+        return []
+    trained = []
+    for site_id in service.site_ids():
+        try:
+            if train_global_model(service.engine, site_id, pd.Timestamp(_clock())) is not None:
+                trained.append(site_id)
+        except (InputError, sa.exc.SQLAlchemyError, OSError) as exc:  # the next day tries again
+            log.warning("load model of %s not retrained: %s", site_id, exc)
+    return trained
+
+
 def _add_site_jobs(scheduler: BackgroundScheduler, site_id: str, run_now: bool) -> None:
     """The re-plan and the evaluation job of `site_id` (replacing stored ones of the same id)."""
     kwargs = {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
@@ -219,6 +242,15 @@ def make_scheduler(
             note_orders(service.engine, site_id)
     _add_interval_job(
         scheduler, "watch_orders", WATCH_ORDERS_EVERY_S, WATCH_ORDERS_JOB_ID, "re-plan on limit orders from any writer"
+    )
+    scheduler.add_job(
+        "grid.schedule.scheduler:train_forecast_models",
+        CronTrigger(**TRAIN_AT_UTC, timezone=dt.UTC),
+        id=TRAIN_JOB_ID,
+        name="retrain the global load models",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
     )
     return scheduler
 

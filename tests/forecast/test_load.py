@@ -126,3 +126,21 @@ def test_standard_profile_band_from_short_history() -> None:
     forecast = model.predict(pd.date_range(index[-1] + pd.Timedelta(minutes=15), periods=96, freq="15min"))
     q = forecast.quantiles.to_numpy()
     assert (q[:, 0] < q[:, 1]).all() and (q[:, 1] < q[:, 2]).all()
+
+
+def test_weighted_ridge_is_sklearns_ridge() -> None:
+    """The closed-form ridge of the learned model gives sklearn's estimate (weights, intercept)."""
+    from sklearn.linear_model import Ridge
+
+    from grid.forecast.load import WeightedRidge
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 12))
+    x[:, :4] = (x[:, :4] > 0.5).astype(float)
+    y = x @ rng.normal(size=12) + 3.0 + rng.normal(size=500)
+    w = rng.uniform(0.1, 1.0, 500)
+    ours = WeightedRidge(alpha=2.0).fit(x, y, w)
+    theirs = Ridge(alpha=2.0).fit(x, y, sample_weight=w)
+    assert ours.coef_ is not None
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-10)
+    np.testing.assert_allclose(ours.predict(x), theirs.predict(x), atol=1e-10)

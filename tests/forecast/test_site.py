@@ -13,7 +13,17 @@ from typer.testing import CliRunner
 from grid.domain import Site, site_from_dict
 from grid.forecast.backtest import backtest
 from grid.forecast.cli import app
-from grid.forecast.site import forecast_inputs, measured_aggregate, open_store, run_site
+from grid.forecast.meters import CANDIDATES
+from grid.forecast.site import (
+    GLOBAL_HOLDOUT_DAYS,
+    forecast_inputs,
+    global_model_path,
+    measured_aggregate,
+    open_store,
+    run_site,
+    stored_global_model,
+    train_global_model,
+)
 from grid.forecast.weather import Weather
 from grid.ingest.options import IngestOptions
 from grid.ingest.pipeline import ingest
@@ -50,10 +60,10 @@ def household_kw(index: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     return {h: shape * kwh / 8760 / 1.5 * rng.uniform(0.9, 1.1, len(index)) for h, kwh in ANNUAL.items()}
 
 
-def fill(engine: Engine, site: Site) -> pd.DatetimeIndex:
-    """Register `site` and ingest DAYS days of registers (kWh) and temperatures."""
+def fill(engine: Engine, site: Site, days: int = DAYS) -> pd.DatetimeIndex:
+    """Register `site` and ingest `days` days of registers (kWh) and temperatures."""
     register_site(engine, site)
-    index = quarter_hours(START, DAYS)
+    index = quarter_hours(START, days)
     stamps = index.append(pd.DatetimeIndex([index[-1] + pd.Timedelta(minutes=15)]))
     texts = [t.isoformat() for t in stamps]
     rows: list[dict[str, object]] = []
@@ -91,6 +101,32 @@ def fill(engine: Engine, site: Site) -> pd.DatetimeIndex:
 def filled(store: Engine) -> tuple[Engine, Site, pd.DatetimeIndex]:
     site = small_site()
     return store, site, fill(store, site)
+
+
+def test_global_model_trained_stored_and_chosen_from(
+    store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daily training job's function: the site's global LightGBM model trains on the history
+    up to 14 days before the end (those days stay out of sample), is stored, and the next run
+    scores it among the candidates on exactly those days; the forecasts stay reconciled."""
+    monkeypatch.setenv("GRID_MODEL_DIR", str(tmp_path))
+    site = small_site()
+    index = fill(store, site, days=36)
+    origin = index[-1] + pd.Timedelta(minutes=15)
+    model = train_global_model(store, "q1")
+    assert model is not None and global_model_path("q1").is_file()
+    assert model.trained_until == origin - pd.Timedelta(days=GLOBAL_HOLDOUT_DAYS) - pd.Timedelta(minutes=15)
+    assert set(model.series_end) == {"site", "connection:T1", "connection:T2"}
+    loaded = stored_global_model("q1", origin)
+    assert loaded is not None and loaded.trained_until == model.trained_until
+    assert stored_global_model("q1", model.trained_until) is None  # not from the future of an origin
+    summary = run_site(store, "q1", hours=24, model=site, store=False)
+    load_targets = ("site", "connection:T1", "connection:T2")
+    assert all(summary.forecasts[(t, "power_kw")].model in CANDIDATES for t in load_targets)
+    assert not any("global model not scored" in n for n in summary.notes)
+    whole = summary.forecasts[("site", "power_kw")].median
+    parts = [summary.forecasts[(f"connection:{c}", "power_kw")].median for c in ("T1", "T2")]
+    assert (whole.to_numpy() == (parts[0] + parts[1]).to_numpy()).all()
 
 
 def test_measured_aggregate_and_site_backtest(filled: tuple[Engine, Site, pd.DatetimeIndex]) -> None:
@@ -162,7 +198,7 @@ def test_inputs_without_history_use_household_profiles(store: Engine) -> None:
     assert 0.5 < daily_kwh["H2"] / (4000 / 365) < 1.5
 
 
-def test_cli_backtest_site_mode(tmp_path: Path) -> None:
+def test_cli_backtest_site_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     engine = open_store(url)
     fill(engine, small_site())
@@ -190,3 +226,8 @@ def test_cli_backtest_site_mode(tmp_path: Path) -> None:
     run = CliRunner().invoke(app, ["run", "--site", "q1", "--db", url, "--hours", "24"])
     assert run.exit_code == 0, run.output
     assert "connection:T2" in run.output
+    # 22 days: two weeks stay out of training, the first two of the rest only serve as lags
+    monkeypatch.setenv("GRID_MODEL_DIR", str(tmp_path / "models"))
+    train = CliRunner().invoke(app, ["train", "--site", "q1", "--db", url])
+    assert train.exit_code == 1 and "too little measured load" in train.output, train.output
+    assert not (tmp_path / "models").exists()

@@ -23,9 +23,10 @@ def test_jobs_persisted_aligned_and_not_overlapping(store: Engine, sites: dict[s
         try:
             jobs = scheduler.get_jobs()
             ids = ["evaluate:demo", "evaluate:north", "replan:demo", "replan:north", sched.SYNC_JOB_ID]
-            ids = sorted([*ids, sched.WATCH_ORDERS_JOB_ID])
+            ids = sorted([*ids, sched.WATCH_ORDERS_JOB_ID, sched.TRAIN_JOB_ID])
             assert sorted(j.id for j in jobs) == ids
-            for job in (j for j in jobs if j.id not in (sched.SYNC_JOB_ID, sched.WATCH_ORDERS_JOB_ID)):
+            service_wide = (sched.SYNC_JOB_ID, sched.WATCH_ORDERS_JOB_ID, sched.TRAIN_JOB_ID)
+            for job in (j for j in jobs if j.id not in service_wide):
                 assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 120)
                 assert job.next_run_time.minute % 15 == 0
                 replan = job.id.startswith("replan:")
@@ -35,7 +36,7 @@ def test_jobs_persisted_aligned_and_not_overlapping(store: Engine, sites: dict[s
         finally:
             scheduler.shutdown(wait=False)
         with store.connect() as conn:
-            assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOB_TABLE}")).scalar() == 6
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOB_TABLE}")).scalar() == 7
 
 
 def test_interval_must_divide_the_hour(store: Engine, sites: dict[str, Path]) -> None:
