@@ -31,6 +31,7 @@ from grid.cluster import dask_client
 from grid.fleet import DEFAULT_BUDGET_MB
 from grid.fleet.worker import DEFAULT_IDLE_S, FleetTask, FleetWorkerPlugin, plan_task
 from grid.schedule.runner import Executed, PlanJob, Planner
+from grid.schedule.workers import WORKER_NICE
 from grid.series import SiteInputs
 
 #: the embedded cluster keeps each task on its site's worker (see the module docstring)
@@ -87,7 +88,9 @@ class DaskExecutor:
         client = stack.enter_context(dask_client(None, n_workers, scheduler, FLEET_CLUSTER_CONFIG))
         executor = cls(client, budget_mb)
         executor._stack = stack
-        client.register_plugin(FleetWorkerPlugin(budget_mb))  # blocks until every worker loaded the planner
+        # blocks until every worker loaded the planner; an embedded cluster's workers run at a
+        # lower CPU priority than the service (as its solver processes do: WORKER_NICE)
+        client.register_plugin(FleetWorkerPlugin(budget_mb, WORKER_NICE if scheduler is None else 0))
         return executor
 
     def workers(self) -> dict[str, str]:

@@ -35,6 +35,7 @@ from grid.domain import Site
 from grid.fleet import DEFAULT_BUDGET_MB
 from grid.fleet.parked import ParkingPlanner
 from grid.schedule.runner import PlanJob, Planner, run_plan_job
+from grid.schedule.workers import lower_priority
 from grid.series import SiteInputs
 from models.plan import Plan
 from models.solve import SolveOptions
@@ -155,10 +156,13 @@ class FleetWorkerPlugin(WorkerPlugin):
 
     name = "quartiere-fleet"
 
-    def __init__(self, budget_mb: float) -> None:
+    def __init__(self, budget_mb: float, nice: int = 0) -> None:
         self.budget_mb = budget_mb
+        self.nice = nice
 
     def setup(self, worker: Any) -> None:
+        if self.nice:  # an embedded cluster: solves yield the CPU to the service answering polls
+            lower_priority(self.nice)
         worker_models(self.budget_mb)
 
 

@@ -17,6 +17,7 @@ and on a small machine it must not take it from the process that answers set-poi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -27,6 +28,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
@@ -51,6 +53,17 @@ def start_worker(parent_pid: int) -> None:
     """Worker initializer: :func:`die_with_parent`, and yield the CPU to the service (``WORKER_NICE``)."""
     die_with_parent(parent_pid)
     os.nice(WORKER_NICE)
+
+
+def lower_priority(increment: int = WORKER_NICE) -> None:
+    """Add `increment` to the nice value of every thread of this process (Linux keeps one per
+    thread: ``os.nice`` alone would leave the threads already started, such as a Dask worker's
+    task thread, at the service's priority); threads started later inherit it."""
+    tasks = Path("/proc/self/task")
+    tids = [int(t) for t in os.listdir(tasks)] if tasks.is_dir() else [0]
+    for tid in tids:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
 
 
 def _watch_parent(parent_pid: int) -> None:
