@@ -9,7 +9,6 @@ Wire into grid/cli.py with::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,8 +25,6 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # errors people copy never wrap
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="API keys (stored hashed).")
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: $GRID_DATABASE_URL).")]
-#: workers of the embedded Dask cluster `grid serve` plans on by default (at most one per core)
-EMBEDDED_DASK_WORKERS = 2
 EnvOption = Annotated[Path | None, typer.Option("--env-file", help="KEY=value file with GRID_* settings.")]
 
 
@@ -47,8 +44,8 @@ def serve_command(
         int | None,
         typer.Option(
             min=0,
-            help="Workers of the embedded Dask cluster runs go to (default min(2, cores)); 0: one solver "
-            "process per site instead (GRID_DASK_WORKERS).",
+            help="Plan on an embedded Dask cluster of this many workers; 0 or unset: one solver process "
+            "per site (GRID_DASK_WORKERS).",
         ),
     ] = None,
 ) -> None:
@@ -64,8 +61,6 @@ def serve_command(
         settings.dask_scheduler = scheduler
     if dask_workers is not None:
         settings.dask_workers = dask_workers
-    if settings.dask_workers is None and settings.dask_scheduler is None:  # the default: an embedded cluster
-        settings.dask_workers = min(EMBEDDED_DASK_WORKERS, os.cpu_count() or 1)
     run_server(create_app(settings), host or settings.host, port or settings.port)
 
 

@@ -45,8 +45,8 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         description="Without `dask_scheduler`: plan on an embedded Dask LocalCluster of this many worker "
-        "processes; 0: one solver process per site (solve_in_subprocess). Unset: `grid serve` starts "
-        "an embedded cluster of min(2, cores) workers (the app built in a program plans as with 0).",
+        "processes (for many sites on one machine); 0 or unset: one solver process per site "
+        "(solve_in_subprocess).",
     )
     fleet_model_budget_mb: float = Field(
         default=DEFAULT_BUDGET_MB,
