@@ -178,11 +178,11 @@ def create_app(
                 deadline_s=settings.mqtt_publish_deadline_s,
             )
         ctx.started_at = clock()
-        if settings.dask_scheduler is not None or (settings.dask_workers or 0) > 0:
+        if settings.dask_scheduler is not None or settings.dask_workers > 0:
             from grid.fleet.executor import DaskExecutor  # Dask loads only for a fleet
 
             service.executor = DaskExecutor.start(
-                settings.dask_scheduler, max(1, settings.dask_workers or 0), settings.fleet_model_budget_mb
+                settings.dask_scheduler, max(1, settings.dask_workers), settings.fleet_model_budget_mb
             )
         clean_stale_uploads()  # left by a killed process
         service.recover(clock())  # runs a killed process left `running`: failed, planned again

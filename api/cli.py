@@ -44,8 +44,7 @@ def serve_command(
         int | None,
         typer.Option(
             min=0,
-            help="Plan on an embedded Dask cluster of this many workers; 0 or unset: one solver process "
-            "per site (GRID_DASK_WORKERS).",
+            help="Plan on an embedded Dask cluster of this many workers; 0: one process per site (GRID_DASK_WORKERS).",
         ),
     ] = None,
 ) -> None:

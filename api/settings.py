@@ -41,12 +41,11 @@ class Settings(BaseSettings):
         description="Address of a Dask scheduler (tcp://host:8786): every run of every site is a task on that "
         "cluster, each site kept on one worker (its warm model); the service only schedules, stores and serves.",
     )
-    dask_workers: int | None = Field(
-        default=None,
+    dask_workers: int = Field(
+        default=0,
         ge=0,
         description="Without `dask_scheduler`: plan on an embedded Dask LocalCluster of this many worker "
-        "processes (for many sites on one machine); 0 or unset: one solver process per site "
-        "(solve_in_subprocess).",
+        "processes (for many sites on one machine); 0: one solver process per site (solve_in_subprocess).",
     )
     fleet_model_budget_mb: float = Field(
         default=DEFAULT_BUDGET_MB,

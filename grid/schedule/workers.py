@@ -52,7 +52,7 @@ def die_with_parent(parent_pid: int) -> None:
 def start_worker(parent_pid: int) -> None:
     """Worker initializer: :func:`die_with_parent`, and yield the CPU to the service (``WORKER_NICE``)."""
     die_with_parent(parent_pid)
-    os.nice(WORKER_NICE)
+    lower_priority(WORKER_NICE)  # the parent-watch thread too
 
 
 def lower_priority(increment: int = WORKER_NICE) -> None:

@@ -1,5 +1,6 @@
-"""The embedded Dask cluster of `grid serve` solves at a lower CPU priority than the service that
-answers set-point polls, on every thread of each worker (Linux keeps a nice value per thread)."""
+"""The solver processes and the embedded Dask cluster of `grid serve` solve at a lower CPU
+priority than the service that answers set-point polls, on every thread of each worker (Linux
+keeps a nice value per thread)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,16 @@ def test_embedded_workers_yield_the_cpu_to_the_service() -> None:
         assert len(values) > 1 and min(values) >= min(19, ours + WORKER_NICE), (address, values)
     assert min(in_task) >= min(19, ours + WORKER_NICE), in_task
     assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # the service itself is untouched
+
+
+def test_solver_process_threads_yield_the_cpu_to_the_service() -> None:
+    """The one-process-per-site pool: every thread of its worker (the parent watch included)."""
+    from grid.schedule.workers import worker_pool
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = worker_pool()
+    try:
+        values = pool.submit(thread_nice_values).result()
+    finally:
+        pool.shutdown()
+    assert len(values) > 1 and min(values) >= min(19, ours + WORKER_NICE), values
