@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from grid.errors import InputError
+from grid.errors import InputError, InputErrors
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -53,7 +53,11 @@ def serve_command(
     from api.serving import run_server
     from api.settings import load_settings  # the settings, the store and uvicorn load when a command runs
 
-    settings = load_settings(env_file)
+    try:
+        settings = load_settings(env_file)
+    except InputErrors as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     if no_scheduler:
         settings.scheduler_enabled = False
     if scheduler is not None:

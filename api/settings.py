@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grid.broker import BrokerAuth
+from grid.errors import InputError, InputErrors
 from grid.fleet import DEFAULT_BUDGET_MB
 from grid.store.engine import DEFAULT_URL
 
@@ -156,7 +157,21 @@ class Settings(BaseSettings):
 
 
 def load_settings(env_file: Path | None = None) -> Settings:
-    """Settings from the environment, and from `env_file` (KEY=value lines) when given."""
-    if env_file is None:
-        return Settings()
-    return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    """Settings from the environment, and from `env_file` (KEY=value lines) when given. A value
+    that does not fit raises :class:`InputErrors`, one entry per variable (``GRID_...``: what is
+    wrong, the value seen)."""
+    where = f" (environment or {env_file})" if env_file is not None else " (environment)"
+    try:
+        if env_file is None:
+            return Settings()
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        errors = [
+            InputError(
+                "GRID_" + "_".join(str(part) for part in err["loc"]).upper() + where,
+                err["msg"],
+                err.get("input", InputError._MISSING),
+            )
+            for err in exc.errors()
+        ]
+        raise InputErrors(errors, "settings") from None

@@ -45,3 +45,20 @@ def test_wiring_into_the_grid_app(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'w.sqlite'}"
     created = runner.invoke(app, ["keys", "create", "--role", "admin", "--site", "*", "--db", db])
     assert created.exit_code == 0 and created.stdout.strip().splitlines()[-1].startswith("qk_")
+
+
+def test_serve_names_a_bad_setting_instead_of_a_traceback(tmp_path: Path) -> None:
+    """A GRID_* variable that does not parse: exit 2, the variable, what is wrong and the value."""
+    from grid.cli import app
+
+    env_file = tmp_path / "grid.env"
+    env_file.write_text("GRID_REPLAN_EVERY_MIN=often\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["serve", "--env-file", str(env_file)], env={"GRID_DASK_WORKERS": "abc", "COLUMNS": "80"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert "settings: 2 problem(s)" in text
+    assert f"GRID_DASK_WORKERS (environment or {env_file}): Input should be a valid integer" in text
+    assert "got 'abc'" in text and "got 'often'" in text
