@@ -90,6 +90,9 @@ def _scheduler_problems(ctx: ServiceContext, running: bool, age_s: float | None)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-def metrics() -> Response:
-    """Prometheus metrics: plan durations and statuses, ingested records, request latency."""
+def metrics(ctx: Ctx) -> Response:
+    """Prometheus metrics: plan durations and statuses, ingested records, request latency, the
+    last run of each site (read back from the store after a restart, before any run or
+    ``/api/v1/fleet/status`` request)."""
+    ctx.service.status.snapshot()  # the first call loads the stored runs and sets their gauges
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

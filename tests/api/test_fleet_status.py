@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
 from grid.errors import PlanError
+from grid.schedule import metrics
 from models.warm import WarmPlanner
 from tests.api.kit import Clock, make_app, service
 
@@ -106,3 +107,19 @@ def test_the_status_survives_a_restart(
     assert after["sites"] == before["sites"]  # when, which period, how long, warm or cold, worker
     demo = after["sites"][1]
     assert demo["mode"] == "cold" and demo["worker"] == "service" and demo["duration_s"] > 0
+
+
+def test_metrics_after_a_restart_show_the_stored_runs(
+    fleet_client: TestClient, store: Engine, sites: dict[str, Path], clock: Clock
+) -> None:
+    svc = service(fleet_client.app)  # type: ignore[arg-type]
+    assert svc.run("demo", clock()).status.startswith("optimal")
+    metrics.FLEET_LAST_RUN.clear()  # a new process: no gauge set yet
+    with TestClient(make_app(store, sites, clock)) as restarted:  # no run, no status request
+        text = restarted.get("/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples["quartiere_fleet_last_run_timestamp_seconds", (("site", "demo"),)] == clock().timestamp()
