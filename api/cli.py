@@ -30,7 +30,7 @@ EnvOption = Annotated[Path | None, typer.Option("--env-file", help="KEY=value fi
 
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Listen address (default GRID_HOST or 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default GRID_PORT or 8000).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default GRID_PORT or 8000).")] = None,
     env_file: EnvOption = None,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Serve only; do not re-plan.")] = False,
     scheduler: Annotated[

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     setpoint_intervals: int = Field(default=4, ge=1, le=96, description="Intervals of set-points published per asset.")
     mqtt_enabled: bool = Field(default=True, description="Publish set-points over MQTT.")
     mqtt_host: str = Field(default="127.0.0.1", description="MQTT broker host.")
-    mqtt_port: int = Field(default=1883, description="MQTT broker port.")
+    mqtt_port: int = Field(default=1883, ge=1, le=65535, description="MQTT broker port.")
     mqtt_prefix: str = Field(default="quartier", description="Topic prefix: <prefix>/<site>/setpoints/<asset_id>.")
     mqtt_username: str | None = Field(default=None, description="MQTT user name (none: anonymous).")
     mqtt_password: SecretStr | None = Field(default=None, description="MQTT password of `mqtt_username`.")
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         "provider); off, requests skip its per-request check.",
     )
     host: str = Field(default="127.0.0.1", description="Address `grid serve` listens on.")
-    port: int = Field(default=8000, description="Port `grid serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `grid serve` listens on.")
 
     def broker_auth(self) -> BrokerAuth:
         """The MQTT credentials and TLS settings (publishing; ingestion reads the same variables)."""

@@ -130,7 +130,7 @@ def demo_command(
     db: Annotated[str | None, typer.Option(help="Database URL.", envvar="GRID_DATABASE_URL")] = None,
     history: Annotated[bool, typer.Option(help="Write and ingest the meter history first.")] = True,
     serve: Annotated[bool, typer.Option(help="Serve the API and scheduler afterwards (Ctrl-C stops).")] = True,
-    port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API.")] = 8000,
     host: Annotated[str, typer.Option(help="Address the API listens on (127.0.0.1: this machine only).")] = "127.0.0.1",
     simulate_days: Annotated[
         float, typer.Option(help="Serve the closed-loop simulator (grid simulate) for this many days instead.")
@@ -140,6 +140,13 @@ def demo_command(
     """The main job on the demo neighbourhood: ingest its meter history, plan the next 24 h, store and
     print the plan, then serve it (API, dashboard data, scheduler) on a clock replaying the demo days.
     With --simulate-days the API is served on the simulator's clock with the closed loop behind it."""
+    if serve or simulate_days > 0:  # a GRID_* setting that does not parse: say so now, not minutes later
+        from api.settings import load_settings
+
+        try:
+            load_settings()
+        except InputErrors as exc:
+            raise fail_input(exc) from None
     if simulate_days > 0:
         from grid.sim.run import SimConfig, prepare
         from grid.sim.serve import serve_simulation

@@ -157,3 +157,28 @@ def test_demo_command_plans_stores_and_the_api_serves_the_plan(tmp_path: Path) -
     body = response.json()
     assert body["plan_id"] == plan["plan_id"]
     assert body["stale"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"GRID_PORT": "80000"}, "GRID_PORT (environment): Input should be less than or equal to 65535"),
+        ({"GRID_REPLAN_EVERY_MIN": "often"}, "GRID_REPLAN_EVERY_MIN (environment): Input should be a valid integer"),
+    ],
+)
+def test_demo_names_a_bad_setting_before_its_work(tmp_path: Path, env: dict[str, str], expected: str) -> None:
+    """`grid demo` serves with the GRID_* settings: one that does not parse stops it at once (exit 2,
+    nothing written), not after the history, the forecasts and the plan."""
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--db", f"sqlite:///{tmp_path / 'd.sqlite'}"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert expected in " ".join((result.stderr or result.output).split())
+    assert not out.exists() and not (tmp_path / "d.sqlite").exists()
+
+
+def test_demo_port_out_of_range_is_refused() -> None:
+    result = runner.invoke(app, ["demo", "--port", "70000", "--no-history", "--no-serve"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in (text := " ".join((result.stderr or result.output).split()))
+    assert "65535" in text
