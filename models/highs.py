@@ -26,6 +26,8 @@ few basic, singular) as it does any basis from elsewhere. Measured on generated 
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import highspy
@@ -58,6 +60,8 @@ _BANNER_SHOWN = [False]
 #: HiGHS's basis statuses by their number (kLower 0, kBasic 1, kUpper 2, kZero 3, kNonbasic 4)
 _BASIS_STATUS = tuple(sorted(highspy.HighsBasisStatus.__members__.values(), key=int))
 _LOWER, _BASIC, _UPPER, _ZERO = 0, 1, 2, 3
+#: where basis files go for a moment (memory, where there is such a file system)
+_SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 _COLWISE = int(highspy.MatrixFormat.kColwise)
 _MINIMIZE = int(highspy.ObjSense.kMinimize)
 
@@ -154,12 +158,10 @@ class PersistentHighs:
         form = self.model.assembly.form
         assert form is not None
         h: Any = self.highs
-        basis = h.getBasis()
-        if not basis.valid:
+        statuses = basis_statuses(h, form.num_col, form.num_row)
+        if statuses is None:
             return False
-        col = np.fromiter(map(int, basis.col_status), dtype=np.int8, count=form.num_col)
-        row = np.fromiter(map(int, basis.row_status), dtype=np.int8, count=form.num_row)
-        col, row = shifted_basis(form.shift_source(k), col, row, self._pushed)
+        col, row = shifted_basis(form.shift_source(k), *statuses, self._pushed)
         new = highspy.HighsBasis()
         new.col_status = list(map(_BASIS_STATUS.__getitem__, col.tolist()))
         new.row_status = list(map(_BASIS_STATUS.__getitem__, row.tolist()))
@@ -227,6 +229,30 @@ class PersistentHighs:
     def write_model(self, path: str) -> None:
         """Write the LP exactly as HiGHS holds it (e.g. .mps), for a reference solve elsewhere."""
         self.highs.writeModel(path)
+
+
+def basis_statuses(h: Any, num_col: int, num_row: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """HiGHS's current basis as two int8 arrays (column and row statuses, HiGHS's numbers), None
+    when it has no valid basis.
+
+    highspy hands a basis over as Python lists of enum objects (~0.7 us per column or row: 0.16 s
+    for a fleet site of 230 000); HiGHS's own basis file, one ``<name> <status>`` line per column
+    and row after three header lines, is written and read in a few ms: each status is the digit
+    before a line's end."""
+    with tempfile.TemporaryDirectory(prefix="quartiere-basis-", dir=_SCRATCH) as folder:
+        path = os.path.join(folder, "basis.bas")
+        if h.writeBasis(path) == highspy.HighsStatus.kError:  # a warning: no solution yet
+            return None
+        with open(path, "rb") as f:
+            text = np.frombuffer(f.read(), dtype=np.uint8)
+    ends = np.flatnonzero(text == ord("\n"))
+    if len(ends) != 4 + num_col + num_row or bytes(text[ends[0] + 1 : ends[1]]) != b"Valid":
+        return None
+    last = text[ends - 1].astype(np.int8) - ord("0")
+    col, row = last[3 : 3 + num_col], last[4 + num_col :]
+    if ((col < 0) | (col > 4)).any() or ((row < 0) | (row > 4)).any():
+        return None
+    return col, row
 
 
 def shifted_basis(

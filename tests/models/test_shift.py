@@ -13,8 +13,8 @@ from grid.domain import Site
 from grid.series import SiteInputs
 from grid.timeindex import horizon_index
 from models.dispatch import build_model
-from models.highs import shifted_basis
-from models.solve import plan_site
+from models.highs import PersistentHighs, basis_statuses, shifted_basis
+from models.solve import plan_site, solve_model
 from models.warm import WarmPlanner, horizon_shift
 from tests.models.invariants import check_plan
 from tests.models.test_warm import HOURS, START, demo, tables_at
@@ -123,3 +123,15 @@ def test_a_horizon_the_basis_cannot_follow_is_solved_as_before(demo: tuple[Site,
     back = planner(site, inputs, earlier)
     assert back.solver["warm_start"] and planner.shifted_runs == 0
     assert back.objective_eur == pytest.approx(plan_site(site, inputs, earlier).objective_eur, rel=1e-7)
+
+
+def test_the_basis_read_from_highs_is_its_basis(demo: tuple[Site, SiteInputs]) -> None:
+    outcome = solve_model(build_model(tables_at(demo)))
+    h = outcome.solver.highs
+    read = basis_statuses(h, h.getNumCol(), h.getNumRow())
+    assert read is not None
+    basis = h.getBasis()
+    assert read[0].tolist() == [int(s) for s in basis.col_status]
+    assert read[1].tolist() == [int(s) for s in basis.row_status]
+    assert (read[0] == 1).sum() + (read[1] == 1).sum() == h.getNumRow()
+    assert basis_statuses(PersistentHighs().highs, 0, 0) is None  # no basis yet
