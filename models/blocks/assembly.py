@@ -428,7 +428,7 @@ def _shift(time: TimeAxis | None, n: int, k: int) -> np.ndarray:
     timed = np.flatnonzero(entity >= 0)
     if not len(timed):
         return source
-    e, t = entity[timed], step[timed]
+    e, t = entity[timed].astype(np.int64), step[timed].astype(np.int64)
     last = np.full(int(e.max()) + 1, -1, dtype=np.int64)
     np.maximum.at(last, e, t)
     span = int(t.max()) + k + 2
@@ -738,8 +738,8 @@ class Assembly:
         return form
 
     def _column_time(self, n_cols: int) -> TimeAxis:
-        entity = np.full(n_cols, -1, dtype=np.int64)
-        step = np.zeros(n_cols, dtype=np.int64)
+        entity = np.full(n_cols, -1, dtype=np.int32)  # kept with the model: 8 bytes a column
+        step = np.zeros(n_cols, dtype=np.int32)
         entities = 0
         for start, (e, t) in self._col_time:
             entity[start : start + len(e)] = e + entities
@@ -785,7 +785,7 @@ def _concat(parts: list[np.ndarray], infinite: float) -> np.ndarray:
 
 
 def _concat_int(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, dtype=np.int32)
 
 
 def _length(value: Any) -> int | None:
