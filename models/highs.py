@@ -13,10 +13,21 @@ Pyomo's own HiGHS interface compiles from the same model, after a build and afte
 Pyomo's interface (`pyomo.contrib.solver.solvers.highs.Highs`) gives the same LP but walks ~10^5
 Pyomo objects to get there and runs HiGHS in a thread with Python interrupt callbacks; on the demo
 that cost more than the solve itself. Here ``run`` is HiGHS's own, so Ctrl-C waits for the solve.
+
+A rolling re-plan solves the same LP over a horizon that starts `k` steps later: every column and row
+of a time series then stands for the step after the one it stood for, and the last basis, taken as
+it is, is a poor start. :meth:`PersistentHighs.shift_basis` gives HiGHS the basis in which (entity,
+t) takes the status (entity, t + k) had (the assembly's time layout,
+:meth:`~models.blocks.assembly.StandardForm.shift_source`); columns now fixed (a state's initial
+point, an EV charger while the car is away) are nonbasic; HiGHS completes the basis (too many or too
+few basic, singular) as it does any basis from elsewhere. Measured on generated fleet sites (24 h at
+15 min): a third to a half of the simplex iterations of the unshifted basis.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import highspy
@@ -46,6 +57,11 @@ _STATUS = {
 
 
 _BANNER_SHOWN = [False]
+#: HiGHS's basis statuses by their number (kLower 0, kBasic 1, kUpper 2, kZero 3, kNonbasic 4)
+_BASIS_STATUS = tuple(sorted(highspy.HighsBasisStatus.__members__.values(), key=int))
+_LOWER, _BASIC, _UPPER, _ZERO = 0, 1, 2, 3
+#: where basis files go for a moment (memory, where there is such a file system)
+_SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 _COLWISE = int(highspy.MatrixFormat.kColwise)
 _MINIMIZE = int(highspy.ObjSense.kMinimize)
 
@@ -133,6 +149,29 @@ class PersistentHighs:
         self._pushed = new
         self._solution = None
 
+    def shift_basis(self, k: int) -> bool:
+        """Replace HiGHS's basis by the last one shifted `k` steps forward in time (see the module
+        docstring): for a horizon that starts `k` steps after the one of the last solve. False (the
+        basis left as it is) when there is no valid basis."""
+        if self.model is None or k <= 0:
+            return False
+        form = self.model.assembly.form
+        assert form is not None
+        h: Any = self.highs
+        statuses = basis_statuses(h, form.num_col, form.num_row)
+        if statuses is None:
+            return False
+        col, row = shifted_basis(form.shift_source(k), *statuses, self._pushed)
+        new = highspy.HighsBasis()
+        new.col_status = list(map(_BASIS_STATUS.__getitem__, col.tolist()))
+        new.row_status = list(map(_BASIS_STATUS.__getitem__, row.tolist()))
+        new.valid = True
+        new.alien = True  # HiGHS makes it a basis: as many basic as rows, nonsingular
+        if h.setBasis(new) == highspy.HighsStatus.kError:
+            return False
+        self._solution = None
+        return True
+
     # --- solve and results ----------------------------------------------------------------------------
 
     def run(self, time_limit_s: float | None, threads: int | None, options: dict[str, Any]) -> None:
@@ -190,6 +229,52 @@ class PersistentHighs:
     def write_model(self, path: str) -> None:
         """Write the LP exactly as HiGHS holds it (e.g. .mps), for a reference solve elsewhere."""
         self.highs.writeModel(path)
+
+
+def basis_statuses(h: Any, num_col: int, num_row: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """HiGHS's current basis as two int8 arrays (column and row statuses, HiGHS's numbers), None
+    when it has no valid basis.
+
+    highspy hands a basis over as Python lists of enum objects (~0.7 us per column or row: 0.16 s
+    for a fleet site of 230 000); HiGHS's own basis file, one ``<name> <status>`` line per column
+    and row after three header lines, is written and read in a few ms: each status is the digit
+    before a line's end."""
+    with tempfile.TemporaryDirectory(prefix="quartiere-basis-", dir=_SCRATCH) as folder:
+        path = os.path.join(folder, "basis.bas")
+        if h.writeBasis(path) == highspy.HighsStatus.kError:  # a warning: no solution yet
+            return None
+        with open(path, "rb") as f:
+            text = np.frombuffer(f.read(), dtype=np.uint8)
+    ends = np.flatnonzero(text == ord("\n"))
+    if len(ends) != 4 + num_col + num_row or bytes(text[ends[0] + 1 : ends[1]]) != b"Valid":
+        return None
+    last = text[ends - 1].astype(np.int8) - ord("0")
+    col, row = last[3 : 3 + num_col], last[4 + num_col :]
+    if ((col < 0) | (col > 4)).any() or ((row < 0) | (row > 4)).any():
+        return None
+    return col, row
+
+
+def shifted_basis(
+    sources: tuple[np.ndarray, np.ndarray], col: np.ndarray, row: np.ndarray, arrays: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row statuses (HiGHS's numbers) taken from `sources` (the column and row each
+    stands for, ``StandardForm.shift_source``), made to fit the bounds in `arrays` (the LP's
+    current ``evaluate``): a nonbasic status never at an infinite bound, a fixed column never basic.
+    The number of basic columns and rows may differ from the number of rows (an alien basis)."""
+    col, row = col[sources[0]], row[sources[1]]
+    for status, lower, upper in (
+        (col, arrays["col_lower"], arrays["col_upper"]),
+        (row, arrays["row_lower"], arrays["row_upper"]),
+    ):
+        lo, up = np.isfinite(lower), np.isfinite(upper)
+        at_lower, at_upper = status == _LOWER, status == _UPPER
+        status[at_lower & ~lo] = _UPPER
+        status[at_upper & ~up] = _LOWER
+        status[(at_lower | at_upper) & ~lo & ~up] = _ZERO
+    fixed = (arrays["col_lower"] == arrays["col_upper"]) & (col == _BASIC)
+    col[fixed] = _LOWER
+    return col, row
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -42,24 +42,28 @@ class SolveOutcome:
     termination: str
     objective_eur: float | None
     solver: PersistentHighs
-    handover_s: float  # Pyomo -> HiGHS (model load or parameter update)
+    handover_s: float  # Pyomo -> HiGHS (model load or parameter update, the basis shifted)
     solve_s: float  # HiGHS itself
+    shifted: bool = False  # the solve started from the last basis shifted in time
 
 
 def solve_model(
-    dm: DispatchModel, options: SolveOptions | None = None, solver: PersistentHighs | None = None
+    dm: DispatchModel, options: SolveOptions | None = None, solver: PersistentHighs | None = None, shift: int = 0
 ) -> SolveOutcome:
     """Hand the model to a (new or given persistent) HiGHS instance and solve it.
 
     Re-using `solver` on the model it holds only pushes changed mutable parameters to HiGHS and
-    warm starts from the previous basis.
+    warm starts from the previous basis, shifted `shift` steps forward in time when the horizon
+    starts that many steps after the last solve's (``PersistentHighs.shift_basis``).
     """
     options = options or SolveOptions()
     _use_threads(options.threads)
     opt = solver or PersistentHighs()
     t0 = time.perf_counter()
+    shifted = False
     if opt.model is dm:
         opt.update()
+        shifted = shift > 0 and opt.shift_basis(shift)
     else:
         opt.load(dm)
     t1 = time.perf_counter()
@@ -80,6 +84,7 @@ def solve_model(
         solver=opt,
         handover_s=t1 - t0,
         solve_s=solve_s,
+        shifted=shifted,
     )
 
 
@@ -108,11 +113,15 @@ def plan_tables(tables: Tables, options: SolveOptions | None = None) -> Plan:
 
 
 def solve_tables(
-    tables: Tables, options: SolveOptions | None = None, warm: tuple[DispatchModel, PersistentHighs] | None = None
+    tables: Tables,
+    options: SolveOptions | None = None,
+    warm: tuple[DispatchModel, PersistentHighs] | None = None,
+    shift: int = 0,
 ) -> tuple[Plan, DispatchModel, SolveOutcome]:
     """Plan `tables`: build the model, or with `warm` = (model, its solver) re-use a model of the
     same structure (see ``models.warm``): refresh its mutable parameters from `tables` and re-solve
-    from the solver's last basis. Returns the plan, the model and the solve outcome."""
+    from the solver's last basis (shifted `shift` steps forward in time, see `solve_model`).
+    Returns the plan, the model and the solve outcome."""
     computed_at = pd.Timestamp.now(tz="UTC").floor("s")
     # Building and loading ~10^5 Pyomo objects triggers the cyclic garbage collector again and
     # again for nothing (they are all alive); pausing it halves build and hand-over time.
@@ -124,7 +133,7 @@ def solve_tables(
             dm, solver = warm
             refresh_model(dm, tables)
         build_s = time.perf_counter() - t0
-        outcome = solve_model(dm, options, solver)
+        outcome = solve_model(dm, options, solver, shift)
         t1 = time.perf_counter()
         plan = _result_plan(dm, outcome, computed_at)
     plan.solver["warm_start"] = warm is not None

@@ -5,7 +5,8 @@ in and the requested profiles of devices without a contract as mutable Params (`
 everything else in it (which variables and rows exist, their fixed coefficients) follows from the
 rest of the tables. The structure key hashes exactly that rest, plus what the builders derive from
 it (the steps where heat can go unmet). Equal keys: refresh the Params from the new tables and
-re-solve with the same HiGHS instance, which starts from its last basis. Different keys (more EV
+re-solve with the same HiGHS instance, which starts from its last basis, shifted in time by as many
+steps as the new horizon starts after the kept one (``models.highs``). Different keys (more EV
 sessions at one charger than it has slots, an edited site, another horizon length, heat demand near a
 heat pump's capacity at other steps): build anew. Results are the same either way (tests compare the
 refreshed LP with a fresh build).
@@ -81,6 +82,17 @@ def structure_key(tables: Tables) -> str:
     return h.hexdigest()
 
 
+def horizon_shift(kept: pd.DatetimeIndex, new: pd.DatetimeIndex) -> int:
+    """Steps the horizon `new` starts after `kept` (same length and resolution, the structure key
+    says so); 0 when it does not start a whole number of steps later inside `kept`."""
+    if len(kept) < 2 or len(new) != len(kept):
+        return 0
+    step = kept[1] - kept[0]
+    moved = new[0] - kept[0]
+    k, rest = divmod(moved, step)
+    return int(k) if rest == pd.Timedelta(0) and 0 < k < len(kept) else 0
+
+
 def _feed(h: Any, path: str, value: Any) -> None:
     if path in PARAM_FIELDS:
         return
@@ -112,11 +124,14 @@ class WarmPlanner:
     """A planner (``plan_site``'s signature) that keeps each site's last model and re-uses it
     when the structure key matches. One run per site at a time (the caller's per-site lock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shift: bool = True) -> None:
         self._kept: dict[str, _Kept] = {}
         self._lock = threading.Lock()
+        #: shift the kept basis in time when the horizon moved (False: the basis as it was)
+        self.shift = shift
         self.warm_runs = 0
         self.cold_runs = 0
+        self.shifted_runs = 0  # warm runs that started from a shifted basis
 
     def __call__(
         self, site: Site, inputs: SiteInputs, index: pd.DatetimeIndex, options: SolveOptions | None = None
@@ -128,9 +143,11 @@ class WarmPlanner:
         with self._lock:
             kept = self._kept.pop(site.id, None)
         if kept is not None and kept.key == key:
-            plan, dm, outcome = solve_tables(tables, options, warm=(kept.model, kept.solver))
+            shift = horizon_shift(kept.model.tables.index, tables.index) if self.shift else 0
+            plan, dm, outcome = solve_tables(tables, options, warm=(kept.model, kept.solver), shift=shift)
             if outcome.ok:
                 self.warm_runs += 1
+                self.shifted_runs += outcome.shifted
                 self._keep(site.id, key, dm, outcome.solver)
                 plan.timings_s = {"tables_s": tables_s, **plan.timings_s}
                 return plan

@@ -15,6 +15,11 @@ where each parameter goes, so that the hand-over to HiGHS and every later update
 operations instead of a walk over ~10^5 Pyomo objects. ``tests/models/test_handover.py`` checks the
 arrays entry for entry against what Pyomo's standard-form compiler makes of the model.
 
+Variables and rows that run along the horizon say so (``time``: the step of each element and whose
+it is, see :func:`time_axis`); :meth:`StandardForm.shift_source` uses that to map a column or row
+of this horizon to the one of a horizon that starts `k` steps earlier (a warm re-plan's basis, see
+``models.highs``).
+
 Units: injections are kW drawn from a node (positive = consumption); cost coefficients are EUR per
 unit of the variable (already multiplied by dt_h for powers); slack amounts are value x scale in unit.
 """
@@ -282,6 +287,40 @@ class Link:
     ref: ParamRef
 
 
+#: the time layout of a variable or row group: (entity, step) of each element (None: no time axis)
+TimeAxis = tuple[np.ndarray, np.ndarray]
+
+
+def time_axis(time: Any, n: int) -> TimeAxis | None:
+    """The (entity, step) of each of `n` elements: `time` is None (no time axis), an int L (the
+    elements are entity-major with L steps each: flat = entity x L + step) or an (entity, step)
+    pair of arrays."""
+    if time is None:
+        return None
+    if isinstance(time, tuple):
+        entity, step = (np.asarray(a, dtype=np.int64).ravel() for a in time)
+        if len(entity) != n or len(step) != n:
+            raise ValueError(f"a time axis of {len(entity)}/{len(step)} elements for {n}")
+        return entity, step
+    steps = int(time)
+    if steps <= 0 or n % steps:
+        raise ValueError(f"{n} elements are not whole runs of {steps} steps")
+    return np.repeat(np.arange(n // steps), steps), np.tile(np.arange(steps), n // steps)
+
+
+def runs_of_steps(steps: list[np.ndarray]) -> TimeAxis:
+    """(entity, step) of elements given as chunks of steps: an entity is a run of increasing steps
+    inside one chunk (e.g. one device's columns, an EV charger's sessions one after another)."""
+    if not steps:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    step = np.concatenate(steps).astype(np.int64)
+    new = np.ones(len(step), dtype=bool)
+    new[1:] = step[1:] <= step[:-1]
+    starts = np.cumsum([0, *[len(c) for c in steps[:-1]]])
+    new[starts[starts < len(step)]] = True
+    return np.cumsum(new) - 1, step
+
+
 @dataclass
 class RowGroup:
     """Rows lower <= A x <= upper collected as COO triplets until the model is finalised."""
@@ -290,6 +329,7 @@ class RowGroup:
     name: str
     lower: Values
     upper: Values
+    time: TimeAxis | None = None
     rows: list[np.ndarray] = field(default_factory=list)
     cols: list[np.ndarray] = field(default_factory=list)
     coefs: list[np.ndarray] = field(default_factory=list)
@@ -334,6 +374,10 @@ class StandardForm:
     row_start: dict[int, int]
     links: dict[str, list[Link]]
     base_cost: np.ndarray  # the numeric part of the costs (links add to it)
+    #: (entity, step) of every column and row along the horizon (entity -1: no time axis); entities
+    #: are numbered across the whole LP
+    col_time: TimeAxis | None = None
+    row_time: TimeAxis | None = None
 
     @property
     def num_col(self) -> int:
@@ -342,6 +386,13 @@ class StandardForm:
     @property
     def num_row(self) -> int:
         return len(self.row_lower)
+
+    def shift_source(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """For a horizon that starts `k` steps after this LP's: for each column and row, the one of
+        this LP that stands for the same entity and time, (entity, t + k), or for the entity's
+        last step where t + k is past it; elements without a time axis stand for themselves.
+        Returns (column sources, row sources)."""
+        return _shift(self.col_time, self.num_col, k), _shift(self.row_time, self.num_row, k)
 
     def coef_rows(self, positions: np.ndarray) -> np.ndarray:
         """Row of each matrix entry at `positions` (CSR data positions)."""
@@ -369,6 +420,28 @@ class StandardForm:
         return out
 
 
+def _shift(time: TimeAxis | None, n: int, k: int) -> np.ndarray:
+    source = np.arange(n)
+    if time is None or not n:
+        return source
+    entity, step = time
+    timed = np.flatnonzero(entity >= 0)
+    if not len(timed):
+        return source
+    e, t = entity[timed].astype(np.int64), step[timed].astype(np.int64)
+    last = np.full(int(e.max()) + 1, -1, dtype=np.int64)
+    np.maximum.at(last, e, t)
+    span = int(t.max()) + k + 2
+    keys = e * span + t
+    order = np.argsort(keys, kind="stable")
+    want = e * span + np.minimum(t + k, last[e])
+    at = np.searchsorted(keys[order], want)
+    at = np.minimum(at, len(order) - 1)
+    found = keys[order][at] == want
+    source[timed[found]] = timed[order[at[found]]]
+    return source
+
+
 @dataclass
 class SlackTable:
     kind: list[str] = field(default_factory=list)
@@ -390,6 +463,7 @@ class Assembly:
         self._col_lower: list[Values] = []
         self._col_upper: list[Values] = []
         self._col_start: list[int] = []
+        self._col_time: list[tuple[int, TimeAxis]] = []  # (first column, time axis) of timed groups
         self.groups: list[RowGroup] = []
         self._inj: list[tuple[np.ndarray, ...]] = []
         self._cost_cols: list[np.ndarray] = []
@@ -402,10 +476,12 @@ class Assembly:
 
     # --- variables ---------------------------------------------------------------------------------
 
-    def var(self, block: Any, name: str, n: int, lb: Any = 0.0, ub: Any = None) -> np.ndarray:
+    def var(self, block: Any, name: str, n: int, lb: Any = 0.0, ub: Any = None, time: Any = None) -> np.ndarray:
         """Add `n` variables as ``block.<name>[0..n-1]`` with bounds (a number, None, a float array
-        with NaN for none, a ParamRef or a Values); return their global column numbers."""
+        with NaN for none, a ParamRef or a Values) and their time layout (see :func:`time_axis`);
+        return their global column numbers."""
         lower, upper = Values.of(lb, n), Values.of(ub, n)
+        axis = time_axis(time, n)
         scalar_lb, scalar_ub = lower.uniform(), upper.uniform()
         index = pyo.RangeSet(0, n - 1) if n else pyo.Set(initialize=[])
         var = pyo.Var(
@@ -436,6 +512,8 @@ class Assembly:
         self._col_lower.append(lower)
         self._col_upper.append(upper)
         self._col_start.append(start)
+        if axis is not None:
+            self._col_time.append((start, axis))
         return np.arange(start, start + n)
 
     def set_lower(self, cols: np.ndarray, lb: Any) -> None:
@@ -491,21 +569,21 @@ class Assembly:
 
     # --- rows ------------------------------------------------------------------------------------------
 
-    def rows(self, block: Any, name: str, lower: Any, upper: Any, n: int | None = None) -> RowGroup:
-        """Start a group of rows named ``block.<name>`` (as many as `lower` has, or `n`); fill it
-        with `RowGroup.add`."""
+    def rows(self, block: Any, name: str, lower: Any, upper: Any, n: int | None = None, time: Any = None) -> RowGroup:
+        """Start a group of rows named ``block.<name>`` (as many as `lower` has, or `n`) with their
+        time layout (see :func:`time_axis`); fill it with `RowGroup.add`."""
         if n is None:
             n = _length(lower) if _length(lower) is not None else _length(upper)
         if n is None:
             raise ValueError(f"{name}: the number of rows is not given")
-        group = RowGroup(block, name, Values.of(lower, n), Values.of(upper, n))
+        group = RowGroup(block, name, Values.of(lower, n), Values.of(upper, n), time_axis(time, n))
         self.groups.append(group)
         return group
 
-    def equal(self, block: Any, name: str, rhs: Any) -> RowGroup:
+    def equal(self, block: Any, name: str, rhs: Any, time: Any = None) -> RowGroup:
         n = _length(rhs)
         value = Values.of(rhs, n if n is not None else 0)
-        return self.rows(block, name, value, value, len(value.numbers))
+        return self.rows(block, name, value, value, len(value.numbers), time)
 
     # --- node injections, costs, slacks -----------------------------------------------------------------
 
@@ -612,6 +690,9 @@ class Assembly:
         # rows in the order Pyomo lists the constraint components (the model's own order)
         row_start: dict[int, int] = {}
         lowers, uppers, indptrs, indices, data = [], [], [], [], []
+        row_entity: list[np.ndarray] = []
+        row_step: list[np.ndarray] = []
+        entities = 0  # timed entities so far (numbered across rows)
         n_rows = nnz = 0
         for comp in m.component_objects(Constraint, descend_into=True):
             g, indptr, cols, coefs, coef_links = groups[id(comp)]
@@ -621,6 +702,13 @@ class Assembly:
             links["row_lower"] += [Link(n_rows + pos, ref) for pos, ref in g.lower.links]
             links["row_upper"] += [Link(n_rows + pos, ref) for pos, ref in g.upper.links]
             links["coef"] += [Link(nnz + link.positions, link.ref) for link in coef_links]
+            if g.time is None:
+                row_entity.append(np.full(len(g), -1, dtype=np.int64))
+                row_step.append(np.zeros(len(g), dtype=np.int64))
+            else:
+                row_entity.append(g.time[0] + entities)
+                row_step.append(g.time[1])
+                entities += int(g.time[0].max()) + 1 if len(g) else 0
             indptrs.append(indptr[:-1] + nnz)
             indices.append(cols)
             data.append(coefs)
@@ -642,10 +730,22 @@ class Assembly:
             row_start=row_start,
             links=links,
             base_cost=cost.copy(),
+            col_time=self._column_time(n_cols),
+            row_time=(_concat_int(row_entity), _concat_int(row_step)),
         )
         for link in links["cost"]:
             np.add.at(form.cost, link.positions, link.ref.evaluate(link.ref.param.values))
         return form
+
+    def _column_time(self, n_cols: int) -> TimeAxis:
+        entity = np.full(n_cols, -1, dtype=np.int32)  # kept with the model: 8 bytes a column
+        step = np.zeros(n_cols, dtype=np.int32)
+        entities = 0
+        for start, (e, t) in self._col_time:
+            entity[start : start + len(e)] = e + entities
+            step[start : start + len(t)] = t
+            entities += int(e.max()) + 1 if len(e) else 0
+        return entity, step
 
     def _objective(self, m: pyo.ConcreteModel, x: tuple[Any, ...]) -> None:
         """One term per variable with a cost: its number, plus its mutable parts as expressions."""
@@ -682,6 +782,10 @@ def _without(link: Link, dropped: np.ndarray) -> Link:
 def _concat(parts: list[np.ndarray], infinite: float) -> np.ndarray:
     out = np.concatenate(parts) if parts else np.zeros(0)
     return np.where(np.isnan(out), infinite, out)
+
+
+def _concat_int(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, dtype=np.int32)
 
 
 def _length(value: Any) -> int | None:

@@ -53,15 +53,15 @@ def add_batteries(
     requested = (fixed[:, None] * T + np.arange(T)).ravel()  # their (battery, step) columns
     charge_ub = Values.of(np.repeat(tab.charge_kw, T), B * T).put(requested, request_charge.all())
     discharge_ub = Values.of(np.repeat(tab.discharge_kw, T), B * T).put(requested, request_discharge.all())
-    b.charge_cols = asm.var(b, "charge", B * T, 0.0, charge_ub).reshape(B, T)
-    b.discharge_cols = asm.var(b, "discharge", B * T, 0.0, discharge_ub).reshape(B, T)
+    b.charge_cols = asm.var(b, "charge", B * T, 0.0, charge_ub, time=T).reshape(B, T)
+    b.discharge_cols = asm.var(b, "discharge", B * T, 0.0, discharge_ub, time=T).reshape(B, T)
     leaky = tab.self_discharge_per_h > 0
     first = np.arange(B) * (T + 1)  # soc[b, 0] is fixed to the initial state
     soc_lb = Values.of(np.repeat(np.where(leaky, 0.0, tab.soc_min_kwh), T + 1), B * (T + 1)).put(first, initial.all())
     soc_ub = Values.of(np.repeat(tab.soc_max_kwh, T + 1), B * (T + 1)).put(first, initial.all())
-    b.soc_cols = asm.var(b, "soc", B * (T + 1), soc_lb, soc_ub).reshape(B, T + 1)
+    b.soc_cols = asm.var(b, "soc", B * (T + 1), soc_lb, soc_ub, time=T + 1).reshape(B, T + 1)
     keep = 1.0 - tab.self_discharge_per_h * dt_h
-    rows = asm.equal(b, "continuity", np.zeros(B * T))
+    rows = asm.equal(b, "continuity", np.zeros(B * T), time=T)
     r = np.arange(B * T).reshape(B, T)
     rows.add(r, b.soc_cols[:, 1:], 1.0)
     rows.add(r, b.soc_cols[:, :-1], -keep[:, None])
@@ -71,8 +71,8 @@ def add_batteries(
     steps = np.arange(T)
     # self-discharge may pull a battery that cannot charge below its minimum: soft minimum there
     lk = np.flatnonzero(leaky)
-    b.below_min_cols = asm.var(b, "below_min", len(lk) * T).reshape(len(lk), T)
-    soft = asm.rows(b, "soft_min", np.repeat(tab.soc_min_kwh[lk], T), [None] * (len(lk) * T))
+    b.below_min_cols = asm.var(b, "below_min", len(lk) * T, time=T).reshape(len(lk), T)
+    soft = asm.rows(b, "soft_min", np.repeat(tab.soc_min_kwh[lk], T), [None] * (len(lk) * T), time=T)
     soft.add(np.arange(len(lk) * T).reshape(len(lk), T), b.soc_cols[lk, 1:], 1.0)
     soft.add(np.arange(len(lk) * T).reshape(len(lk), T), b.below_min_cols, 1.0)
     for j, i in enumerate(lk.tolist()):

@@ -59,13 +59,13 @@ def add_ev(m: pyo.ConcreteModel, tab: EVTable, dt_h: float, penalties: Penalties
     eff = tab.efficiency[ch] if S else np.zeros(0)
     ub = asm.param(b, "max_kw", lambda t: plugged_max_kw(t.ev)).all()  # (session, step), by session
     b.steps = (sess, step)
-    b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub)
+    b.charge_cols = asm.var(b, "charge", len(sess), 0.0, ub, time=(sess, step))
     on2 = v2g[sess] if S else np.zeros(0, dtype=bool)
     b.v2g_steps = (sess[on2], step[on2])
     # a Param for the V2G slots only: their steps, slot by slot, are the discharge columns' order
     v2g_slots = np.flatnonzero(v2g)
     discharge_ub = asm.param(b, "discharge_max_kw", lambda t: discharge_max_kw(t.ev)[v2g_slots]).all()
-    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, discharge_ub)
+    b.discharge_cols = asm.var(b, "discharge", int(on2.sum()), 0.0, discharge_ub, time=b.v2g_steps)
     b.missed_cols = asm.var(b, "missed", S)
     required = asm.param(b, "required_kwh", lambda t: required_kwh(t.ev, t.dt_h, t.index[0].timestamp()))
     delivered = eff[sess] * dt_h
@@ -124,14 +124,17 @@ def _add_v2g_energy(
     session_of_point = np.zeros(n_points, dtype=int)
     session_of_point[before] = v_sess
     session_of_point[after] = v_sess
+    point_step = np.zeros(n_points, dtype=int)  # the step boundary of each point (time layout)
+    point_step[before] = step[on2]
+    point_step[after] = step[on2] + 1
     capacity = asm.param(b, "capacity_kwh", lambda t: t.ev.capacity_kwh).all()
     initial = asm.param(b, "initial_kwh", lambda t: t.ev.initial_kwh).all()
     start = before[first]
     rest = np.setdiff1d(np.arange(n_points), start)
     lb = Values.of(0.0, n_points).put(start, initial[v_sess[first]])
     ub = Values.of(0.0, n_points).put(start, initial[v_sess[first]]).put(rest, capacity[session_of_point[rest]])
-    b.energy_cols = asm.var(b, "energy", n_points, lb, ub)
-    rows = asm.equal(b, "energy_step", np.zeros(n))
+    b.energy_cols = asm.var(b, "energy", n_points, lb, ub, time=(session_of_point, point_step))
+    rows = asm.equal(b, "energy_step", np.zeros(n), time=(v_sess, step[on2]))
     r = np.arange(n)
     rows.add(r, b.energy_cols[after], 1.0)
     rows.add(r, b.energy_cols[before], -1.0)

@@ -62,7 +62,7 @@ def add_feed_in(m: pyo.ConcreteModel, tables: Tables, asm: Assembly) -> pyo.Bloc
     b.conns = conns
     row_of = np.full(len(tables.connections.ids), -1)
     row_of[conns] = np.arange(K)
-    b.unpaid_cols = asm.var(b, "unpaid_export", K * T).reshape(K, T)
+    b.unpaid_cols = asm.var(b, "unpaid_export", K * T, time=T).reshape(K, T)
     if not K:
         return b
     group_unpaid_share = asm.param(b, "group_unpaid", lambda t: group_unpaid(t, groups))
@@ -70,9 +70,9 @@ def add_feed_in(m: pyo.ConcreteModel, tables: Tables, asm: Assembly) -> pyo.Bloc
     neg_fixed_unpaid = asm.param(b, "neg_fixed_unpaid_kw", lambda t: -fixed_generation_kw(t, conns, True))
     neg_fixed_paid = asm.param(b, "neg_fixed_paid_kw", lambda t: -fixed_generation_kw(t, conns, False))
     r = np.arange(K * T).reshape(K, T)
-    export = asm.rows(b, "within_export", np.zeros(K * T), None)  # x - unpaid >= 0
-    unpaid = asm.rows(b, "unpaid_gen", neg_fixed_unpaid.all(), None)
-    paid = asm.rows(b, "paid_sources", neg_fixed_paid.all(), None)
+    export = asm.rows(b, "within_export", np.zeros(K * T), None, time=T)  # x - unpaid >= 0
+    unpaid = asm.rows(b, "unpaid_gen", neg_fixed_unpaid.all(), None, time=T)
+    paid = asm.rows(b, "paid_sources", neg_fixed_paid.all(), None, time=T)
     soft = {c: j for j, c in enumerate(grid.soft)}
     for k, c in enumerate(conns.tolist()):
         for rows, sign in ((export, 1.0), (paid, -1.0)):

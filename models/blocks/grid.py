@@ -65,17 +65,17 @@ def add_connections(
     )
     b.feed_in_param = asm.param(b, "feed_in_price", lambda t: t.prices.feed_in_eur_per_kwh)
     # (C, T) limits: each step's own (a limit order lowers some), row-major like the columns
-    b.imp_cols = asm.var(b, "imp", C * T, 0.0, limit_import.all()).reshape(C, T)
-    b.exp_cols = asm.var(b, "exp", C * T, 0.0, limit_export.all()).reshape(C, T)
+    b.imp_cols = asm.var(b, "imp", C * T, 0.0, limit_import.all(), time=T).reshape(C, T)
+    b.exp_cols = asm.var(b, "exp", C * T, 0.0, limit_export.all(), time=T).reshape(C, T)
     b.soft = [c for c in range(C) if not tab.hard_limits[c]]
     b.hard = [c for c in range(C) if tab.hard_limits[c]]
-    b.over_import_cols = asm.var(b, "over_import", len(b.soft) * T).reshape(len(b.soft), T)
-    b.over_export_cols = asm.var(b, "over_export", len(b.soft) * T).reshape(len(b.soft), T)
+    b.over_import_cols = asm.var(b, "over_import", len(b.soft) * T, time=T).reshape(len(b.soft), T)
+    b.over_export_cols = asm.var(b, "over_export", len(b.soft) * T, time=T).reshape(len(b.soft), T)
     hard = np.array(b.hard, dtype=int)
     unmet_max = asm.param(b, "unmet_max_kw", lambda t: t.connections.fixed_load_kw[hard].reshape(len(hard), t.T))
     spill_max = asm.param(b, "spill_max_kw", lambda t: inflexible_generation_kw(t)[hard].reshape(len(hard), t.T))
-    b.unmet_cols = asm.var(b, "unmet", len(b.hard) * T, 0.0, unmet_max.all()).reshape(len(b.hard), T)
-    b.spill_cols = asm.var(b, "spill", len(b.hard) * T, 0.0, spill_max.all()).reshape(len(b.hard), T)
+    b.unmet_cols = asm.var(b, "unmet", len(b.hard) * T, 0.0, unmet_max.all(), time=T).reshape(len(b.hard), T)
+    b.spill_cols = asm.var(b, "spill", len(b.hard) * T, 0.0, spill_max.all(), time=T).reshape(len(b.hard), T)
     soft = np.array(b.soft, dtype=int)
     asm.cost(b.imp_cols, import_price.all() * dt_h)
     asm.cost(b.over_import_cols, import_price[soft] * dt_h)
@@ -108,9 +108,9 @@ def _add_reserve(b: pyo.Block, penalties: Penalties, dt_h: float, asm: Assembly)
 
     b.reserve_param = asm.param(b, "reserve_kw", reserve)
     below = asm.param(b, "below_reserve_kw", lambda t: t.connections.limit_import_kw - reserve(t))
-    b.in_reserve_cols = asm.var(b, "in_reserve", C * T, 0.0, b.reserve_param.all()).reshape(C, T)
+    b.in_reserve_cols = asm.var(b, "in_reserve", C * T, 0.0, b.reserve_param.all(), time=T).reshape(C, T)
     asm.cost(b.in_reserve_cols, penalties.reserve_eur_per_kwh * dt_h)
-    rows = asm.rows(b, "reserve", [None] * (C * T), below.all())
+    rows = asm.rows(b, "reserve", [None] * (C * T), below.all(), time=T)
     r = np.arange(C * T).reshape(C, T)
     rows.add(r, b.imp_cols, 1.0)
     rows.add(r, b.in_reserve_cols, -1.0)
@@ -127,7 +127,7 @@ def _add_peak(b: pyo.Block, tab: ConnectionTable, prices: PriceTable, asm: Assem
     K = len(charged)
     b.peak_cols = asm.var(b, "peak_kw", K, tab.peak_so_far_kw[charged])
     asm.cost(b.peak_cols, prices.peak_charge_eur_per_kw[charged])
-    rows = asm.rows(b, "peak_def", [None] * (K * T), np.zeros(K * T))
+    rows = asm.rows(b, "peak_def", [None] * (K * T), np.zeros(K * T), time=T)
     r = np.arange(K * T).reshape(K, T)
     rows.add(r, b.imp_cols[charged], 1.0)
     rows.add(r, b.peak_cols[:, None], -1.0)
@@ -140,7 +140,7 @@ def _add_peak(b: pyo.Block, tab: ConnectionTable, prices: PriceTable, asm: Assem
 def add_balance(m: pyo.ConcreteModel, b: pyo.Block, asm: Assembly) -> None:
     """Per connection c and step t: import - export + unmet - spill - sum(injections) == fixed_net."""
     C, T = b.imp_cols.shape
-    rows = asm.equal(m, "balance", b.fixed_net_param.all())
+    rows = asm.equal(m, "balance", b.fixed_net_param.all(), time=T)
     r = np.arange(C * T).reshape(C, T)
     rows.add(r, b.imp_cols, 1.0)
     rows.add(r, b.exp_cols, -1.0)
@@ -163,11 +163,11 @@ def add_feeders(
     m.feeders = b
     F, T = tab.feeder_fixed_load_kw.shape
     fixed = asm.param(b, "fixed_kw", lambda t: fixed_injections(t)[1]).all()
-    b.over_import_cols = asm.var(b, "over_import", F * T).reshape(F, T)
-    b.over_export_cols = asm.var(b, "over_export", F * T).reshape(F, T)
+    b.over_import_cols = asm.var(b, "over_import", F * T, time=T).reshape(F, T)
+    b.over_export_cols = asm.var(b, "over_export", F * T, time=T).reshape(F, T)
     ff = np.arange(F * T) // T
-    up = asm.rows(b, "limit_import", None, tab.feeder_limit_import_kw[ff] - fixed)
-    low = asm.rows(b, "limit_export", -tab.feeder_limit_export_kw[ff] - fixed, None)
+    up = asm.rows(b, "limit_import", None, tab.feeder_limit_import_kw[ff] - fixed, time=T)
+    low = asm.rows(b, "limit_export", -tab.feeder_limit_export_kw[ff] - fixed, None, time=T)
     _, feeder, t, coef, cols = asm.injections()
     on = feeder >= 0
     for rows in (up, low):

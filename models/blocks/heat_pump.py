@@ -35,17 +35,17 @@ def add_heat_pumps(
     cop = asm.param(b, "cop", lambda t: t.heat_pumps.cop)
     demand = asm.param(b, "demand_kw", lambda t: t.heat_pumps.heat_demand_kw)
     initial = asm.param(b, "initial_kwh", lambda t: t.heat_pumps.initial_kwh)
-    b.power_cols = asm.var(b, "power", H * T, 0.0, np.repeat(tab.electric_kw, T)).reshape(H, T)
+    b.power_cols = asm.var(b, "power", H * T, 0.0, np.repeat(tab.electric_kw, T), time=T).reshape(H, T)
     first = np.arange(H) * (T + 1)  # store[h, 0] is fixed to the initial content
     store_lb = Values.of(0.0, H * (T + 1)).put(first, initial.all())
     store_ub = Values.of(np.repeat(tab.store_kwh, T + 1), H * (T + 1)).put(first, initial.all())
-    b.store_cols = asm.var(b, "store", H * (T + 1), store_lb, store_ub).reshape(H, T + 1)
+    b.store_cols = asm.var(b, "store", H * (T + 1), store_lb, store_ub, time=T + 1).reshape(H, T + 1)
     # Unmet heat is only possible where demand (plus store losses) comes near what the heat pump can
     # deliver; elsewhere running at demand / COP always covers it, so no slack is needed there.
     b.unmet_mask = needs_unmet_slack(tab)
-    b.unmet_cols = asm.var(b, "unmet", int(b.unmet_mask.sum()))
+    b.unmet_cols = asm.var(b, "unmet", int(b.unmet_mask.sum()), time=np.nonzero(b.unmet_mask))
     keep = 1.0 - tab.loss_per_h * dt_h
-    rows = asm.equal(b, "balance", demand.all())
+    rows = asm.equal(b, "balance", demand.all(), time=T)
     r = np.arange(H * T).reshape(H, T)
     rows.add(r, b.power_cols, cop.all())
     rows.add(r[b.unmet_mask], b.unmet_cols, 1.0)
@@ -89,8 +89,8 @@ def _add_backlog(b: pyo.Block, tab: HeatPumpTable, T: int, dt_h: float, asm: Ass
     request = asm.param(b, "request_kwh", lambda t: t.heat_pumps.request_kw[inflexible] * dt_h)
     ub = np.full((n, T + 1), np.nan)
     ub[:, 0] = 0.0
-    b.backlog_cols = asm.var(b, "backlog", n * (T + 1), 0.0, ub.ravel()).reshape(n, T + 1)
-    rows = asm.equal(b, "backlog_step", request.all())
+    b.backlog_cols = asm.var(b, "backlog", n * (T + 1), 0.0, ub.ravel(), time=T + 1).reshape(n, T + 1)
+    rows = asm.equal(b, "backlog_step", request.all(), time=T)
     r = np.arange(n * T).reshape(n, T)
     rows.add(r, b.backlog_cols[:, 1:], 1.0)
     rows.add(r, b.backlog_cols[:, :-1], -1.0)

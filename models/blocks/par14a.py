@@ -25,7 +25,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from grid.domain import Penalties
-from models.blocks.assembly import Assembly
+from models.blocks.assembly import Assembly, runs_of_steps
 from models.tables import Tables
 
 EPS_KW = 1e-6
@@ -101,6 +101,8 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
     lone_at = 0  # next lone device's floors in `bounds`
     floor_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col) pairs per group
     dim_rows: list[tuple[np.ndarray, np.ndarray]] = []
+    dim_steps: list[np.ndarray] = []  # the step of each dimmed row, member by member (time layout)
+    soft_steps: list[np.ndarray] = []
     soft_at: list[np.ndarray] = []  # floors with a slack (hard-limit connections): their place in `bounds`
     soft_cols: list[int] = []  # ... and the lone devices' columns
     below: list[tuple[str, np.ndarray, np.ndarray]] = []  # (device or group, floor row/soft row, step)
@@ -113,6 +115,7 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
             if group.on_hard_limit:  # ... or a row with a slack behind a hard limit
                 below.append((group.name, len(soft_cols) + np.arange(len(cols)), steps))
                 soft_cols += cols.tolist()
+                soft_steps.append(steps)
                 soft_at.append(mine)
             else:
                 asm.set_lower(cols, bounds[mine])
@@ -124,19 +127,22 @@ def add_dimming(m: pyo.ConcreteModel, tables: Tables, penalties: Penalties, asm:
                 below.append((group.name, -1 - (n_floor + np.arange(T)), np.arange(T)))
             n_floor += T
         for kind, i in group.members:
-            cols = member_columns(m, tables, kind, i)[1]
+            steps, cols = member_columns(m, tables, kind, i)
             dim_rows.append((n_dim + np.arange(len(cols)), cols))
+            dim_steps.append(steps)
             n_dim += len(cols)
     lone_n, floor_n = lone_at, n_floor
-    floor = asm.rows(b, "floor", bounds[lone_n : lone_n + floor_n], None)  # group floors, T per EMS group
+    floor = asm.rows(b, "floor", bounds[lone_n : lone_n + floor_n], None, time=T)  # group floors, T per EMS group
     for rows, cols, coefs in floor_rows:
         floor.add(rows, cols, coefs)
     soft_lb = bounds[np.concatenate(soft_at)] if soft_at else np.zeros(0)
-    soft = asm.rows(b, "soft_floor", soft_lb, None, n=len(soft_cols))
+    soft = asm.rows(b, "soft_floor", soft_lb, None, n=len(soft_cols), time=runs_of_steps(soft_steps))
     soft.add(np.arange(len(soft_cols)), np.array(soft_cols, dtype=int), 1.0)
     _add_below_min(b, below, floor, soft, penalties, dt_h, asm)
-    b.dimmed_cols = asm.var(b, "dimmed", n_dim)
-    dimmed = asm.rows(b, "dimmed_def", bounds[lone_n + floor_n :], None)  # each member's request per step
+    dim_time = runs_of_steps(dim_steps)
+    b.dimmed_cols = asm.var(b, "dimmed", n_dim, time=dim_time)
+    # each member's request per step
+    dimmed = asm.rows(b, "dimmed_def", bounds[lone_n + floor_n :], None, time=dim_time)
     for rows, cols in dim_rows:
         dimmed.add(rows, cols, 1.0)
     dimmed.add(np.arange(n_dim), b.dimmed_cols, 1.0)
@@ -156,7 +162,8 @@ def _add_below_min(
     """One slack (kW) per floor row of a group behind a hard limit: rows >= 0 are rows of `soft`
     (lone devices), rows < 0 are -1 - row of `floor` (EMS groups)."""
     rows = np.concatenate([r for _, r, _ in below]) if below else np.zeros(0, dtype=int)
-    b.below_min_cols = asm.var(b, "below_min", len(rows))
+    time = runs_of_steps([steps for _, _, steps in below])
+    b.below_min_cols = asm.var(b, "below_min", len(rows), time=time)
     on_soft = rows >= 0
     soft.add(rows[on_soft], b.below_min_cols[on_soft], 1.0)
     floor.add(-1 - rows[~on_soft], b.below_min_cols[~on_soft], 1.0)

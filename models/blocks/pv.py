@@ -39,7 +39,7 @@ def add_pv(m: pyo.ConcreteModel, tab: PVTable, asm: Assembly) -> pyo.Block:
     T = tab.available_kw.shape[1]
     G = len(groups)
     available = asm.param(b, "available_kw", lambda t: group_available_kw(t.pv, groups))
-    b.gen_cols = asm.var(b, "gen", G * T, 0.0, available.all()).reshape(G, T)
+    b.gen_cols = asm.var(b, "gen", G * T, 0.0, available.all(), time=T).reshape(G, T)
     node = np.array([n for n, _, _ in groups], dtype=int).reshape(G, 1)
     feeder = np.array([f for _, f, _ in groups], dtype=int).reshape(G, 1)
     asm.inject(node, feeder, np.arange(T), -1.0, b.gen_cols)

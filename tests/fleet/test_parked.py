@@ -31,6 +31,7 @@ def test_a_parked_model_plans_the_next_period_as_a_fresh_build(tmp_path: pytest.
         assert plan.objective_eur == pytest.approx(fresh.objective_eur, rel=1e-7)
         for cid, conn in fresh.connections.items():
             assert plan.connections[cid]["limit_import_kw"] == pytest.approx(conn["limit_import_kw"])
+    assert planner.shifted_runs == 2  # each warm run from the parked basis shifted by one step
     assert planner.kept_dimensions(site.id) == (
         kept.model.assembly.form.num_col,  # type: ignore[union-attr]
         kept.model.assembly.form.num_row,  # type: ignore[union-attr]
