@@ -237,25 +237,25 @@ def load_forecasts(
     row = index.get_indexer(stamps)
     level = np.asarray(levels, dtype=float)
     value = np.asarray(values, dtype=float)
-    model = np.asarray(models, dtype=object)
+    run_model = np.asarray(models, dtype=object)
     order = np.argsort(code, kind="stable")  # each target's rows in the order the query gave them
     bounds = np.searchsorted(code[order], np.arange(len(wanted) + 1))
     out = {}
     for k, key in enumerate(wanted):
         mine = order[bounds[k] : bounds[k + 1]]
-        if len(mine) == 0 or len(set(model[mine].tolist())) > 1:  # nothing, or the check of _table
+        if len(mine) == 0 or len(set(run_model[mine].tolist())) > 1:  # nothing, or the check of _table
             frame = pd.DataFrame(
                 {
                     "ts": stamps[mine],
                     "issued_at": issued_at[mine],
-                    "model": model[mine],
+                    "model": run_model[mine],
                     "quantile": level[mine],
                     "value": value[mine],
                 }
             )
             out[key] = _table(frame if len(mine) else None, index)
             continue
-        out[key] = _grid(index, row[mine], level[mine], value[mine], issued_at[mine], model[mine])
+        out[key] = _grid(index, row[mine], level[mine], value[mine], issued_at[mine], run_model[mine])
     return out
 
 
@@ -280,8 +280,9 @@ def _grid(
     first = np.unique(row, return_index=True)[1]
     first = first[row[first] >= 0]
     at = row[first]
-    issued = np.full(len(index), np.datetime64("NaT"), dtype=issued_at.tz_localize(None).dtype)
-    issued[at] = issued_at.tz_localize(None).to_numpy()[first]
+    naive = issued_at.tz_localize(None).to_numpy()
+    issued = np.full(len(index), np.datetime64("NaT"), dtype=naive.dtype)
+    issued[at] = naive[first]
     table.attrs["issued_at"] = pd.Series(
         pd.DatetimeIndex(issued).tz_localize("UTC"), index=index, name="issued_at"
     )
