@@ -57,7 +57,8 @@ from grid.forecast.reconcile import reconcile
 from grid.forecast.weather import Weather
 from grid.series import SiteInputs
 from grid.store.engine import database_url, make_engine
-from grid.store.forecasts import load_forecast, store_forecast
+from grid.store.forecasts import ForecastRun, store_forecasts
+from grid.store.forecasts import load_forecasts as read_stored_forecasts
 from grid.store.migrate import upgrade
 from grid.store.readback import grouped_power, load_series, site_aggregates, summable
 from grid.store.schema import SensorKind, readings, sensors
@@ -111,11 +112,17 @@ def resolve_site(engine: Engine, site: str) -> tuple[str, Site | None]:
 
 def measured_span(engine: Engine, site_id: str, kind: str = LOAD_KIND) -> tuple[pd.Timestamp, pd.Timestamp]:
     """[first, last] interval start with a reading of any sensor of `kind` (UTC)."""
-    query = (
-        sa.select(sa.func.min(readings.c.ts), sa.func.max(readings.c.ts))
-        .select_from(readings.join(sensors, readings.c.sensor_id == sensors.c.id))
+    # per sensor its first and last reading (two index look-ups each on readings' primary key,
+    # sensor_id then ts), instead of a scan of all readings of the kind
+    r = readings.alias("r")
+    first_ts = sa.select(sa.func.min(r.c.ts)).where(r.c.sensor_id == sensors.c.id).scalar_subquery()
+    last_ts = sa.select(sa.func.max(r.c.ts)).where(r.c.sensor_id == sensors.c.id).scalar_subquery()
+    per_sensor = (
+        sa.select(first_ts.label("first"), last_ts.label("last"))
         .where(sensors.c.site_id == site_id, sensors.c.kind == kind)
+        .subquery()
     )
+    query = sa.select(sa.func.min(per_sensor.c.first), sa.func.max(per_sensor.c.last))
     with engine.connect() as conn:
         first, last = conn.execute(query).one()
     if first is None:
@@ -145,7 +152,7 @@ def measured_by_connection(
     sensor of that connection lacks a value (never a partial sum)."""
     site = get_site(engine, site_id)
     chosen = summable(sensor_frame(engine, site_id), kind)
-    data = grouped_power(engine, chosen, start, end, site.resolution_min, by="connection")
+    data = grouped_power(engine, chosen, start, end, site.resolution_min, by="connection", site_id=site_id)
     index = pd.date_range(start, end, freq=f"{site.resolution_min}min", inclusive="left")
     if data.empty:
         return pd.DataFrame(index=index)
@@ -321,10 +328,11 @@ def run_site(
         summary.notes.append("load: no temperature forecast for the horizon, calendar and lags only")
         load_weather = None
 
+    issued: list[ForecastRun] = []  # stored together at the end (one transaction: a run is whole or absent)
+
     def issue(target: str, quantity: str, forecast: Forecast) -> None:
         summary.forecasts[(target, quantity)] = forecast
-        if store:
-            store_forecast(engine, site_id, target, forecast.quantiles, origin, forecast.model, quantity)
+        issued.append(ForecastRun(target, forecast.quantiles, forecast.model, quantity))
         summary.rows.append(
             RunRow(target, quantity, forecast.model, len(forecast.quantiles), float(forecast.median.mean()))
         )
@@ -354,6 +362,8 @@ def run_site(
         issue(target, "power_kw", forecast)
     if model is None:
         summary.notes.append("no site YAML: PV and heat demand not forecast")
+        if store:
+            store_forecasts(engine, site_id, issued, origin)
         return summary
     temp = temperature_forecast(weather, measured_weather, index, summary.notes)
     if temp is not None:
@@ -392,25 +402,35 @@ def run_site(
         else:
             for hid, forecast in forecast_heat(model.heat_pumps, temp).items():
                 issue(f"heat:{hid}", "heat_kw", forecast)
+    if store:
+        store_forecasts(engine, site_id, issued, origin)
     return summary
 
 
-def _median(
-    engine: Engine, site_id: str, target: str, quantity: str, index: pd.DatetimeIndex, as_of: pd.Timestamp
-) -> pd.Series | None:
-    frame = _stored_quantiles(engine, site_id, target, quantity, index, as_of)
+def _median(stored: dict[tuple[str, str], pd.DataFrame], target: str, quantity: str) -> pd.Series | None:
+    frame = _stored_quantiles(stored, target, quantity)
     return None if frame is None else frame[0.5]
 
 
-def _stored_quantiles(
-    engine: Engine, site_id: str, target: str, quantity: str, index: pd.DatetimeIndex, as_of: pd.Timestamp
-) -> pd.DataFrame | None:
-    """The stored forecast of `target` on `index` as known at `as_of` (columns: quantile levels);
-    None unless its median covers every interval."""
-    frame = load_forecast(engine, site_id, target, index[0], index[-1] + pd.Timedelta(minutes=15), as_of, quantity)
-    if 0.5 not in frame.columns or frame[0.5].isna().any():
+def _stored_quantiles(stored: dict[tuple[str, str], pd.DataFrame], target: str, quantity: str) -> pd.DataFrame | None:
+    """The stored forecast of `target` as read by :func:`_stored_forecasts` (columns: quantile
+    levels); None unless its median covers every interval."""
+    frame = stored.get((target, quantity))
+    if frame is None or 0.5 not in frame.columns or frame[0.5].isna().any():
         return None
     return frame
+
+
+def _stored_forecasts(
+    engine: Engine, site: Site, index: pd.DatetimeIndex, as_of: pd.Timestamp
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """The stored forecasts on `index` as known at `as_of` of every target the planner's inputs
+    take (:func:`forecast_inputs`), in one read."""
+    keys = [(f"connection:{c.id}", "power_kw") for c in site.connections]
+    keys += [("weather", "temp_degc")]
+    keys += [(f"pv:{a.id}", "kw_per_kwp") for a in site.pv_arrays]
+    keys += [(f"heat:{h.id}", "heat_kw") for h in site.heat_pumps]
+    return read_stored_forecasts(engine, site.id, keys, index[0], index[-1] + pd.Timedelta(minutes=15), as_of)
 
 
 def band(quantiles: pd.DataFrame, level: float) -> pd.Series | None:
@@ -451,6 +471,7 @@ def forecast_inputs(
     except InputError:
         in_store = False
     fresh: RunSummary | None = None
+    stored = _stored_forecasts(engine, site, index, known) if in_store else {}
 
     def made() -> RunSummary | None:
         nonlocal fresh
@@ -469,7 +490,7 @@ def forecast_inputs(
             continue
         total, bands = None, None
         if in_store:
-            bands = _stored_quantiles(engine, site.id, f"connection:{conn.id}", "power_kw", index, known)
+            bands = _stored_quantiles(stored, f"connection:{conn.id}", "power_kw")
             if bands is not None:
                 total = bands[0.5]
                 sources[f"base_load:{conn.id}"] = "stored forecast"
@@ -486,7 +507,7 @@ def forecast_inputs(
             else:
                 base[h.id] = standard_profile_kw(index, h.profile, h.annual_kwh, site.site.timezone).to_numpy()
                 sources[f"base_load:{conn.id}"] = "cold start: BDEW profiles x annual kWh"
-    temp = _median(engine, site.id, "weather", "temp_degc", index, known) if in_store else None
+    temp = _median(stored, "weather", "temp_degc") if in_store else None
     if temp is None and weather is not None and weather.covers(index):
         temp = weather.on(index).temp_degc
     if temp is None and (run := made()) is not None and ("weather", "temp_degc") in run.forecasts:
@@ -497,15 +518,15 @@ def forecast_inputs(
     pv = {}
     pv_band: dict[str, pd.Series] = {}  # per connection: the arrays' band below the median, kW
     for arr in site.pv_arrays:
-        stored = _stored_quantiles(engine, site.id, f"pv:{arr.id}", "kw_per_kwp", index, known) if in_store else None
-        if stored is None:
-            stored = (
+        quantiles = _stored_quantiles(stored, f"pv:{arr.id}", "kw_per_kwp") if in_store else None
+        if quantiles is None:
+            quantiles = (
                 PVForecaster(site.site.latitude, site.site.longitude)
                 .forecast(index, [arr], weather if weather is not None else Weather(temp))[arr.id]
                 .quantiles
             )
-        pv[arr.id] = stored[0.5].to_numpy()
-        if (lower := band(stored, round(1.0 - RESERVE_QUANTILE, 6))) is not None:  # one weather: errors add up
+        pv[arr.id] = quantiles[0.5].to_numpy()
+        if (lower := band(quantiles, round(1.0 - RESERVE_QUANTILE, 6))) is not None:  # one weather: errors add up
             pv_band[arr.connection] = pv_band.get(arr.connection, 0.0) + lower * arr.kwp
     reserve = {}
     for cid in sorted(set(load_band) | set(pv_band)):
@@ -519,7 +540,7 @@ def forecast_inputs(
     heat = {}
     heat_made = forecast_heat(site.heat_pumps, temp.rename("temp_degc"))
     for hp in site.heat_pumps:
-        got = _median(engine, site.id, f"heat:{hp.id}", "heat_kw", index, known) if in_store else None
+        got = _median(stored, f"heat:{hp.id}", "heat_kw") if in_store else None
         heat[hp.id] = (got if got is not None else heat_made[hp.id].median).to_numpy()
     return SiteInputs(
         base_load_kw=pd.DataFrame(base, index=index).clip(lower=0.0),

@@ -112,6 +112,9 @@ class BatchWriter:
         self.written = 0
         self.counts: tuple[int, int, int] = (0, 0, 0)  # accepted, duplicates, revised
         self.spans: list[pd.DataFrame] = []  # per chunk: register sensor_id, lo_s, hi_s, rows
+        # first and last interval start of the ``readings`` rows written or removed (the batch row
+        # keeps them: readback's cached aggregates take that span again)
+        self.readings_span: tuple[int, int] | None = None
         self.whole = False  # the batch is one chunk: everything is derived from memory at once
         self.seen = np.zeros(0, dtype=np.int64)  # register sensors met so far
         self.late = np.zeros(0, dtype=np.int64)  # ... that are not fresh: differenced at the end
@@ -142,7 +145,22 @@ class BatchWriter:
         if self.progress:
             self.progress("write", self.written, max(self.to_write, self.written))
 
+    def _touch(self, table: str, keys: pd.DataFrame) -> None:
+        """Note the interval starts of `keys` (a ts_s column) written to or removed from `table`."""
+        if table != "readings" or keys.empty:
+            return
+        ts = keys["ts_s"].to_numpy(dtype=np.int64)
+        lo, hi = int(ts.min()), int(ts.max())
+        if self.readings_span is not None:
+            lo, hi = min(lo, self.readings_span[0]), max(hi, self.readings_span[1])
+        self.readings_span = (lo, hi)
+
+    def _delete(self, conn: Connection, table: str, keys: pd.DataFrame) -> None:
+        self._touch(table, keys)
+        bulk.delete_values(conn, table, keys)
+
     def _write(self, conn: Connection, table: str, plan: UpsertPlan, series: str) -> None:
+        self._touch(table, plan.writes)
         bulk.write_values(
             conn,
             table,
@@ -349,7 +367,7 @@ class BatchWriter:
         )
 
         def write() -> None:
-            bulk.delete_values(conn, "readings", replaced)
+            self._delete(conn, "readings", replaced)
             self._retract(conn, stale)
             self._write(conn, "readings", plan, "reading")
             bulk.delete_flags(conn, derived.span)
@@ -412,7 +430,7 @@ class BatchWriter:
             }
         )
         self._revisions(conn, rev, "reading")
-        bulk.delete_values(conn, "readings", stale[["sensor_id", "ts_s"]])
+        self._delete(conn, "readings", stale[["sensor_id", "ts_s"]])
 
     def close(self, conn: Connection, site_id: str, report: IngestReport) -> None:
         bulk.insert_rows(
@@ -445,6 +463,8 @@ class BatchWriter:
                 rejected=len(report.rejected),
                 checksum=report.source.checksum,  # a streamed file's is known only now
                 committed_at=pd.Timestamp.now("UTC").to_pydatetime(),
+                readings_from=None if self.readings_span is None else self.readings_span[0],
+                readings_to=None if self.readings_span is None else self.readings_span[1],
             )
         )
 

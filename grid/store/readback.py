@@ -12,16 +12,20 @@ grid, so PV generation comes out negative.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from grid.errors import InputError
 from grid.store import bulk
-from grid.store.schema import Measure, SensorKind, readings
+from grid.store.schema import Measure, SensorKind, batches, readings
 from grid.store.schema import sensors as sensor_table
 from grid.store.sites import get_site, sensor_frame
 
@@ -153,7 +157,7 @@ def site_aggregates(
     columns = {}
     for kind in kinds:
         chosen = summable(sensors, kind)
-        power = grouped_power(engine, chosen, start_ts, end_ts, site.resolution_min)
+        power = grouped_power(engine, chosen, start_ts, end_ts, site.resolution_min, site_id=site_id)
         kw, n = power["kw"].reindex(index), power["n"].reindex(index).fillna(0)
         columns[f"{kind}_kw"] = kw.where((n == len(chosen)) & (len(chosen) > 0))
         columns[f"{kind}_coverage"] = n / len(chosen) if len(chosen) else pd.Series(0.0, index)
@@ -183,11 +187,34 @@ def grouped_power(
     end: pd.Timestamp,
     resolution_min: int,
     by: str | None = None,
+    site_id: str | None = None,
 ) -> pd.DataFrame:
     """Signed mean power (kW, > 0 drawn from the grid) summed over the `chosen` sensors per
     interval of [start, end) (and per value of sensor column `by`, e.g. ``connection``), summed by
     the database: columns ts (UTC), [by,] kw, n (how many sensors had a value). Only intervals
-    with at least one value appear; a partial sum is the caller's to refuse (n < sensors)."""
+    with at least one value appear; a partial sum is the caller's to refuse (n < sensors).
+
+    With `site_id` (the chosen sensors' site) the sums are kept per engine (:class:`_SumCache`)
+    and only what changed is summed again: the intervals not summed before and those that a
+    batch committed since touched (its ``readings_from`` .. ``readings_to``); the result is the
+    one the whole query gives, to the last bit."""
+    if site_id is None or chosen.empty:
+        data = _grouped_query(engine, chosen, start, end, resolution_min, by)
+    else:
+        data = _SUMS.grouped(engine, site_id, chosen, start, end, resolution_min, by)
+    return data if by else data.set_index("ts")
+
+
+def _grouped_query(
+    engine: Engine,
+    chosen: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    resolution_min: int,
+    by: str | None = None,
+    conn: Connection | None = None,
+) -> pd.DataFrame:
+    """:func:`grouped_power` as one query over [start, end) ("ts" a column)."""
     dt_h = resolution_min / 60.0
     kw = sa.case((sensor_table.c.measure == Measure.POWER.value, readings.c.value), else_=readings.c.value / dt_h)
     keys = [readings.c.ts] + ([sensor_table.c[by]] if by else [])
@@ -204,8 +231,161 @@ def grouped_power(
     names = ["ts", *([by] if by else []), "kw", "n"]
     rows: list[Any] = []
     if not chosen.empty:
-        with engine.connect() as conn:
+        if conn is not None:
             rows = list(conn.execute(query).all())
+        else:
+            with engine.connect() as c:
+                rows = list(c.execute(query).all())
     data = pd.DataFrame([tuple(r) for r in rows], columns=names).astype({"kw": float, "n": int})
     data["ts"] = pd.to_datetime(data["ts"], utc=True)
-    return data if by else data.set_index("ts")
+    return data
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Sums of one sensor selection over [lo, hi) (UTC), as of the batch `seen` (the newest batch
+    of the site that touched interval readings when they were read; 0: none) whose row is `mark`."""
+
+    lo: pd.Timestamp
+    hi: pd.Timestamp
+    seen: int
+    mark: tuple[Any, ...] | None
+    data: pd.DataFrame  # the rows of _grouped_query(by=...) over [lo, hi), "ts" a column
+
+
+class _SumCache:
+    """Per engine, the sums of :func:`grouped_power` by (site, sensors, resolution, grouping).
+
+    A later call sums again only the intervals it had not summed, and those that batches
+    committed since touched: every write or removal of ``readings`` happens in an ingestion batch
+    (:mod:`grid.ingest.writer`) that records the span of interval starts it touched on its
+    ``batches`` row. Batches of a site commit in the order of their ids (the site's writers are
+    serialised: ``BEGIN IMMEDIATE`` on SQLite, the site's advisory lock on PostgreSQL, taken
+    before the batch row is made), so "ids above the newest one seen" is exactly what is new; the
+    batches are read before the sums, so a batch committing in between is summed again next time,
+    never missed. Each group's sum is a sum over the rows of its interval only, so a sum read
+    again over fewer intervals is the same number (SQLite adds a group's rows in the table's
+    order, sensor by sensor, whatever the range). The sensors' definition (id, measure, direction,
+    grouping column) is part of the key: a changed sensor starts afresh."""
+
+    #: kept sum tables (selections); each is bounded by the span asked for (see :data:`MAX_SPAN`)
+    KEPT = 32
+    #: a kept table grows over the spans asked for until it is this long, then restarts
+    MAX_SPAN = pd.Timedelta(days=400)
+    #: dirty spans merged into at most this many queries (beyond: one query over their hull)
+    MAX_RANGES = 16
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_engine: weakref.WeakKeyDictionary[Engine, OrderedDict[tuple[Any, ...], _Sums]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_engine.clear()
+
+    def grouped(
+        self,
+        engine: Engine,
+        site_id: str,
+        chosen: pd.DataFrame,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        resolution_min: int,
+        by: str | None,
+    ) -> pd.DataFrame:
+        columns = ["id", "measure", "direction", *([by] if by else [])]
+        rows = chosen[columns].reset_index(drop=True).sort_values("id")
+        definition = tuple(tuple(row) for row in rows.itertuples(index=False))
+        key = (site_id, resolution_min, by, definition)
+        with self._lock:
+            kept = self._by_engine.setdefault(engine, OrderedDict())
+            entry = kept.get(key)
+        with engine.connect() as conn:
+            if entry is not None and self._mark(conn, entry.seen) != entry.mark:
+                entry = None  # not the store it was read from (replaced under the same engine)
+            if entry is not None and (
+                end <= entry.lo or start >= entry.hi or max(end, entry.hi) - min(start, entry.lo) > self.MAX_SPAN
+            ):
+                entry = None
+            if entry is None:
+                b = batches.c
+                newest = conn.execute(
+                    sa.select(sa.func.max(b.id)).where(b.site_id == site_id, b.readings_from.is_not(None))
+                ).scalar()
+                newest = int(newest or 0)
+                mark = self._mark(conn, newest)
+                lo, hi = start, end
+                data = _grouped_query(engine, chosen, start, end, resolution_min, by, conn)
+            else:
+                newest, mark, dirty = self._touched_since(conn, site_id, entry)
+                lo, hi = min(start, entry.lo), max(end, entry.hi)
+                stale = [*dirty, (lo, entry.lo), (entry.hi, hi)]
+                ranges = _merge([(max(f, lo), min(t, hi)) for f, t in stale if min(t, hi) > max(f, lo)])
+                if len(ranges) > self.MAX_RANGES:
+                    ranges = [(ranges[0][0], ranges[-1][1])]
+                old = entry.data
+                keep = np.ones(len(old), dtype=bool)
+                for f, t in ranges:
+                    keep &= ~((old["ts"] >= f) & (old["ts"] < t)).to_numpy()
+                parts = [old[keep]] + [
+                    _grouped_query(engine, chosen, f, t, resolution_min, by, conn) for f, t in ranges
+                ]
+                data = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+                # a group's rows all come from one part, in the query's order: sorting by the
+                # interval alone (stable) gives the query's order of the groups
+                data = data.sort_values("ts", kind="stable", ignore_index=True)
+        fresh = _Sums(lo, hi, newest, mark, data)
+        with self._lock:
+            kept = self._by_engine.setdefault(engine, OrderedDict())
+            kept[key] = fresh
+            kept.move_to_end(key)
+            while len(kept) > self.KEPT:
+                kept.popitem(last=False)
+        return data[(data["ts"] >= start) & (data["ts"] < end)].reset_index(drop=True)
+
+    @staticmethod
+    def _mark(conn: Connection, batch_id: int) -> tuple[Any, ...] | None:
+        """What identifies batch `batch_id` of this store (None for 0, no batch)."""
+        if not batch_id:
+            return None
+        b = batches.c
+        row = conn.execute(
+            sa.select(b.id, b.site_id, b.started_at, b.source, b.checksum).where(b.id == batch_id)
+        ).first()
+        return tuple(row) if row is not None else ("gone", batch_id)
+
+    def _touched_since(
+        self, conn: Connection, site_id: str, entry: _Sums
+    ) -> tuple[int, tuple[Any, ...] | None, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+        """(newest batch id, its mark, the spans [from, to + 1 s) the batches of the site after
+        ``entry.seen`` touched)."""
+        b = batches.c
+        rows = conn.execute(
+            sa.select(b.id, b.readings_from, b.readings_to)
+            .where(b.site_id == site_id, b.id > entry.seen, b.readings_from.is_not(None))
+            .order_by(b.id)
+        ).all()
+        if not rows:
+            return entry.seen, entry.mark, []
+        newest = int(rows[-1][0])
+        spans = [
+            (pd.Timestamp(f).tz_convert("UTC"), pd.Timestamp(t).tz_convert("UTC") + pd.Timedelta(seconds=1))
+            for _, f, t in rows
+        ]
+        return newest, self._mark(conn, newest), spans
+
+
+def _merge(ranges: list[tuple[pd.Timestamp, pd.Timestamp]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Half-open ranges merged where they overlap or touch, in order."""
+    out: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for f, t in sorted(ranges):
+        if out and f <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], t))
+        else:
+            out.append((f, t))
+    return out
+
+
+_SUMS = _SumCache()

@@ -178,6 +178,11 @@ batches = sa.Table(
     sa.Column("duplicates", sa.Integer, nullable=False, server_default="0"),
     sa.Column("revised", sa.Integer, nullable=False, server_default="0"),
     sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    # the first and last interval start of the ``readings`` rows the batch wrote or removed (NULL:
+    # none; migration 0011): what a cached aggregate of the readings must take again
+    # (:mod:`grid.store.readback`)
+    sa.Column("readings_from", UtcTimestamp),
+    sa.Column("readings_to", UtcTimestamp),
 )
 
 

@@ -231,3 +231,43 @@ def test_cli_backtest_site_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     train = CliRunner().invoke(app, ["train", "--site", "q1", "--db", url])
     assert train.exit_code == 1 and "too little measured load" in train.output, train.output
     assert not (tmp_path / "models").exists()
+
+
+def test_a_late_reading_changes_the_next_run_as_without_kept_sums(
+    filled: tuple[Engine, Site, pd.DatetimeIndex],
+) -> None:
+    """The measured history is summed incrementally between runs (grid.store.readback keeps the
+    sums per engine): a register revised deep in the history after a run changes the next run
+    exactly as a run that sums everything afresh."""
+    from grid.store import readback
+
+    engine, site, index = filled
+    origin = index[-1] + pd.Timedelta(minutes=15)
+    before = run_site(engine, "q1", as_of=origin, hours=24, model=site, store=False)
+    # the register of H1 at the start of day 18 read 0.5 kWh too low: the two intervals around it change
+    at = index[18 * 96]
+    kw = household_kw(index)["H1"]
+    register = 1000.0 + float(np.sum(kw[: 18 * 96] * 0.25))
+    late = records_frame(
+        [
+            {
+                "line": 2,
+                "meter_id": "M-H1",
+                "obis": "1-0:1.8.0",
+                "timestamp": at.isoformat(),
+                "value": register + 0.5,
+                "unit": "kWh",
+            }
+        ]
+    )
+    report = ingest(engine, "q1", late, Source("test", "late"), IngestOptions(now=pd.Timestamp("2026-06-01T00:00Z")))
+    assert report.revised == 1
+    kept = run_site(engine, "q1", as_of=origin, hours=24, model=site, store=False)
+    readback._SUMS.clear()
+    fresh = run_site(engine, "q1", as_of=origin, hours=24, model=site, store=False)
+    assert kept.forecasts.keys() == fresh.forecasts.keys()
+    changed = False
+    for key, forecast in fresh.forecasts.items():
+        pd.testing.assert_frame_equal(kept.forecasts[key].quantiles, forecast.quantiles, check_exact=True)
+        changed |= not forecast.quantiles.equals(before.forecasts[key].quantiles)
+    assert changed  # the late reading did change the forecasts

@@ -8,7 +8,16 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from grid.errors import InputError
-from grid.store.forecasts import forecast_keys, issue_times, load_forecast, store_forecast, stored_forecasts
+from grid.store.forecasts import (
+    ForecastRun,
+    forecast_keys,
+    issue_times,
+    load_forecast,
+    load_forecasts,
+    store_forecast,
+    store_forecasts,
+    stored_forecasts,
+)
 from grid.store.sites import create_site
 
 
@@ -92,3 +101,42 @@ def test_forecast_keys_are_the_stored_pairs_sorted(store: Engine) -> None:
     store_forecast(store, "s2", "other", _run("2026-01-15T00:00Z", 4, 0.0), "2026-01-14T23:00Z", "m")
     assert forecast_keys(store, "s1") == [("T1", "heat_kw"), ("T1", "power_kw"), ("site", "power_kw")]
     assert forecast_keys(store, "s1") == [(f.target, f.quantity) for f in stored_forecasts(store, "s1")]
+
+
+def test_many_targets_stored_at_once_and_read_at_once_as_one_by_one(store: Engine) -> None:
+    """store_forecasts writes several targets in one transaction (none when one is bad);
+    load_forecasts gives for each (target, quantity) exactly what load_forecast gives: values,
+    levels, the run of each interval, NaN where no run covers it."""
+    create_site(store, "s1")
+    issued = "2026-01-14T23:00Z"
+    runs = [
+        ForecastRun("connection:T1", _run("2026-01-15T00:00Z", 8, 0.0), "m"),
+        ForecastRun("pv:A", _run("2026-01-15T00:00Z", 8, 5.0)[[0.5]], "pvlib", "kw_per_kwp"),
+        ForecastRun("heat:H", _run("2026-01-15T01:00Z", 4, 9.0).where(lambda f: f > 10.5), "heat", "heat_kw"),
+    ]
+    assert store_forecasts(store, "s1", runs, issued) == 24 + 8 + 6  # NaN values are not stored
+    # a later run of T1 over the second hour only; a run of another model at another time
+    store_forecast(store, "s1", "connection:T1", _run("2026-01-15T01:00Z", 4, 50.0), "2026-01-15T00:30Z", "m")
+    store_forecast(store, "s1", "pv:A", _run("2026-01-15T00:00Z", 4, 7.0), "2026-01-15T00:45Z", "other", "kw_per_kwp")
+    bad = _run("2026-01-15T00:00Z", 4, 1.0).rename(columns={0.9: 90})
+    with pytest.raises(InputError, match="quantile levels"):
+        store_forecasts(
+            store,
+            "s1",
+            [ForecastRun("site", _run("2026-01-15T00:00Z", 4, 1.0), "m"), ForecastRun("x", bad, "m")],
+            issued,
+        )
+    assert forecast_keys(store, "s1") == [("connection:T1", "power_kw"), ("heat:H", "heat_kw"), ("pv:A", "kw_per_kwp")]
+    keys = [("connection:T1", "power_kw"), ("pv:A", "kw_per_kwp"), ("heat:H", "heat_kw"), ("none", "power_kw")]
+    for as_of in (None, "2026-01-15T00:40Z", "2026-01-14T23:30Z", "2026-01-14T22:00Z"):
+        both = load_forecasts(store, "s1", keys, "2026-01-14T23:45Z", "2026-01-15T02:30Z", as_of)
+        assert list(both) == keys
+        for target, quantity in keys:
+            one = load_forecast(store, "s1", target, "2026-01-14T23:45Z", "2026-01-15T02:30Z", as_of, quantity)
+            pd.testing.assert_frame_equal(both[target, quantity], one, check_exact=True)
+            for meta in ("issued_at", "model"):
+                pd.testing.assert_series_equal(both[target, quantity].attrs[meta], one.attrs[meta], check_exact=True)
+    latest = load_forecasts(store, "s1", keys, "2026-01-15T00:00Z", "2026-01-15T02:00Z")
+    np.testing.assert_allclose(latest["connection:T1", "power_kw"][0.5], [0, 1, 2, 3, 50, 51, 52, 53])
+    assert latest["pv:A", "kw_per_kwp"].attrs["model"].tolist()[:5] == ["other"] * 4 + ["pvlib"]
+    assert latest["none", "power_kw"].empty
