@@ -384,13 +384,11 @@ def run_site(
                 ghi = weather.on(pv_index).ghi_w_per_m2
                 if ghi is not None and ghi.notna().mean() > 0.9:
                     pv_weather = Weather(weather.on(pv_index).temp_degc, ghi)
-            modelled = pv.site_kw(pd.DatetimeIndex(measured_pv.index), model.pv_arrays, pv_weather)
-            pv.calibrate(
-                -measured_pv, modelled, from_ghi=pv_weather is not None and pv_weather.ghi_w_per_m2 is not None
-            )
+            pv_by_conn = None
             if len({a.connection for a in model.pv_arrays}) > 1:
-                pv_by_conn = measured_by_connection(engine, site_id, pv_index[0], origin, SensorKind.PV.value)
-                pv.calibrate_connections(-pv_by_conn, model.pv_arrays, pv_weather)
+                pv_by_conn = -measured_by_connection(engine, site_id, pv_index[0], origin, SensorKind.PV.value)
+            # with irradiance: the regression on it per connection and site (model output statistics)
+            pv.calibrate_arrays(-measured_pv, model.pv_arrays, pv_weather, pv_by_conn)
         except InputError as exc:
             summary.notes.append(f"PV not calibrated ({exc})")
         pv_input = weather if irradiance_given(weather) else (Weather(temp) if temp is not None else None)

@@ -154,8 +154,10 @@ def test_calibration_per_connection() -> None:
 
 def test_real_pv_system_from_its_site_irradiance() -> None:
     """NREL SERF East (measured, data/real): calibrated on 14 days, 24 h ahead from 7 daily
-    origins, the forecast from the site's irradiance gives the measured energy within 5 % and a
-    clearly smaller MAE than the scaled clear sky (the whole run measured 0.69 over 28 origins)."""
+    origins, the forecast from the site's irradiance gives a clearly smaller MAE than the scaled
+    clear sky (the whole run measured 0.64 over 28 origins) and the measured energy within 12 %
+    (the median of a partly cloudy hour lies above its mean: +10 % on these 7 days, +4 % over
+    the 28; one scale instead of the regression gave 5 % and MAE ratio 0.69)."""
     from grid.forecast.pv import rolling_backtest_pv
     from grid.forecast.realdata import SERF_EAST, SERF_EAST_ARRAY, real_pv
 
@@ -167,5 +169,64 @@ def test_real_pv_system_from_its_site_irradiance() -> None:
         PVForecaster(**SERF_EAST), [PVArray(**SERF_EAST_ARRAY)], measured, site_weather, site_weather, origins
     )
     assert result.measured_kwh > 50
-    assert abs(result.forecast_kwh / result.measured_kwh - 1) < 0.05
-    assert result.mae_ratio < 0.85
+    assert abs(result.forecast_kwh / result.measured_kwh - 1) < 0.12
+    assert result.mae_ratio < 0.75
+
+
+def _cloudy_weather(pv: PVForecaster, index: pd.DatetimeIndex, seed: int) -> Weather:
+    """Clear-sky GHI x a clear-sky index that changes every hour (0.2..1), 15 degC."""
+    rng = np.random.default_rng(seed)
+    kt = np.repeat(rng.uniform(0.2, 1.0, len(index) // 4 + 1), 4)[: len(index)]
+    clear = pv._sun(index)[1]["ghi"].to_numpy()
+    return Weather(pd.Series(15.0, index=index), pd.Series(kt * clear, index=index))
+
+
+def test_calibration_on_the_irradiance_forecast_recovers_a_known_mix() -> None:
+    """Hand case: measured PV = 0.8 x the model from the supplied GHI (a known scale), then
+    0.5 x that + 0.3 x the clear-sky model (a forecast worth only part of its word): the
+    regression gives back the factors, and the forecast of a new day from its GHI forecast is
+    that mix of the same day's two models."""
+    index = quarter_hours("2026-05-01T00:00:00+02:00", 10)
+    arrays = [_array("a", 180.0)]
+    pv = PVForecaster(49.87, 8.65)
+    weather = _cloudy_weather(pv, index, 3)
+    plane = (30.0, 180.0)
+    from_ghi = pv.kw_per_kwp(index, [plane], weather)[plane] * 10.0
+    clear = pv.kw_per_kwp(index, [plane], Weather(weather.temp_degc))[plane] * 10.0
+    target = quarter_hours("2026-05-11T00:00:00+02:00", 1)
+    ahead = _cloudy_weather(pv, target, 4)
+    for measured, want in ((0.8 * from_ghi, (0.8, 0.0, 0.0)), (0.5 * from_ghi + 0.3 * clear, (0.5, 0.3, 0.0))):
+        fitted = PVForecaster(49.87, 8.65).calibrate_arrays(pd.Series(measured, index=index), arrays, weather)
+        assert fitted.mos is not None
+        np.testing.assert_allclose(fitted.mos, want, atol=1e-3)
+        got = fitted.forecast(target, arrays, ahead)["a"].quantiles[0.5].to_numpy()
+        g = pv.kw_per_kwp(target, [plane], ahead)[plane]
+        c = pv.kw_per_kwp(target, [plane], Weather(ahead.temp_degc))[plane]
+        np.testing.assert_allclose(got, want[0] * g + want[1] * c, rtol=2e-3, atol=1e-6)
+    # a forecast from clear sky alone keeps the plain scale (the regression needs irradiance)
+    assert fitted.forecast(target, arrays)["a"].model == "pvlib_clearsky"
+
+
+def test_calibration_on_the_irradiance_forecast_per_connection() -> None:
+    """Two connections at 90 % and 60 % of the model from the supplied GHI: each gets its own
+    regression (the site's lies between), and each array is forecast with its connection's."""
+    index = quarter_hours("2026-05-01T00:00:00+02:00", 10)
+    arrays = [_array("a", 180.0), PVArray(id="b", connection="T2", kwp=5.0, tilt_deg=20.0, azimuth_deg=135.0)]
+    pv = PVForecaster(49.87, 8.65)
+    weather = _cloudy_weather(pv, index, 5)
+    planes = [(30.0, 180.0), (20.0, 135.0)]
+    per_plane = pv.kw_per_kwp(index, planes, weather)
+    by_conn = pd.DataFrame(
+        {"T1": 0.9 * 10.0 * per_plane[planes[0]], "T2": 0.6 * 5.0 * per_plane[planes[1]]}, index=index
+    )
+    pv.calibrate_arrays(by_conn.sum(axis=1), arrays, weather, by_conn)
+    np.testing.assert_allclose(pv.connection_mos["T1"], (0.9, 0.0, 0.0), atol=1e-3)
+    np.testing.assert_allclose(pv.connection_mos["T2"], (0.6, 0.0, 0.0), atol=1e-3)
+    assert pv.mos is not None and 0.6 < pv.mos[0] + pv.mos[1] < 0.9
+    target = quarter_hours("2026-05-11T00:00:00+02:00", 1)
+    ahead = _cloudy_weather(pv, target, 6)
+    got = pv.forecast(target, arrays, ahead)
+    plain = pv.kw_per_kwp(target, planes, ahead)
+    np.testing.assert_allclose(got["a"].quantiles[0.5], 0.9 * plain[planes[0]], rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(got["b"].quantiles[0.5], 0.6 * plain[planes[1]], rtol=2e-3, atol=1e-6)
+    assert (np.diff(got["a"].quantiles.to_numpy(), axis=1) >= 0).all()
