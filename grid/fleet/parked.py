@@ -8,7 +8,8 @@ At the next run the refreshed LP is handed to a new HiGHS instance (``passModel`
 form's arrays, as after a build) and the saved basis set, so HiGHS re-solves from the same basis as
 the kept instance would: the same simplex iterations and the same optimum (measured on the first 5
 sites of fleet seed 1: identical iteration counts and objectives, a quarter of the memory, the
-hand-over a few ms longer, the new factorisation cheaper than the kept instance's update).
+hand-over a few ms longer, the new factorisation cheaper than the kept instance's update). When the
+horizon moved, the planner then shifts that basis in time (``PersistentHighs.shift_basis``).
 """
 
 from __future__ import annotations

@@ -431,6 +431,30 @@ def _shift(time: TimeAxis | None, n: int, k: int) -> np.ndarray:
     e, t = entity[timed].astype(np.int64), step[timed].astype(np.int64)
     last = np.full(int(e.max()) + 1, -1, dtype=np.int64)
     np.maximum.at(last, e, t)
+    want = np.minimum(t + k, last[e])
+    # most groups lay out each entity's steps one after another: the wanted element is then
+    # (want - t) places further on; the others are looked up among their entities' elements
+    guess = np.minimum(timed + (want - t), n - 1)
+    hit = (entity[guess] == e) & (step[guess] == want)
+    source[timed[hit]] = guess[hit]
+    if hit.all():
+        return source
+    among = np.isin(e, np.unique(e[~hit]))
+    span = int(t.max()) + k + 2
+    keys = e[among] * span + t[among]
+    order = np.argsort(keys, kind="stable")
+    lost = np.flatnonzero(~hit)
+    at = np.minimum(np.searchsorted(keys[order], e[lost] * span + want[lost]), len(order) - 1)
+    found = keys[order][at] == e[lost] * span + want[lost]
+    source[timed[lost[found]]] = timed[np.flatnonzero(among)[order[at[found]]]]
+    return source
+    entity, step = time
+    timed = np.flatnonzero(entity >= 0)
+    if not len(timed):
+        return source
+    e, t = entity[timed].astype(np.int64), step[timed].astype(np.int64)
+    last = np.full(int(e.max()) + 1, -1, dtype=np.int64)
+    np.maximum.at(last, e, t)
     span = int(t.max()) + k + 2
     keys = e * span + t
     order = np.argsort(keys, kind="stable")
