@@ -174,7 +174,7 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
     bodies: dict[str, dict[str, Any]] = {}
     for ref in in_force:
         if ref is not None and ref.plan_id not in bodies:
-            bodies[ref.plan_id] = _plan_body(engine, ref.plan_id)
+            bodies[ref.plan_id] = kept_plan_body(engine, ref.plan_id)
     connections = sorted(
         {a.asset_id for a in registered.values() if a.kind == SensorKind.TRANSFORMER.value}
         | {cid for body in bodies.values() for cid in body.get("connections", {})}
@@ -246,8 +246,9 @@ _BODIES_KEPT = 16
 _BODIES_LOCK = threading.Lock()
 
 
-def _plan_body(engine: Engine, plan_id: str) -> dict[str, Any]:
-    """:func:`grid.store.plans.plan_body`, kept for the next evaluations (read only here)."""
+def kept_plan_body(engine: Engine, plan_id: str) -> dict[str, Any]:
+    """:func:`grid.store.plans.plan_body`, kept for the next evaluations (a stored plan's body never
+    changes; the caller must not change the dict)."""
     key = (str(engine.url), plan_id)
     with _BODIES_LOCK:
         body = _BODIES.get(key)
