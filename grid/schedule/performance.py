@@ -556,19 +556,36 @@ def _ev_sessions(
     chargers = {s.charger for s in sessions}
     # each charger's rows taken once, with the position of each row's interval in `index` (-1:
     # none): a session's intervals are a run of positions (a day of the demo site is ~28k rows
-    # and ~40 sessions)
-    own: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for e, rows in frame[frame["entity"].isin(chargers)].groupby("entity", sort=False):
-        pos = index.get_indexer(pd.DatetimeIndex(rows["ts"]))
-        own[str(e)] = (pos, rows["measured_kw"].to_numpy(dtype=float), rows["setpoint_kw"].to_numpy(dtype=float))
+    # and ~40 sessions); numpy throughout (a pandas pass per charger and session cost ~50 ms a call)
+    theirs = frame[frame["entity"].isin(chargers)]
+    entity = theirs["entity"].astype(str).to_numpy()
+    order = np.argsort(entity, kind="stable")  # per charger, the rows stay in time order
+    entity = entity[order]
+    pos_all = index.get_indexer(pd.DatetimeIndex(theirs["ts"]))[order]
+    measured_all = theirs["measured_kw"].to_numpy(dtype=float)[order]
+    setpoint_all = theirs["setpoint_kw"].to_numpy(dtype=float)[order]
+    cuts = np.flatnonzero(np.r_[True, entity[1:] != entity[:-1]])
+    own = (
+        {
+            str(entity[i]): (pos_all[i:j], measured_all[i:j], setpoint_all[i:j])
+            for i, j in zip(cuts, np.r_[cuts[1:], len(entity)], strict=True)
+        }
+        if len(entity)
+        else {}
+    )
     none = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
-    ends = index + res
+    starts_ns = index.as_unit("ns").asi8
+    ends_ns = (index + res).as_unit("ns").asi8
     for s in sessions:
         leave = s.departure if s.plugged_out_at is None else min(s.departure, s.plugged_out_at)
-        inside = np.flatnonzero((index < leave) & (ends > s.arrival))
+        # the session's intervals: those that start before it leaves and end after it arrives (a run)
+        inside = np.flatnonzero(
+            (starts_ns < pd.Timestamp(leave).as_unit("ns").value)
+            & (ends_ns > pd.Timestamp(s.arrival).as_unit("ns").value)
+        )
         n_mine = len(inside)
         pos, measured_kw, setpoint_kw = own.get(s.charger, none)
-        take = np.isin(pos, inside) if n_mine else np.zeros(len(pos), dtype=bool)
+        take = (pos >= inside[0]) & (pos <= inside[-1]) if n_mine else np.zeros(len(pos), dtype=bool)
         measured = measured_kw[take]
         measured = measured[~np.isnan(measured)]
         setpoint = setpoint_kw[take]
