@@ -608,11 +608,14 @@ def _ev_sessions(
     return out
 
 
-def performance_kpis(engine: Engine, site: str, start: TimeLike, end: TimeLike) -> dict[str, Any]:
+def performance_kpis(
+    engine: Engine, site: str, start: TimeLike, end: TimeLike, ev_sessions: bool = True
+) -> dict[str, Any]:
     """Realised KPIs over the intervals of [start, end) from the stored evaluation (see the module
     docstring; kW, kWh, EUR, shares 0..1). A figure over no measured interval is None, and every
     entity says how many of its intervals were measured and how many are missing. Intervals not
-    evaluated yet count as missing (``not_evaluated_intervals``)."""
+    evaluated yet count as missing (``not_evaluated_intervals``). Without `ev_sessions` the
+    per-session figures are left out (``ev_sessions`` empty), for a caller that does not use them."""
     index, res = _index(engine, site, start, end)
     dt_h = res / pd.Timedelta(hours=1)
     n = len(index)
@@ -645,7 +648,7 @@ def performance_kpis(engine: Engine, site: str, start: TimeLike, end: TimeLike) 
         "tolerance": {"min_kw": TOLERANCE_MIN_KW, "share_of_rating": TOLERANCE_SHARE},
         "connections": connections,
         "assets": assets,
-        "ev_sessions": _ev_sessions(engine, site, frame, index, res) if n else {},
+        "ev_sessions": _ev_sessions(engine, site, frame, index, res) if n and ev_sessions else {},
         "dimming": {
             "intervals": int(in_force.sum()),
             "dimmed_kwh": _num(float(dimmed[in_force].sum() * dt_h)),
