@@ -210,7 +210,7 @@ def last_hour_followed(engine: Engine, site: Site, start: pd.Timestamp) -> dict[
     """How well the plans of the hour before `start` were followed, from the stored evaluation
     (``grid.schedule.performance``): per connection the intervals above the limit, per asset the
     share of intervals whose measured power kept its set-point."""
-    kpis = performance_kpis(engine, site.id, start - FOLLOWED_LOOKBACK, start)
+    kpis = performance_kpis(engine, site.id, start - FOLLOWED_LOOKBACK, start, ev_sessions=False)
     shares = [a["followed_share"] for a in kpis["assets"].values() if a.get("followed_share") is not None]
     return {
         "start": kpis["start"],

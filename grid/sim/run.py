@@ -34,14 +34,13 @@ from grid.errors import InputError
 from grid.forecast.site import run_site
 from grid.forecast.weather import Weather
 from grid.schedule.inputs import forecast_provider
-from grid.schedule.performance import evaluate_and_publish
+from grid.schedule.performance import evaluate_and_publish, kept_plan_body
 from grid.schedule.runner import PlanningConfig, PlanningService
 from grid.series import SiteInputs, load_inputs
 from grid.sim.clock import SimClock
 from grid.sim.devices import Fleet, StepResult, draw_compliance
 from grid.sim.feeds import Feeds
 from grid.sim.truth import Truth, make_truth, write_sim_site
-from grid.store import plans as plan_store
 from grid.store.engine import make_engine
 from grid.store.migrate import upgrade
 from grid.store.sites import register_site
@@ -399,7 +398,7 @@ def closed_loop(
             stats["plan_s"] += time.perf_counter() - t
             stats["runs"] += 1
             if result.plan_id is not None and result.status != "failed":
-                body = plan_store.plan_body(engine, result.plan_id)
+                body = kept_plan_body(engine, result.plan_id)  # parsed once, also for the evaluation
                 warm = bool((body.get("solver") or {}).get("warm_start"))
                 stats["warm" if warm else "cold"] += 1
             else:

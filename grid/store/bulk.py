@@ -52,13 +52,13 @@ def _to_db_time(conn: Connection, ts_s: int) -> Any:
     return dt.datetime.fromtimestamp(int(ts_s), dt.UTC) if _is_pg(conn) else int(ts_s)
 
 
-def lock_site(conn: Connection, site_id: str) -> None:
-    """Serialise writers of one site until the transaction ends (PostgreSQL advisory lock; SQLite
-    already serialises writers with ``BEGIN IMMEDIATE``)."""
+def lock_site(conn: Connection, site_id: str, scope: str = "grid.ingest") -> None:
+    """Serialise writers of one site (of what `scope` names) until the transaction ends
+    (PostgreSQL advisory lock; SQLite already serialises writers with ``BEGIN IMMEDIATE``)."""
     if _is_pg(conn):
         conn.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"grid.ingest:{site_id}"},
+            {"key": f"{scope}:{site_id}"},
         )
 
 

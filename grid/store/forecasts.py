@@ -283,9 +283,7 @@ def _grid(
     naive = issued_at.tz_localize(None).to_numpy()
     issued = np.full(len(index), np.datetime64("NaT"), dtype=naive.dtype)
     issued[at] = naive[first]
-    table.attrs["issued_at"] = pd.Series(
-        pd.DatetimeIndex(issued).tz_localize("UTC"), index=index, name="issued_at"
-    )
+    table.attrs["issued_at"] = pd.Series(pd.DatetimeIndex(issued).tz_localize("UTC"), index=index, name="issued_at")
     names = np.full(len(index), np.nan, dtype=object)
     names[at] = model[first]
     table.attrs["model"] = pd.Series(names, index=index, name="model")

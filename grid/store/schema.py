@@ -497,6 +497,21 @@ performance = sa.Table(
     sqlite_with_rowid=False,
 )
 
+#: Each evaluation's span [start, end) of rewritten ``performance`` rows, written in the same
+#: transaction (migration 0012): what a kept copy of the rows must read again
+#: (:mod:`grid.schedule.performance`). Ids of one site are in commit order (its evaluations take
+#: the site's lock).
+performance_writes = sa.Table(
+    "performance_writes",
+    metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("start", UtcTimestamp, nullable=False),
+    sa.Column("end", UtcTimestamp, nullable=False),
+    sa.Column("written_at", UtcTimestamp, nullable=False),
+    sa.Index("ix_performance_writes_site_id", "site_id", "id"),
+)
+
 #: A telemetry value replaced by a later one for the same (asset, quantity, measured_at): the old
 #: value is kept here, as ``revisions`` keeps meter values (migration 0007).
 telemetry_revisions = sa.Table(

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
@@ -357,3 +358,26 @@ def test_interval_by_interval_equals_all_at_once(case: Engine) -> None:
     evaluate_intervals(case, "s1", START, END, now=NOW)
     assert performance_kpis(case, "s1", START, END) == one_by_one
     assert one_by_one["totals"]["intervals_above_limit"] == 3
+
+
+def test_kept_rows_are_read_again_where_an_evaluation_rewrote_them(case: Engine) -> None:
+    """The stored rows of the windows read last are kept per engine (performance._KEPT) and read
+    again only where an evaluation rewrote them since (its span in performance_writes): after
+    late telemetry and a re-evaluation of part of the period, the KPIs are those of a fresh
+    read, and they did change."""
+    from grid.schedule import performance
+
+    evaluate_intervals(case, "s1", START, END, now=NOW)
+    before = performance_kpis(case, "s1", START, END)
+    assert performance_kpis(case, "s1", START + Q, END) == performance_kpis(case, "s1", START + Q, END)
+    # the battery's telemetry of the last four intervals arrives late and different
+    _telemetry(case, "bat1", [float("nan")] * 4 + [0.0, 0.0, 0.0, 0.0])
+    assert evaluate_intervals(case, "s1", START + 4 * Q, END, now=NOW) == 4
+    kept = performance_kpis(case, "s1", START, END)
+    kept_hour = performance_kpis(case, "s1", END - 4 * Q, END)
+    performance._KEPT.clear()
+    assert kept == performance_kpis(case, "s1", START, END) != before
+    assert kept_hour == performance_kpis(case, "s1", END - 4 * Q, END)
+    with case.connect() as conn:
+        spans = conn.execute(sa.text("SELECT COUNT(*) FROM performance_writes WHERE site_id = 's1'")).scalar()
+    assert spans == 2
