@@ -225,14 +225,15 @@ def model_dir() -> Path:
     return Path(os.environ.get("GRID_MODEL_DIR", str(MODEL_DIR)))
 
 
-def global_model_path(site_id: str) -> Path:
-    return model_dir() / f"{site_id}.json"
+def global_model_path(site_id: str, latest: bool = False) -> Path:
+    """The scored model's file; `latest`: the one trained up to the training run (it forecasts)."""
+    return model_dir() / (f"{site_id}.latest.json" if latest else f"{site_id}.json")
 
 
-def stored_global_model(site_id: str, origin: pd.Timestamp) -> GlobalLoad | None:
+def stored_global_model(site_id: str, origin: pd.Timestamp, latest: bool = False) -> GlobalLoad | None:
     """The site's stored global model if it trained on data before `origin` only (a model from
     the future of a replayed origin would score itself on its own training days), else None."""
-    path = global_model_path(site_id)
+    path = global_model_path(site_id, latest)
     if not path.is_file():
         return None
     try:
@@ -249,8 +250,11 @@ def train_global_model(
 ) -> GlobalLoad | None:
     """Train the site's global LightGBM load model on the measured household load of the site
     and of each connection up to :data:`GLOBAL_HOLDOUT_DAYS` before `as_of` (default: the end of
-    the data), and store it (:func:`global_model_path`). None when there is too little history
-    (the forecasts then choose among the other candidates). Seconds for a site's few series."""
+    the data), and store it (:func:`global_model_path`); the choice scores it out of sample.
+    Also one trained on everything up to `as_of` (``latest=True``), which makes the forecasts
+    (fresher: MAE / naive 0.725 vs 0.730 on the SimBench tuning split, see grid.forecast.meters).
+    None when there is too little history (the forecasts then choose among the other
+    candidates). Seconds for a site's few series."""
     origin = _origin(engine, site_id, as_of)
     cut = origin - pd.Timedelta(days=GLOBAL_HOLDOUT_DAYS)
     histories: dict[str, pd.Series] = {}
@@ -267,9 +271,17 @@ def train_global_model(
         if not histories:
             return None
         model = GlobalLoad(horizon_h).fit(histories)
+        # and one on everything up to the run: it forecasts, the one above scores it
+        latest = {"site": measured_aggregate(engine, site_id, end=origin)}
+        start = origin - pd.Timedelta(days=HISTORY_DAYS)
+        for cid, values in measured_by_connection(engine, site_id, start, origin).items():
+            latest[f"connection:{cid}"] = values
+        latest = {k: v.loc[v.first_valid_index() :] for k, v in latest.items() if v.notna().sum() >= need}
+        newer = GlobalLoad(horizon_h).fit(latest)
     except InputError:
         return None
     model.save(global_model_path(site_id))
+    newer.save(global_model_path(site_id, latest=True))
     return model
 
 
@@ -344,7 +356,11 @@ def run_site(
 
     annual = sum(h.annual_kwh for h in model.households) if model is not None else None
     site_history = measured_aggregate(engine, site_id, end=origin)
-    chooser = MeterForecaster(max(hours, 24.0), global_model=stored_global_model(site_id, origin))
+    chooser = MeterForecaster(
+        max(hours, 24.0),
+        global_model=stored_global_model(site_id, origin),
+        forecast_model=stored_global_model(site_id, origin, latest=True),
+    )
 
     def load_forecast(target: str, history: pd.Series, annual_kwh: float | None) -> Forecast:
         return forecast_series(chooser, target, history, index, load_weather, annual_kwh)

@@ -46,3 +46,19 @@ def test_coverage_on_known_noise_is_near_80_percent() -> None:
     # with white noise the best possible MAE is the noise's: 0.15 x sqrt(2/pi) = 0.12 kW
     assert result.metrics["mae"] < 0.14
     assert result.metrics["mae_ratio"] < 0.85
+
+
+def test_scaled_band_leans_on_the_neighbouring_lead_hours() -> None:
+    """Hand case: residuals +-1 at every lead hour but +-3 at 00-01 h; with half of a bucket's
+    scale from its neighbours the band at 00 h is (0.5 x 3 + 0.25 x (1 + 1)) = 2 x the quiet
+    hours', at 01 h and, the table wrapping, at 23 h (0.5 + 0.25 x 4) = 1.5 x."""
+    from grid.forecast.quantiles import NEIGHBOUR_SCALE_SHARE, HorizonConformal
+
+    assert NEIGHBOUR_SCALE_SHARE == 0.5
+    lead = np.repeat(np.arange(24.0), 20) + 0.5
+    sign = np.tile([1.0, -1.0], 240)
+    res = sign * np.where(lead // 1 == 0, 3.0, 1.0)
+    band = HorizonConformal.fit_scaled(lead, res, np.ones(len(res), dtype=bool), (0.1, 0.5, 0.9), 24.0)
+    upper = band.table[:, 2] / band.table[12, 2]
+    np.testing.assert_allclose(upper[[23, 0, 1, 12, 2]], [1.5, 2.0, 1.5, 1.0, 1.0])
+    assert (band.table[:, 0] < 0).all() and (band.table[:, 2] > 0).all()

@@ -120,7 +120,11 @@ def test_global_model_trained_stored_and_chosen_from(
     loaded = stored_global_model("q1", origin)
     assert loaded is not None and loaded.trained_until == model.trained_until
     assert stored_global_model("q1", model.trained_until) is None  # not from the future of an origin
+    # and the one trained up to the end, which forecasts the horizon while the older one scores
+    latest = stored_global_model("q1", origin, latest=True)
+    assert latest is not None and latest.trained_until == origin - pd.Timedelta(minutes=15)
     summary = run_site(store, "q1", hours=24, model=site, store=False)
+    assert any("trained up to the origin forecasts" in n for n in summary.notes)
     load_targets = ("site", "connection:T1", "connection:T2")
     assert all(summary.forecasts[(t, "power_kw")].model in CANDIDATES for t in load_targets)
     assert not any("global model not scored" in n for n in summary.notes)
