@@ -408,22 +408,26 @@ class _KeptRows:
                 stale = [(pd.Timestamp(a), pd.Timestamp(z)) for _, a, z in written]
                 stale += [(lo, entry.lo), (entry.hi, hi)]
                 ranges = _merge([(max(a, lo), min(z, hi)) for a, z in stale if min(z, hi) > max(a, lo)])
+                # the kept rows between the ranges and each range read again, in time order: slices
+                # (a boolean mask or a sort would copy every column, the strings through Arrow)
                 old = entry.data
-                keep = np.ones(len(old), dtype=bool)
+                at = pd.Index(old["ts"])
+                parts, done = [], 0
                 for a, z in ranges:
-                    keep &= ~((old["ts"] >= a) & (old["ts"] < z)).to_numpy()
-                parts = [p for p in [old[keep], *(_stored_query(conn, site, a, z) for a, z in ranges)] if len(p)]
+                    parts.append(old.iloc[done : at.searchsorted(a)])
+                    parts.append(_stored_query(conn, site, a, z))
+                    done = at.searchsorted(z)
+                parts.append(old.iloc[done:])
+                parts = [p for p in parts if len(p)]
                 data = pd.concat(parts, ignore_index=True) if parts else old.iloc[:0]
-                # an interval's rows all come from one part, in entity order: a stable sort by the
-                # interval gives the query's (ts, entity) order
-                data = data.sort_values("ts", kind="stable", ignore_index=True)
         with self._lock:
             kept = self._by_engine.setdefault(engine, OrderedDict())
             kept[site] = _Rows(lo, hi, newest, mark, data)
             kept.move_to_end(site)
             while len(kept) > self.KEPT:
                 kept.popitem(last=False)
-        inside = data[(data["ts"] >= first) & (data["ts"] < last)].reset_index(drop=True)
+        at = pd.Index(data["ts"])
+        inside = data.iloc[at.searchsorted(first) : at.searchsorted(last)].reset_index(drop=True)
         if inside.empty:
             with engine.connect() as conn:
                 return _stored_query(conn, site, first, first)  # the empty frame, typed as always
