@@ -198,7 +198,7 @@ def grouped_power(
     and only what changed is summed again: the intervals not summed before and those that a
     batch committed since touched (its ``readings_from`` .. ``readings_to``); the result is the
     one the whole query gives, to the last bit."""
-    if site_id is None or chosen.empty:
+    if site_id is None or chosen.empty or end - start > _SumCache.MAX_SPAN:
         data = _grouped_query(engine, chosen, start, end, resolution_min, by)
     else:
         data = _SUMS.grouped(engine, site_id, chosen, start, end, resolution_min, by)
@@ -268,10 +268,11 @@ class _SumCache:
     order, sensor by sensor, whatever the range). The sensors' definition (id, measure, direction,
     grouping column) is part of the key: a changed sensor starts afresh."""
 
-    #: kept sum tables (selections); each is bounded by the span asked for (see :data:`MAX_SPAN`)
-    KEPT = 32
-    #: a kept table grows over the spans asked for until it is this long, then restarts
-    MAX_SPAN = pd.Timedelta(days=400)
+    #: kept sum tables (selections: a site's forecast run reads four)
+    KEPT = 64
+    #: a kept table grows over the spans asked for until it is this long, then restarts; a longer
+    #: span is summed by one query and not kept (a run reads 84 days, its model's training 98)
+    MAX_SPAN = pd.Timedelta(days=120)
     #: dirty spans merged into at most this many queries (beyond: one query over their hull)
     MAX_RANGES = 16
 
