@@ -43,7 +43,7 @@ from grid.store import plans as plan_store
 from grid.store.bulk import lock_site
 from grid.store.engine import write_transaction
 from grid.store.live import Asset, active_orders, device_power, prices_as_of, sessions_in, site_assets
-from grid.store.readback import load_series
+from grid.store.readback import sensor_power
 from grid.store.schema import Measure, SensorKind, performance, performance_writes, plans
 from grid.store.sites import get_site, sensor_frame
 from grid.timeindex import iso, to_utc
@@ -140,13 +140,17 @@ def _measured_import(
     engine: Engine, site: str, connections: list[str], index: pd.DatetimeIndex, res: pd.Timedelta
 ) -> dict[str, pd.Series]:
     sensors = sensor_frame(engine, site)
+    names = {cid: _import_sensor(sensors, cid) if len(sensors) else None for cid in connections}
+    ids = {cid: int(sensors.index[sensors["name"] == name][0]) for cid, name in names.items() if name is not None}
+    # the connections' import meters read at once (a read of the sensors and the site per meter before)
+    chosen = sensors.loc[list(dict.fromkeys(ids.values()))]
+    power = sensor_power(engine, site, chosen, index[0], index[-1] + res) if ids else None
     out: dict[str, pd.Series] = {}
     for cid in connections:
-        name = _import_sensor(sensors, cid) if len(sensors) else None
-        if name is None:
+        if power is None or cid not in ids:
             out[cid] = pd.Series(np.nan, index=index)
         else:
-            out[cid] = load_series(engine, site, index[0], index[-1] + res, sensor=name, quantity="power")
+            out[cid] = power[ids[cid]].rename("power_kw")
     return out
 
 

@@ -135,6 +135,22 @@ def load_series(
     return signed.sum(axis=1).where(complete).rename(name)
 
 
+def sensor_power(
+    engine: Engine,
+    site_id: str,
+    sensors: pd.DataFrame,
+    start: pd.Timestamp | dt.datetime | str,
+    end: pd.Timestamp | dt.datetime | str,
+) -> pd.DataFrame:
+    """Mean power (kW) per interval of each of `sensors` (rows of :func:`grid.store.sites.sensor_frame`
+    that measure energy or power), one column per sensor id, read at once: each column is what
+    :func:`load_series` gives for that sensor (as metered, unsigned)."""
+    site = get_site(engine, site_id)
+    start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
+    values = _values(engine, sensors, start_ts, end_ts, site.resolution_min)
+    return _as(values, sensors["measure"], "power", site.resolution_min / 60.0)
+
+
 def site_aggregates(
     engine: Engine,
     site_id: str,
