@@ -8,6 +8,7 @@ store can hold; they are kept to whole seconds (the store's resolution on SQLite
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
@@ -26,6 +27,13 @@ def instant(value: Any, field: str) -> pd.Timestamp:
     """An ISO 8601 instant with UTC offset, as a UTC timestamp floored to the second."""
     if not isinstance(value, str):
         raise InputError(field, "must be an ISO 8601 time with UTC offset (a string)", value)
+    return _instant(value, field)
+
+
+@functools.lru_cache(maxsize=4096)
+def _instant(value: str, field: str) -> pd.Timestamp:
+    """:func:`instant` of a string, kept: the items of one message mostly share their time (a
+    Timestamp is immutable; a refusal raises each time, it is not kept)."""
     text = value.strip()
     if not _OFFSET.search(text):
         raise InputError(field, "has no UTC offset (write e.g. 2026-01-15T17:30:00+01:00)", value)

@@ -43,7 +43,7 @@ from grid.store import plans as plan_store
 from grid.store.bulk import lock_site
 from grid.store.engine import write_transaction
 from grid.store.live import Asset, active_orders, device_power, prices_as_of, sessions_in, site_assets
-from grid.store.readback import load_series
+from grid.store.readback import sensor_power
 from grid.store.schema import Measure, SensorKind, performance, performance_writes, plans
 from grid.store.sites import get_site, sensor_frame
 from grid.timeindex import iso, to_utc
@@ -140,13 +140,17 @@ def _measured_import(
     engine: Engine, site: str, connections: list[str], index: pd.DatetimeIndex, res: pd.Timedelta
 ) -> dict[str, pd.Series]:
     sensors = sensor_frame(engine, site)
+    names = {cid: _import_sensor(sensors, cid) if len(sensors) else None for cid in connections}
+    ids = {cid: int(sensors.index[sensors["name"] == name][0]) for cid, name in names.items() if name is not None}
+    # the connections' import meters read at once (a read of the sensors and the site per meter before)
+    chosen = sensors.loc[list(dict.fromkeys(ids.values()))]
+    power = sensor_power(engine, site, chosen, index[0], index[-1] + res) if ids else None
     out: dict[str, pd.Series] = {}
     for cid in connections:
-        name = _import_sensor(sensors, cid) if len(sensors) else None
-        if name is None:
+        if power is None or cid not in ids:
             out[cid] = pd.Series(np.nan, index=index)
         else:
-            out[cid] = load_series(engine, site, index[0], index[-1] + res, sensor=name, quantity="power")
+            out[cid] = power[ids[cid]].rename("power_kw")
     return out
 
 
@@ -408,22 +412,26 @@ class _KeptRows:
                 stale = [(pd.Timestamp(a), pd.Timestamp(z)) for _, a, z in written]
                 stale += [(lo, entry.lo), (entry.hi, hi)]
                 ranges = _merge([(max(a, lo), min(z, hi)) for a, z in stale if min(z, hi) > max(a, lo)])
+                # the kept rows between the ranges and each range read again, in time order: slices
+                # (a boolean mask or a sort would copy every column, the strings through Arrow)
                 old = entry.data
-                keep = np.ones(len(old), dtype=bool)
+                at = pd.Index(old["ts"])
+                parts, done = [], 0
                 for a, z in ranges:
-                    keep &= ~((old["ts"] >= a) & (old["ts"] < z)).to_numpy()
-                parts = [p for p in [old[keep], *(_stored_query(conn, site, a, z) for a, z in ranges)] if len(p)]
+                    parts.append(old.iloc[done : at.searchsorted(a)])
+                    parts.append(_stored_query(conn, site, a, z))
+                    done = at.searchsorted(z)
+                parts.append(old.iloc[done:])
+                parts = [p for p in parts if len(p)]
                 data = pd.concat(parts, ignore_index=True) if parts else old.iloc[:0]
-                # an interval's rows all come from one part, in entity order: a stable sort by the
-                # interval gives the query's (ts, entity) order
-                data = data.sort_values("ts", kind="stable", ignore_index=True)
         with self._lock:
             kept = self._by_engine.setdefault(engine, OrderedDict())
             kept[site] = _Rows(lo, hi, newest, mark, data)
             kept.move_to_end(site)
             while len(kept) > self.KEPT:
                 kept.popitem(last=False)
-        inside = data[(data["ts"] >= first) & (data["ts"] < last)].reset_index(drop=True)
+        at = pd.Index(data["ts"])
+        inside = data.iloc[at.searchsorted(first) : at.searchsorted(last)].reset_index(drop=True)
         if inside.empty:
             with engine.connect() as conn:
                 return _stored_query(conn, site, first, first)  # the empty frame, typed as always

@@ -378,7 +378,17 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]
                 copy.write_row([_pg_value(row[c], c in times) for c in columns])
     else:
         marks = ", ".join("?" for _ in columns)
-        data = [[_sqlite_value(row[c], c in times) for c in columns] for row in rows]
+        is_time = [c in times for c in columns]
+
+        def values(row: dict[str, Any]) -> list[Any]:
+            # plain floats, ints and texts go as they are (most of them): no call per value
+            out = [row[c] for c in columns]
+            for i, v in enumerate(out):
+                if v is not None and type(v) not in _PLAIN:
+                    out[i] = _sqlite_value(v, is_time[i])
+            return out
+
+        data = [values(row) for row in rows]
         dbapi_connection(conn).executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", data)
 
 
@@ -390,6 +400,9 @@ def _pg_value(value: Any, is_time: bool) -> Any:
             return value
         return dt.datetime.fromtimestamp(int(value), dt.UTC)
     return value.item() if isinstance(value, np.generic) else value
+
+
+_PLAIN = frozenset({float, int, str})
 
 
 def _sqlite_value(value: Any, is_time: bool) -> Any:

@@ -135,6 +135,22 @@ def load_series(
     return signed.sum(axis=1).where(complete).rename(name)
 
 
+def sensor_power(
+    engine: Engine,
+    site_id: str,
+    sensors: pd.DataFrame,
+    start: pd.Timestamp | dt.datetime | str,
+    end: pd.Timestamp | dt.datetime | str,
+) -> pd.DataFrame:
+    """Mean power (kW) per interval of each of `sensors` (rows of :func:`grid.store.sites.sensor_frame`
+    that measure energy or power), one column per sensor id, read at once: each column is what
+    :func:`load_series` gives for that sensor (as metered, unsigned)."""
+    site = get_site(engine, site_id)
+    start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
+    values = _values(engine, sensors, start_ts, end_ts, site.resolution_min)
+    return _as(values, sensors["measure"], "power", site.resolution_min / 60.0)
+
+
 def site_aggregates(
     engine: Engine,
     site_id: str,
@@ -198,7 +214,7 @@ def grouped_power(
     and only what changed is summed again: the intervals not summed before and those that a
     batch committed since touched (its ``readings_from`` .. ``readings_to``); the result is the
     one the whole query gives, to the last bit."""
-    if site_id is None or chosen.empty:
+    if site_id is None or chosen.empty or end - start > _SumCache.MAX_SPAN:
         data = _grouped_query(engine, chosen, start, end, resolution_min, by)
     else:
         data = _SUMS.grouped(engine, site_id, chosen, start, end, resolution_min, by)
@@ -268,10 +284,11 @@ class _SumCache:
     order, sensor by sensor, whatever the range). The sensors' definition (id, measure, direction,
     grouping column) is part of the key: a changed sensor starts afresh."""
 
-    #: kept sum tables (selections); each is bounded by the span asked for (see :data:`MAX_SPAN`)
-    KEPT = 32
-    #: a kept table grows over the spans asked for until it is this long, then restarts
-    MAX_SPAN = pd.Timedelta(days=400)
+    #: kept sum tables (selections: a site's forecast run reads four)
+    KEPT = 64
+    #: a kept table grows over the spans asked for until it is this long, then restarts; a longer
+    #: span is summed by one query and not kept (a run reads 84 days, its model's training 98)
+    MAX_SPAN = pd.Timedelta(days=120)
     #: dirty spans merged into at most this many queries (beyond: one query over their hull)
     MAX_RANGES = 16
 

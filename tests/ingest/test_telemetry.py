@@ -207,3 +207,17 @@ def test_stored_state_equals_accepted_messages(prop_store: Engine, batches: list
     # nothing accepted is lost: each accepted value is the stored one or a kept revision of it
     old = {((a, q, pd.Timestamp(ts)), v) for a, q, ts, v in revised}
     assert all(stored[key] == value or (key, value) in old for key, value in every)
+
+
+def test_instants_parsed_once_per_text_and_refused_every_time() -> None:
+    """fields.instant keeps what it parsed per text (the items of a message share their time):
+    the same text gives the same instant, each offset its own, a bad text is refused each time."""
+    from grid.errors import InputError
+    from grid.ingest import fields
+
+    one = fields.instant("2026-01-15T17:30:00+01:00", "ts")
+    assert one == fields.instant("2026-01-15T17:30:00+01:00", "ts") == pd.Timestamp("2026-01-15T16:30:00Z")
+    assert fields.instant("2026-01-15T17:30:00+02:00", "ts") == pd.Timestamp("2026-01-15T15:30:00Z")
+    for _ in range(2):
+        with pytest.raises(InputError, match="no UTC offset"):
+            fields.instant("2026-01-15T17:30:00", "ts")
