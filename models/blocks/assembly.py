@@ -448,22 +448,6 @@ def _shift(time: TimeAxis | None, n: int, k: int) -> np.ndarray:
     found = keys[order][at] == e[lost] * span + want[lost]
     source[timed[lost[found]]] = timed[np.flatnonzero(among)[order[at[found]]]]
     return source
-    entity, step = time
-    timed = np.flatnonzero(entity >= 0)
-    if not len(timed):
-        return source
-    e, t = entity[timed].astype(np.int64), step[timed].astype(np.int64)
-    last = np.full(int(e.max()) + 1, -1, dtype=np.int64)
-    np.maximum.at(last, e, t)
-    span = int(t.max()) + k + 2
-    keys = e * span + t
-    order = np.argsort(keys, kind="stable")
-    want = e * span + np.minimum(t + k, last[e])
-    at = np.searchsorted(keys[order], want)
-    at = np.minimum(at, len(order) - 1)
-    found = keys[order][at] == want
-    source[timed[found]] = timed[order[at[found]]]
-    return source
 
 
 @dataclass
