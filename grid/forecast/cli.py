@@ -195,8 +195,8 @@ def train_command(
     db: DbOption = None,
 ) -> None:
     """Train and store the site's global LightGBM load model now (the service does it daily),
-    on its measured load up to two weeks before `--as-of`; the next forecasts choose it per
-    series where its rolling backtest wins."""
+    on its measured load up to two weeks before `--as-of` (scored by the next forecasts' rolling
+    backtest) and on all of it up to `--as-of` (it makes their LightGBM part)."""
     from grid.forecast.gbm import TRAIN_SKIP_DAYS
     from grid.forecast.site import (
         GLOBAL_HOLDOUT_DAYS,
@@ -224,7 +224,8 @@ def train_command(
     console.print(
         f"site {site_id}: global load model trained on {model.n_series} series up to "
         f"{model.trained_until.isoformat() if model.trained_until is not None else '?'}; "
-        f"stored in {global_model_path(site_id)}"
+        f"stored in {global_model_path(site_id)} (and {global_model_path(site_id, latest=True).name}, "
+        "trained up to the end)"
     )
 
 
