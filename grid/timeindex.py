@@ -78,3 +78,17 @@ def parse_local(text: str, tz: str, where: str) -> pd.Timestamp:
 def iso(ts: pd.Timestamp | dt.datetime) -> str:
     """ISO 8601 in UTC with an explicit +00:00 offset."""
     return pd.Timestamp(ts).tz_convert("UTC").isoformat()
+
+
+def merged_within(
+    ranges: list[tuple[pd.Timestamp, pd.Timestamp]], lo: pd.Timestamp, hi: pd.Timestamp
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Half-open time ranges cut to [lo, hi), the empty ones dropped, merged where they overlap or
+    touch, in order."""
+    out: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for f, t in sorted((max(f, lo), min(t, hi)) for f, t in ranges if min(t, hi) > max(f, lo)):
+        if out and f <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], t))
+        else:
+            out.append((f, t))
+    return out

@@ -46,7 +46,7 @@ from grid.store.live import Asset, active_orders, device_power, prices_as_of, se
 from grid.store.readback import sensor_power
 from grid.store.schema import Measure, SensorKind, performance, performance_writes, plans
 from grid.store.sites import get_site, sensor_frame
-from grid.timeindex import iso, to_utc
+from grid.timeindex import iso, merged_within, to_utc
 
 TimeLike = pd.Timestamp | dt.datetime | str
 
@@ -411,7 +411,7 @@ class _KeptRows:
                 lo, hi = min(first, entry.lo), max(last, entry.hi)
                 stale = [(pd.Timestamp(a), pd.Timestamp(z)) for _, a, z in written]
                 stale += [(lo, entry.lo), (entry.hi, hi)]
-                ranges = _merge([(max(a, lo), min(z, hi)) for a, z in stale if min(z, hi) > max(a, lo)])
+                ranges = merged_within(stale, lo, hi)
                 # the kept rows between the ranges and each range read again, in time order: slices
                 # (a boolean mask or a sort would copy every column, the strings through Arrow)
                 old = entry.data
@@ -448,16 +448,6 @@ class _KeptRows:
         w = performance_writes.c
         row = conn.execute(sa.select(w.id, w.site_id, w.start, w.end, w.written_at).where(w.id == write_id)).first()
         return tuple(row) if row is not None else ("gone", write_id)
-
-
-def _merge(ranges: list[tuple[pd.Timestamp, pd.Timestamp]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    out: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-    for a, z in sorted(ranges):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], z))
-        else:
-            out.append((a, z))
-    return out
 
 
 _KEPT = _KeptRows()

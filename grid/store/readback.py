@@ -28,6 +28,7 @@ from grid.store import bulk
 from grid.store.schema import Measure, SensorKind, batches, readings
 from grid.store.schema import sensors as sensor_table
 from grid.store.sites import get_site, sensor_frame
+from grid.timeindex import merged_within
 
 Quantity = Literal["power", "energy"]
 _ENERGY = {Measure.REGISTER.value, Measure.ENERGY.value}
@@ -339,7 +340,7 @@ class _SumCache:
                 newest, mark, dirty = self._touched_since(conn, site_id, entry)
                 lo, hi = min(start, entry.lo), max(end, entry.hi)
                 stale = [*dirty, (lo, entry.lo), (entry.hi, hi)]
-                ranges = _merge([(max(f, lo), min(t, hi)) for f, t in stale if min(t, hi) > max(f, lo)])
+                ranges = merged_within(stale, lo, hi)
                 if len(ranges) > self.MAX_RANGES:
                     ranges = [(ranges[0][0], ranges[-1][1])]
                 old = entry.data
@@ -392,17 +393,6 @@ class _SumCache:
             for _, f, t in rows
         ]
         return newest, self._mark(conn, newest), spans
-
-
-def _merge(ranges: list[tuple[pd.Timestamp, pd.Timestamp]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Half-open ranges merged where they overlap or touch, in order."""
-    out: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-    for f, t in sorted(ranges):
-        if out and f <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], t))
-        else:
-            out.append((f, t))
-    return out
 
 
 _SUMS = _SumCache()
