@@ -162,12 +162,8 @@ class PersistentHighs:
         if statuses is None:
             return False
         col, row = shifted_basis(form.shift_source(k), *statuses, self._pushed)
-        new = highspy.HighsBasis()
-        new.col_status = list(map(_BASIS_STATUS.__getitem__, col.tolist()))
-        new.row_status = list(map(_BASIS_STATUS.__getitem__, row.tolist()))
-        new.valid = True
-        new.alien = True  # HiGHS makes it a basis: as many basic as rows, nonsingular
-        if h.setBasis(new) == highspy.HighsStatus.kError:
+        # alien: HiGHS makes it a basis (as many basic as rows, nonsingular)
+        if not set_basis_statuses(h, col, row, alien=True):
             return False
         self._solution = None
         return True
@@ -253,6 +249,18 @@ def basis_statuses(h: Any, num_col: int, num_row: int) -> tuple[np.ndarray, np.n
     if ((col < 0) | (col > 4)).any() or ((row < 0) | (row > 4)).any():
         return None
     return col, row
+
+
+def set_basis_statuses(h: Any, col: np.ndarray, row: np.ndarray, alien: bool = False) -> bool:
+    """Give HiGHS the basis of column and row statuses `col`, `row` (HiGHS's numbers, as
+    :func:`basis_statuses` reads them); `alien`: one HiGHS is to complete (the count of basic
+    columns and rows or its rank may be off). False when HiGHS refuses it."""
+    basis = highspy.HighsBasis()
+    basis.col_status = list(map(_BASIS_STATUS.__getitem__, col.tolist()))
+    basis.row_status = list(map(_BASIS_STATUS.__getitem__, row.tolist()))
+    basis.valid = True
+    basis.alien = alien
+    return bool(h.setBasis(basis) != highspy.HighsStatus.kError)
 
 
 def shifted_basis(

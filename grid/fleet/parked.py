@@ -21,7 +21,7 @@ import pyomo.environ as pyo
 
 from models.blocks.assembly import LinearRows
 from models.dispatch import DispatchModel
-from models.highs import PersistentHighs
+from models.highs import PersistentHighs, basis_statuses, set_basis_statuses
 from models.warm import WarmPlanner
 
 
@@ -34,22 +34,28 @@ class ParkedHighs(PersistentHighs):
         if solver.model is None:
             raise ValueError("no model loaded")
         self.model = solver.model
-        self._basis: Any = solver.highs.getBasis()
+        form = solver.model.assembly.form
+        assert form is not None
+        # int8 statuses read from HiGHS's basis file (highspy's lists of enum objects take ~0.7 us
+        # a column or row to read and 8 bytes each to keep); None: no valid basis to keep
+        self._basis = basis_statuses(solver.highs, form.num_col, form.num_row)
+        self._parked = True
         self.highs: Any = None
         self._pushed: dict[str, np.ndarray] = {}
         self._solution = None
         self._cols = None
 
     def update(self) -> None:
-        if self._basis is None:
+        if not self._parked:
             super().update()
             return
         model, basis = self.model, self._basis
         assert model is not None
         PersistentHighs.__init__(self)  # a new HiGHS instance, every attribute as a new solver's
-        self._basis = None
+        self._basis, self._parked = None, False
         self.load(model)  # the refreshed parameters: nothing left for update to push
-        self.highs.setBasis(basis)
+        if basis is not None:
+            set_basis_statuses(self.highs, *basis)
 
 
 class ParkingPlanner(WarmPlanner):
