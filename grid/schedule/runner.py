@@ -11,7 +11,6 @@ set-points keep coming from that plan.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import pickle
 import threading
@@ -497,7 +496,7 @@ def encoded(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """(the keys the plans table indexes and ``warm_start``, the whole plan as JSON)."""
     header = {k: body.get(k) for k in HEADER_KEYS}
     header["warm_start"] = (body.get("solver") or {}).get("warm_start")
-    return header, json.dumps(body, allow_nan=False)
+    return header, plan_store.plan_text(body)
 
 
 def executed_here(result: tuple[dict[str, Any], str], worker: str) -> Executed:
