@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from grid.errors import InputError
 from grid.store import bulk
 from grid.store.engine import dbapi_connection, write_transaction
-from grid.store.schema import forecasts
+from grid.store.schema import forecasts, stored_time, utc_index
 from grid.store.sites import get_site
 from grid.timeindex import to_utc
 
@@ -212,7 +212,7 @@ def load_forecasts(
         .subquery()
     )
     query = (
-        sa.select(f.target, f.quantity, f.ts, f.issued_at, f.model, f.quantile, f.value)
+        sa.select(f.target, f.quantity, stored_time(f.ts), stored_time(f.issued_at), f.model, f.quantile, f.value)
         .join(
             latest,
             sa.and_(
@@ -232,8 +232,7 @@ def load_forecasts(
     targets, quantities, ts, issued, models, levels, values = (list(c) for c in zip(*rows, strict=True))
     position = {key: k for k, key in enumerate(wanted)}
     code = np.array([position.get(key, -1) for key in zip(targets, quantities, strict=True)], dtype=np.int64)
-    stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
-    issued_at = pd.DatetimeIndex(pd.to_datetime(issued, utc=True))
+    stamps, issued_at = utc_index(ts), utc_index(issued)
     row = index.get_indexer(stamps)
     level = np.asarray(levels, dtype=float)
     value = np.asarray(values, dtype=float)

@@ -16,9 +16,12 @@ Conventions
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -96,6 +99,22 @@ class UtcTimestamp(TypeDecorator[dt.datetime]):
         if isinstance(value, dt.datetime):
             return value.astimezone(UTC)
         raise TypeError(f"unexpected stored timestamp {value!r}")
+
+
+def stored_time(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """`column` (a :class:`UtcTimestamp`) selected as the driver gives it, without a datetime made
+    per row by the type: SQLite's epoch seconds, PostgreSQL's tz-aware datetimes. Read the values
+    with :func:`utc_index`."""
+    return sa.type_coerce(column, sa.types.NullType()).label(getattr(column, "name", None))
+
+
+def utc_index(values: Sequence[Any]) -> pd.DatetimeIndex:
+    """The instants of a :func:`stored_time` column (UTC), converted at once: the same index as
+    the datetimes :class:`UtcTimestamp` gives, read one by one."""
+    seconds = np.asarray(values)
+    if seconds.dtype.kind in "iu":
+        return pd.DatetimeIndex(pd.to_datetime(seconds.astype(np.int64), unit="s", utc=True))
+    return pd.DatetimeIndex(pd.to_datetime(list(values), utc=True))
 
 
 metadata = sa.MetaData(
