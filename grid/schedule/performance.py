@@ -43,6 +43,7 @@ from grid.store import plans as plan_store
 from grid.store.bulk import lock_site
 from grid.store.engine import write_transaction
 from grid.store.live import Asset, active_orders, device_power, prices_as_of, sessions_in, site_assets
+from grid.store.plans import kept_plan_body
 from grid.store.readback import sensor_power
 from grid.store.schema import Measure, SensorKind, performance, performance_writes, plans
 from grid.store.sites import get_site, sensor_frame
@@ -241,30 +242,6 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
             )
         )
     return len(index)
-
-
-#: parsed plan bodies by (store, plan id): a stored plan's JSON never changes (only its stale
-#: flag), and each scheduled evaluation reads the same few plans again (~10 ms a parse)
-_BODIES: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
-_BODIES_KEPT = 16
-_BODIES_LOCK = threading.Lock()
-
-
-def kept_plan_body(engine: Engine, plan_id: str) -> dict[str, Any]:
-    """:func:`grid.store.plans.plan_body`, kept for the next evaluations (a stored plan's body never
-    changes; the caller must not change the dict)."""
-    key = (str(engine.url), plan_id)
-    with _BODIES_LOCK:
-        body = _BODIES.get(key)
-        if body is not None:
-            _BODIES.move_to_end(key)
-            return body
-    body = plan_store.plan_body(engine, plan_id)
-    with _BODIES_LOCK:
-        _BODIES[key] = body
-        while len(_BODIES) > _BODIES_KEPT:
-            _BODIES.popitem(last=False)
-    return body
 
 
 def _row(site: str, t: pd.Timestamp, entity: str, kind: str, plan_id: str | None, at: dt.datetime) -> dict[str, Any]:

@@ -386,7 +386,7 @@ class PlanningService:
         EV sessions and limit orders the store holds for the horizon."""
         end = period + pd.Timedelta(hours=hours)
         previous = plan_store.latest_good(self.engine, site.id)
-        body = plan_store.plan_body(self.engine, previous.plan_id) if previous is not None else None
+        body = plan_store.kept_plan_body(self.engine, previous.plan_id) if previous is not None else None
         in_store = registered(self.engine, site.id)  # else a plain site file: no live data to read
         if in_store:
             sessions, needs = planned_sessions(self.engine, site, period, end, body)
@@ -428,7 +428,7 @@ class PlanningService:
         row = plan_store.latest_good(self.engine, site_id)
         if row is None:
             return False
-        body = plan_store.plan_body(self.engine, row.plan_id)
+        body = plan_store.kept_plan_body(self.engine, row.plan_id)
         points = setpoints(body, now, self.config.publish_intervals, row.stale, row.stale_reason)
         try:
             self.publisher.publish(site_id, points)
