@@ -75,12 +75,21 @@ def _load_bounds(conn: Connection, bounds: pd.DataFrame) -> None:
     else:
         conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS _bounds (sensor_id INTEGER, lo INTEGER, hi INTEGER)")
     conn.exec_driver_sql("DELETE FROM _bounds")
-    rows = [
-        {"s": int(s), "lo": _to_db_time(conn, lo), "hi": _to_db_time(conn, hi)}
-        for s, lo, hi in zip(bounds["sensor_id"], bounds["lo_s"], bounds["hi_s"], strict=True)
-    ]
-    if rows:
+    if bounds.empty:
+        return
+    sensor_ids = bounds["sensor_id"].to_numpy(dtype=np.int64).tolist()
+    lo_s = bounds["lo_s"].to_numpy(dtype=np.int64).tolist()
+    hi_s = bounds["hi_s"].to_numpy(dtype=np.int64).tolist()
+    if _is_pg(conn):
+        rows = [
+            {"s": s, "lo": _to_db_time(conn, lo), "hi": _to_db_time(conn, hi)}
+            for s, lo, hi in zip(sensor_ids, lo_s, hi_s, strict=True)
+        ]
         conn.execute(sa.text("INSERT INTO _bounds (sensor_id, lo, hi) VALUES (:s, :lo, :hi)"), rows)
+    else:  # epoch seconds as they are, one executemany of tuples (~700 sensors a meter batch)
+        dbapi_connection(conn).executemany(
+            "INSERT INTO _bounds (sensor_id, lo, hi) VALUES (?, ?, ?)", zip(sensor_ids, lo_s, hi_s, strict=True)
+        )
 
 
 _QUALITY_CODE_SQL = "CASE r.quality WHEN 'measured' THEN 0 WHEN 'estimated' THEN 1 ELSE 2 END"
