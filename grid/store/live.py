@@ -90,13 +90,12 @@ class Asset:
 
 def site_assets(engine: Engine | Connection, site_id: str) -> dict[str, Asset]:
     """The site's assets and connections by id (empty before the site is registered)."""
-    rows = _rows(engine, sa.select(assets).where(assets.c.site_id == site_id))
-    return {
-        r.asset_id: Asset(
-            r.asset_id, r.kind, r.connection, r.capacity_kwh, r.max_power_kw, r.temp_empty_degc, r.temp_full_degc
-        )
-        for r in rows
-    }
+    a = assets.c
+    query = sa.select(
+        a.asset_id, a.kind, a.connection, a.capacity_kwh, a.max_power_kw, a.temp_empty_degc, a.temp_full_degc
+    ).where(a.site_id == site_id)
+    # the fields by position, in Asset's order (a Row's attribute per field cost more than the query)
+    return {r[0]: Asset(*r) for r in _rows(engine, query)}
 
 
 def open_batch(conn: Connection, site_id: str, source: Source, now: dt.datetime) -> int:

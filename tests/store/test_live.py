@@ -333,3 +333,32 @@ def test_mqtt_arrival_needs_a_session_id(live: Engine) -> None:
     report = session_message(live, "s1", topic, "ev1", body, NOW)
     assert [r.field for r in report.rejected] == ["session_id"]
     assert sessions_in(live, "s1", NOW, DAY) == []
+
+
+def test_site_assets_are_the_registered_rows(store: Engine, sensors: dict[str, int]) -> None:
+    from grid.store.live import Asset, site_assets
+    from grid.store.schema import assets
+
+    demo_assets(store)
+    with store.begin() as conn:
+        conn.execute(
+            assets.insert(),
+            [
+                {
+                    "site_id": "s1",
+                    "asset_id": "hp2",
+                    "kind": "heat_pump",
+                    "connection": "T2",
+                    "capacity_kwh": 12.0,
+                    "max_power_kw": 4.0,
+                    "temp_empty_degc": 30.0,
+                    "temp_full_degc": 60.0,
+                }
+            ],
+        )
+    got = site_assets(store, "s1")
+    assert got["hp2"] == Asset("hp2", "heat_pump", "T2", 12.0, 4.0, 30.0, 60.0)
+    assert got["bat1"] == Asset("bat1", "battery", "T1", 10.0, 5.0, None, None)
+    assert got["ev1"] == Asset("ev1", "ev_charger", "T1", None, 11.0)
+    assert sorted(got) == ["T1", "bat1", "ev1", "hp1", "hp2", "pv1"]
+    assert site_assets(store, "other") == {}
