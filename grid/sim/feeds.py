@@ -70,24 +70,13 @@ class Feeds:
         self.gap = (gap_meter, int(GAP_AT * self.steps), int(GAP_AT * self.steps) + GAP_STEPS)
 
     def _last_registers(self) -> np.ndarray:
-        """The latest stored register value of each meter (0 for a meter without history)."""
+        """The latest stored register value of each meter (0 for a meter without history): one
+        query, the newest reading of each of the site's sensors by its key (sensor, time)."""
         c, r = sensors.c, register_readings.c
-        query = (
-            sa.select(c.meter_id, c.obis, sa.func.max(r.ts))
-            .select_from(register_readings.join(sensors, r.sensor_id == c.id))
-            .where(c.site_id == self.site.id)
-            .group_by(c.meter_id, c.obis)
-        )
-        values: dict[tuple[str, str], float] = {}
+        latest = sa.select(r.value).where(r.sensor_id == c.id).order_by(r.ts.desc()).limit(1).scalar_subquery()
+        query = sa.select(c.meter_id, c.obis, latest).where(c.site_id == self.site.id)
         with self.engine.connect() as conn:
-            last = [(m, o, t) for m, o, t in conn.execute(query)]
-            for m, o, t in last:
-                q = (
-                    sa.select(r.value)
-                    .select_from(register_readings.join(sensors, r.sensor_id == c.id))
-                    .where(c.site_id == self.site.id, c.meter_id == m, c.obis == o, r.ts == t)
-                )
-                values[(m, o)] = float(conn.execute(q).scalar_one())
+            values = {(m, o): float(v) for m, o, v in conn.execute(query) if v is not None}
         return np.array([values.get(k, 0.0) for k in self.meters])
 
     # --- meters -----------------------------------------------------------------------------------

@@ -186,3 +186,37 @@ def test_transformer_meters_report_the_simulated_flow(small_site: Path, tmp_path
         expected_kwh = float(np.maximum(flow, 0.0).sum() * dt_h)
         assert got["import_kwh"] == pytest.approx(expected_kwh, abs=0.001 * steps), (c.id, got)
         assert got["peak_import_kw"] == pytest.approx(float(flow.max()), abs=0.01)
+
+
+def test_meter_feeds_continue_the_stored_registers(small_site: Path, tmp_path: Path) -> None:
+    """The simulated meters start from the newest stored reading of each register (0 without one),
+    whatever order the readings were stored in."""
+    from grid.ingest.pipeline import ingest
+    from grid.ingest.records import records_frame
+    from grid.ingest.report import Source
+    from grid.sim.feeds import Feeds
+    from grid.store.catalog import EXPORT_REGISTER, IMPORT_REGISTER
+
+    world = prepare(_config(small_site, tmp_path / "registers"))
+    engine = open_store(world)
+    try:
+        h0, h1 = world.site.households[:2]
+        at = [(world.truth.start - pd.Timedelta(minutes=15) * k).isoformat() for k in range(3)]
+        rows = [  # not in time order; h1's register was reset: its newest reading is not its largest
+            (h0.meter_id, IMPORT_REGISTER, at[0], "120.500"),
+            (h0.meter_id, IMPORT_REGISTER, at[2], "120.100"),
+            (h0.meter_id, IMPORT_REGISTER, at[1], "120.300"),
+            (h1.meter_id, EXPORT_REGISTER, at[0], "0.250"),
+            (h1.meter_id, EXPORT_REGISTER, at[1], "0.000"),
+            (h1.meter_id, EXPORT_REGISTER, at[2], "7.000"),
+        ]
+        records = [{"meter_id": m, "obis": o, "timestamp": t, "value": v, "unit": "kWh"} for m, o, t, v in rows]
+        ingest(engine, world.site.id, records_frame(records), Source("test", "registers"))
+        feeds = Feeds(engine, world.site, np.random.default_rng(1), 4)
+    finally:
+        engine.dispose()
+    got = dict(zip(feeds.meters, feeds.registers_kwh.tolist(), strict=True))
+    assert got[(h0.meter_id, IMPORT_REGISTER)] == 120.5
+    assert got[(h1.meter_id, EXPORT_REGISTER)] == 0.25
+    assert got[(h0.meter_id, EXPORT_REGISTER)] == 0.0
+    assert sum(v != 0.0 for v in got.values()) == 2
