@@ -155,11 +155,10 @@ def _measured_import(
     return out
 
 
-def _value(series: pd.Series | None, t: pd.Timestamp) -> float | None:
-    if series is None:
-        return None
-    value = series.get(t)
-    return None if value is None or not np.isfinite(value) else float(value)
+def _per_interval(series: pd.Series, index: pd.DatetimeIndex) -> list[float | None]:
+    """The value of `series` at each interval of `index` (None: absent, null or not finite)."""
+    values = series.reindex(index).to_numpy(dtype=float).tolist()
+    return [v if math.isfinite(v) else None for v in values]
 
 
 def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike, now: TimeLike | None = None) -> int:
@@ -186,16 +185,20 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
     )
     imports = _measured_import(engine, site, connections, index, res)
     power = device_power(engine, site, first, last)
-    devices = {str(aid): power[aid] for aid in power.columns}  # one Series per asset, taken once
     orders = [(float(o.import_kw), o) for o in active_orders(engine, site, first, last) if o.import_kw is not None]
     price_frame = prices_as_of(engine, site, FINAL_PRICES_AT, index)
-    prices = price_frame["price_eur_per_kwh"].where(price_frame["source"] == "published")
+    prices = _per_interval(price_frame["price_eur_per_kwh"].where(price_frame["source"] == "published"), index)
+    # per interval of `index`, each series' value taken once (a pandas lookup per row cost more)
+    measured = {cid: _per_interval(imports[cid], index) for cid in connections}
+    devices = {str(aid): _per_interval(power[aid], index) for aid in power.columns}
+    nothing: list[float | None] = [None] * len(index)
+    kinds: dict[str | None, dict[str, str]] = {}  # the assets of each plan in force (or of none)
     rows: list[dict[str, Any]] = []
-    for t, ref in zip(index, in_force, strict=True):
+    for i, (t, ref) in enumerate(zip(index, in_force, strict=True)):
         body = bodies[ref.plan_id] if ref is not None else {}
         step = int((t - ref.start) // res) if ref is not None else -1
         plan_id = ref.plan_id if ref is not None else None
-        price = _value(prices, t)
+        ts, price = t.to_pydatetime(), prices[i]
         for cid in connections:
             planned = body.get("connections", {}).get(cid, {})
             limit = _at(planned.get("limit_import_kw"), step)
@@ -203,23 +206,25 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
                 if o.connection == cid and o.start < t + res and o.end > t:
                     limit = cap if limit is None else min(limit, cap)
             rows.append(
-                _row(site, t, cid, CONNECTION, plan_id, evaluated_at)
+                _row(site, ts, cid, CONNECTION, plan_id, evaluated_at)
                 | {
                     "planned_kw": _at(planned.get("import_kw"), step),
-                    "measured_kw": _value(imports[cid], t),
+                    "measured_kw": measured[cid][i],
                     "limit_kw": limit,
                     "price_eur_per_kwh": price,
                 }
             )
-        for aid, kind in _asset_kinds(registered, body).items():
+        if plan_id not in kinds:
+            kinds[plan_id] = _asset_kinds(registered, body)
+        for aid, kind in kinds[plan_id].items():
             data = body.get("assets", {}).get(aid, {})
             setpoint = _at(data.get("power_kw"), step)
             rows.append(
-                _row(site, t, aid, kind, plan_id, evaluated_at)
+                _row(site, ts, aid, kind, plan_id, evaluated_at)
                 | {
                     "planned_kw": setpoint,
                     "setpoint_kw": setpoint,
-                    "measured_kw": _value(devices.get(aid), t),
+                    "measured_kw": devices.get(aid, nothing)[i],
                     "dimmed_kw": _at(data.get("dimmed_kw"), step),
                     "price_eur_per_kwh": price,
                 }
@@ -244,10 +249,10 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
     return len(index)
 
 
-def _row(site: str, t: pd.Timestamp, entity: str, kind: str, plan_id: str | None, at: dt.datetime) -> dict[str, Any]:
+def _row(site: str, ts: dt.datetime, entity: str, kind: str, plan_id: str | None, at: dt.datetime) -> dict[str, Any]:
     return {
         "site_id": site,
-        "ts": t.to_pydatetime(),
+        "ts": ts,
         "entity": entity,
         "kind": kind,
         "plan_id": plan_id,
