@@ -21,8 +21,9 @@ of the forecast, while the older one (trained before the calibration days) score
 chosen candidate's 10/90 % band is normalised
 conformal on *its* residuals (:meth:`~grid.forecast.quantiles.HorizonConformal.fit_scaled`): per
 lead hour a scale (mean absolute residual over all calibration days, the latest weighing most),
-and one conformal quantile of the scaled residuals of the latest half of the days
-(:data:`BAND_SHARE`) over all leads, read :data:`BAND_MARGIN` further out; leads counted from
+and conformal quantiles of the scaled residuals of the latest half of the days
+(:data:`BAND_SHARE`), half from the lead hours within +-3 h and half from all leads
+(:data:`~grid.forecast.quantiles.LEAD_QUANTILE_SHARE`), read :data:`BAND_MARGIN` further out; leads counted from
 simulated daily origins at the real origin's local time of day. Every candidate's
 features are at least the horizon old, so its error at a target does not depend on which origin
 within the horizon made it: one pass over the calibration days gives the rolling-origin residuals

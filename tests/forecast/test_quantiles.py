@@ -58,7 +58,29 @@ def test_scaled_band_leans_on_the_neighbouring_lead_hours() -> None:
     lead = np.repeat(np.arange(24.0), 20) + 0.5
     sign = np.tile([1.0, -1.0], 240)
     res = sign * np.where(lead // 1 == 0, 3.0, 1.0)
-    band = HorizonConformal.fit_scaled(lead, res, np.ones(len(res), dtype=bool), (0.1, 0.5, 0.9), 24.0)
+    # one quantile over all leads (lead_share 0): the table is the scale's shape alone
+    band = HorizonConformal.fit_scaled(lead, res, np.ones(len(res), dtype=bool), (0.1, 0.5, 0.9), 24.0, lead_share=0.0)
     upper = band.table[:, 2] / band.table[12, 2]
     np.testing.assert_allclose(upper[[23, 0, 1, 12, 2]], [1.5, 2.0, 1.5, 1.0, 1.0])
     assert (band.table[:, 0] < 0).all() and (band.table[:, 2] > 0).all()
+
+
+def test_scaled_band_takes_half_its_quantile_from_the_nearby_lead_hours() -> None:
+    """Hand case: 20 residuals per lead hour, +-1 (mean |r| 1) except at 11, 12 and 13 h: 5 x +3
+    and 15 x -1/3 (mean |r| also 1, so every scale is 1 and z = r). All 480 together: the 90 %
+    conformal rank ceil(481 x 0.9) = 433 is +1 (only 15 values of +3). Within +-3 h of 10..14 h
+    lie all three skewed hours: 140 values, rank ceil(141 x 0.9) = 127 falls among the 15 x +3
+    (from rank 126): upper 0.5 x 3 + 0.5 x 1 = 2; two or fewer skewed hours near (8, 9, 15, 16 h)
+    or none: +1. The 10 % rank is -1 everywhere."""
+    from grid.forecast.quantiles import LEAD_QUANTILE_POOL_H, LEAD_QUANTILE_SHARE, HorizonConformal
+
+    assert (LEAD_QUANTILE_POOL_H, LEAD_QUANTILE_SHARE) == (3, 0.5)
+    normal = np.tile([1.0, -1.0], 10)
+    skewed = np.array([3.0] * 5 + [-1.0 / 3.0] * 15)
+    res = np.concatenate([skewed if h in (11, 12, 13) else normal for h in range(24)])
+    lead = np.repeat(np.arange(24.0), 20) + 0.5
+    band = HorizonConformal.fit_scaled(lead, res, np.ones(len(res), dtype=bool), (0.1, 0.5, 0.9), 24.0)
+    want = np.where((np.arange(24) >= 10) & (np.arange(24) <= 14), 2.0, 1.0)
+    np.testing.assert_allclose(band.table[:, 2], want)
+    np.testing.assert_allclose(band.table[:, 0], -1.0)
+    np.testing.assert_allclose(band.table[:, 1], 0.0)
