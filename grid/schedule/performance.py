@@ -41,7 +41,7 @@ from grid.schedule.setpoints import NOT_SETPOINTS
 from grid.store import bulk
 from grid.store import plans as plan_store
 from grid.store.bulk import lock_site
-from grid.store.engine import write_transaction
+from grid.store.engine import driver_rows, write_transaction
 from grid.store.live import Asset, active_orders, device_power, prices_as_of, sessions_in, site_assets
 from grid.store.plans import kept_plan_body
 from grid.store.readback import sensor_power
@@ -333,7 +333,7 @@ def _stored_query(conn: sa.Connection, site: str, first: pd.Timestamp, last: pd.
         .where(p.site_id == site, p.ts >= first.to_pydatetime(), p.ts < last.to_pydatetime())
         .order_by(p.ts, p.entity)
     )
-    rows = [tuple(r) for r in conn.execute(query).all()]
+    rows = driver_rows(conn, query)  # the time converted below, numbers and texts as they are
     frame = pd.DataFrame(rows, columns=_COLUMNS)
     if epoch and rows:
         frame["ts"] = pd.to_datetime(frame["ts"].to_numpy(dtype=np.int64), unit="s", utc=True)
