@@ -367,9 +367,12 @@ def _stored(conn: sa.Connection, site_id: str, values: list[Value]) -> dict[Key,
     c = device_telemetry.c
     lo = min(v.measured_at for v in values).to_pydatetime()
     hi = max(v.measured_at for v in values).to_pydatetime()
+    # every key column constrained (site, asset, quantity, time: the table's key in its order), so
+    # that the store seeks the span of each asset's quantity instead of reading its whole history
     query = sa.select(c.asset_id, c.quantity, c.measured_at, c.value, c.received_at, c.batch_id).where(
         c.site_id == site_id,
         c.asset_id.in_(sorted({v.asset_id for v in values})),
+        c.quantity.in_(sorted({v.quantity for v in values})),
         c.measured_at >= lo,
         c.measured_at <= hi,
     )

@@ -75,6 +75,8 @@ class _Rejections:
         self.ok &= ~hit
 
 
+#: cell types that are scalars as they are (subclasses and numpy numbers are checked one by one)
+_PLAIN_CELLS = frozenset({type(None), str, int, float})
 _CHECKED = ("meter_id", "obis", "sensor", "sensor_hint", "timestamp", "value", "unit", "quality")
 
 
@@ -86,6 +88,8 @@ def _scalars(records: pd.DataFrame) -> pd.DataFrame:
     for name in _CHECKED:
         if name in records and records[name].dtype == object:
             cells = records[name].to_numpy()
+            if set(map(type, cells)) <= _PLAIN_CELLS:  # the usual column: no cell to look at
+                continue
             odd = [i for i, v in enumerate(cells) if not (v is None or isinstance(v, str | int | float | np.number))]
             if odd:
                 cells = cells.copy()

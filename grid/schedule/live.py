@@ -38,7 +38,8 @@ class StoredStates:
         self.engine = engine
 
     def __call__(self, site: Site, at: pd.Timestamp) -> Mapping[str, Measured]:
-        rows = live.latest_states(self.engine, site.id, at)
+        stores = [b.id for b in site.batteries] + [h.id for h in site.heat_pumps]  # what the planner reads
+        rows = live.latest_states(self.engine, site.id, at, stores)
         return {aid: Measured(value, pd.Timestamp(when).tz_convert("UTC")) for aid, (value, _, when) in rows.items()}
 
 

@@ -41,7 +41,7 @@ from grid.schedule.setpoints import NOT_SETPOINTS
 from grid.store import bulk
 from grid.store import plans as plan_store
 from grid.store.bulk import lock_site
-from grid.store.engine import write_transaction
+from grid.store.engine import driver_rows, write_transaction
 from grid.store.live import Asset, active_orders, device_power, prices_as_of, sessions_in, site_assets
 from grid.store.plans import kept_plan_body
 from grid.store.readback import sensor_power
@@ -183,8 +183,16 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
         {a.asset_id for a in registered.values() if a.kind == SensorKind.TRANSFORMER.value}
         | {cid for body in bodies.values() for cid in body.get("connections", {})}
     )
+    kinds: dict[str | None, dict[str, str]] = {}  # the assets of each plan in force (or of none)
+    for ref in in_force:
+        if (ref.plan_id if ref is not None else None) not in kinds:
+            kinds[ref.plan_id if ref is not None else None] = _asset_kinds(
+                registered, bodies[ref.plan_id] if ref is not None else {}
+            )
     imports = _measured_import(engine, site, connections, index, res)
-    power = device_power(engine, site, first, last)
+    # the power of these assets only: the store finds them by its key (asset, quantity, time)
+    # instead of going through all of the site's telemetry
+    power = device_power(engine, site, first, last, sorted({aid for assets in kinds.values() for aid in assets}))
     orders = [(float(o.import_kw), o) for o in active_orders(engine, site, first, last) if o.import_kw is not None]
     price_frame = prices_as_of(engine, site, FINAL_PRICES_AT, index)
     prices = _per_interval(price_frame["price_eur_per_kwh"].where(price_frame["source"] == "published"), index)
@@ -192,7 +200,6 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
     measured = {cid: _per_interval(imports[cid], index) for cid in connections}
     devices = {str(aid): _per_interval(power[aid], index) for aid in power.columns}
     nothing: list[float | None] = [None] * len(index)
-    kinds: dict[str | None, dict[str, str]] = {}  # the assets of each plan in force (or of none)
     rows: list[dict[str, Any]] = []
     for i, (t, ref) in enumerate(zip(index, in_force, strict=True)):
         body = bodies[ref.plan_id] if ref is not None else {}
@@ -214,8 +221,6 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
                     "price_eur_per_kwh": price,
                 }
             )
-        if plan_id not in kinds:
-            kinds[plan_id] = _asset_kinds(registered, body)
         for aid, kind in kinds[plan_id].items():
             data = body.get("assets", {}).get(aid, {})
             setpoint = _at(data.get("power_kw"), step)
@@ -328,7 +333,7 @@ def _stored_query(conn: sa.Connection, site: str, first: pd.Timestamp, last: pd.
         .where(p.site_id == site, p.ts >= first.to_pydatetime(), p.ts < last.to_pydatetime())
         .order_by(p.ts, p.entity)
     )
-    rows = [tuple(r) for r in conn.execute(query).all()]
+    rows = driver_rows(conn, query)  # the time converted below, numbers and texts as they are
     frame = pd.DataFrame(rows, columns=_COLUMNS)
     if epoch and rows:
         frame["ts"] = pd.to_datetime(frame["ts"].to_numpy(dtype=np.int64), unit="s", utc=True)

@@ -77,9 +77,7 @@ def _load_bounds(conn: Connection, bounds: pd.DataFrame) -> None:
     conn.exec_driver_sql("DELETE FROM _bounds")
     if bounds.empty:
         return
-    sensor_ids = bounds["sensor_id"].to_numpy(dtype=np.int64).tolist()
-    lo_s = bounds["lo_s"].to_numpy(dtype=np.int64).tolist()
-    hi_s = bounds["hi_s"].to_numpy(dtype=np.int64).tolist()
+    sensor_ids, lo_s, hi_s = _bound_columns(bounds)
     if _is_pg(conn):
         rows = [
             {"s": s, "lo": _to_db_time(conn, lo), "hi": _to_db_time(conn, hi)}
@@ -90,6 +88,11 @@ def _load_bounds(conn: Connection, bounds: pd.DataFrame) -> None:
         dbapi_connection(conn).executemany(
             "INSERT INTO _bounds (sensor_id, lo, hi) VALUES (?, ?, ?)", zip(sensor_ids, lo_s, hi_s, strict=True)
         )
+
+
+def _bound_columns(bounds: pd.DataFrame) -> tuple[list[int], list[int], list[int]]:
+    """sensor_id, lo_s and hi_s of `bounds` as lists of Python ints."""
+    return tuple(bounds[c].to_numpy(dtype=np.int64).tolist() for c in ("sensor_id", "lo_s", "hi_s"))  # type: ignore[return-value]
 
 
 _QUALITY_CODE_SQL = "CASE r.quality WHEN 'measured' THEN 0 WHEN 'estimated' THEN 1 ELSE 2 END"
@@ -426,11 +429,15 @@ def delete_flags(conn: Connection, bounds: pd.DataFrame) -> None:
     """Delete the flags of each sensor that lie within [lo_s, hi_s] (they are derived again)."""
     if bounds.empty:
         return
-    params = [
-        {"s": int(s), "lo": _to_db_time(conn, lo), "hi": _to_db_time(conn, hi)}
-        for s, lo, hi in zip(bounds["sensor_id"], bounds["lo_s"], bounds["hi_s"], strict=True)
-    ]
-    conn.execute(
-        sa.text("DELETE FROM flags WHERE sensor_id = :s AND start_ts >= :lo AND end_ts <= :hi"),
-        params,
-    )
+    sensor_ids, lo_s, hi_s = _bound_columns(bounds)
+    if _is_pg(conn):
+        params = [
+            {"s": s, "lo": _to_db_time(conn, lo), "hi": _to_db_time(conn, hi)}
+            for s, lo, hi in zip(sensor_ids, lo_s, hi_s, strict=True)
+        ]
+        conn.execute(sa.text("DELETE FROM flags WHERE sensor_id = :s AND start_ts >= :lo AND end_ts <= :hi"), params)
+    else:  # as _load_bounds: tuples of epoch seconds, one executemany on the driver connection
+        dbapi_connection(conn).executemany(
+            "DELETE FROM flags WHERE sensor_id = ? AND start_ts >= ? AND end_ts <= ?",
+            zip(sensor_ids, lo_s, hi_s, strict=True),
+        )

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from grid.errors import InputError
 from grid.store import bulk
-from grid.store.engine import dbapi_connection, write_transaction
+from grid.store.engine import dbapi_connection, driver_rows, write_transaction
 from grid.store.schema import forecasts, stored_time, utc_index
 from grid.store.sites import get_site
 from grid.timeindex import to_utc
@@ -225,7 +225,7 @@ def load_forecasts(
         .where(*where)
     )
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = driver_rows(conn, query)  # numbers, texts and stored_time: nothing to process per row
     if not rows:
         return {key: _table(None, index) for key in wanted}
     # columns once for all targets, then each target's cells placed by positions

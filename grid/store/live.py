@@ -170,13 +170,21 @@ def keep_refusal(
 # --- device telemetry ------------------------------------------------------------------------------
 
 
-def latest_states(engine: Engine, site: str, at: TimeLike) -> dict[str, tuple[float, str, pd.Timestamp]]:
+def latest_states(
+    engine: Engine, site: str, at: TimeLike, assets: Sequence[str] | None = None
+) -> dict[str, tuple[float, str, pd.Timestamp]]:
     """Per asset, the latest measured state at or before `at`: ``(value_kwh, unit, measured_at)``.
 
     Batteries report ``soc_kwh``, heat pumps ``store_kwh`` (the heat store's content); both are
     kWh (a state given in % was converted with the capacity on ingest). An asset with both gets
     its latest one.
+
+    With `assets`, only those (the same entries): the store then finds each asset's latest state
+    by its key (asset, quantity, time), where all assets means going through the site's whole
+    state history (~60 k rows after a simulated week of the demo site, read every run).
     """
+    if assets is not None:
+        return _latest_states_of(engine, site, at, list(dict.fromkeys(assets)))
     t = device_telemetry.c
     newest = (
         sa.select(t.asset_id, sa.func.max(t.measured_at).label("m"))
@@ -193,6 +201,48 @@ def latest_states(engine: Engine, site: str, at: TimeLike) -> dict[str, tuple[fl
     for r in _rows(engine, query):
         out[r.asset_id] = (float(r.value), str(r.unit), pd.Timestamp(r.measured_at))
     return out
+
+
+#: assets per query of :func:`_latest_states_of` (a compound SELECT of one term per asset)
+_STATE_ASSETS_PER_QUERY = 200
+
+
+def _latest_states_of(
+    engine: Engine, site: str, at: TimeLike, assets: list[str]
+) -> dict[str, tuple[float, str, pd.Timestamp]]:
+    """:func:`latest_states` of `assets`: per asset and state quantity the newest time at or before
+    `at` (one look-up of the key each), then the rows at those keys."""
+    t, x = device_telemetry.c, device_telemetry.alias("x").c
+    best: dict[str, tuple[pd.Timestamp, str, tuple[float, str, pd.Timestamp]]] = {}
+    for lo in range(0, len(assets), _STATE_ASSETS_PER_QUERY):
+        chunk = assets[lo : lo + _STATE_ASSETS_PER_QUERY]
+        ids = sa.union_all(*[sa.select(sa.literal(a, sa.String).label("a")) for a in chunk]).subquery("ids")
+        quantities = sa.union_all(*[sa.select(sa.literal(q, sa.String).label("q")) for q in STATE_QUANTITIES]).subquery(
+            "quantities"
+        )
+        newest = (
+            sa.select(sa.func.max(x.measured_at))
+            .where(
+                x.site_id == site, x.asset_id == ids.c.a, x.quantity == quantities.c.q, x.measured_at <= _db_time(at)
+            )
+            .scalar_subquery()
+        )
+        keys = (
+            sa.select(ids.c.a, quantities.c.q, newest.label("m"))
+            .select_from(ids.join(quantities, sa.true()))
+            .subquery()
+        )
+        query = sa.select(t.asset_id, t.quantity, t.value, t.unit, t.measured_at).join(
+            keys,
+            sa.and_(t.site_id == site, t.asset_id == keys.c.a, t.quantity == keys.c.q, t.measured_at == keys.c.m),
+        )
+        for asset_id, quantity, value, unit, measured_at in _rows(engine, query):
+            when = pd.Timestamp(measured_at)
+            kept = best.get(asset_id)
+            # the latest of the asset's quantities (the same instant: the later quantity name)
+            if kept is None or (when, quantity) > kept[:2]:
+                best[asset_id] = (when, quantity, (float(value), str(unit), when))
+    return {asset_id: kept[2] for asset_id, kept in best.items()}
 
 
 def device_power(

@@ -54,3 +54,33 @@ def test_a_document_that_is_not_a_payload_is_refused_whole() -> None:
         parse_payload(b"{readings: []}")
     with pytest.raises(InputError, match="'readings' list"):
         parse_payload({"items": []})
+
+
+class _Text(str):
+    """A text of a subclass of str (what a JSON reader with hooks may give)."""
+
+
+def test_cells_that_are_not_scalars_are_refused_for_their_field(sqlite_store: Engine) -> None:
+    """A list or dict in a cell is refused naming its field and shown as its text; numbers of
+    numpy types, bools and texts of str subclasses are taken as they are (one odd cell in a
+    column of plain ones is found too)."""
+    import numpy as np
+
+    from grid.ingest.records import records_frame
+
+    base = {"obis": "1-0:1.29.0", "unit": "kWh"}
+    records = records_frame(
+        [
+            {**base, "meter_id": "m3", "timestamp": "2026-01-15T00:00:00Z", "value": "0.4"},
+            {**base, "meter_id": "m3", "timestamp": "2026-01-15T00:15:00Z", "value": [1, 2]},
+            {**base, "meter_id": {"id": "m3"}, "timestamp": "2026-01-15T00:30:00Z", "value": "0.1"},
+            {**base, "meter_id": "m3", "timestamp": "2026-01-15T00:45:00Z", "value": np.float64(0.2)},
+            {**base, "meter_id": _Text("m3"), "timestamp": "2026-01-15T01:00:00Z", "value": 0.3},
+            {**base, "meter_id": "m3", "timestamp": "2026-01-15T01:15:00Z", "value": True},
+        ]
+    )
+    report = ingest(
+        sqlite_store, "s1", records, Source("api", "payload"), IngestOptions(now=pd.Timestamp("2026-06-01", tz="UTC"))
+    )
+    assert [(r.field, r.value) for r in report.rejected] == [("value", "[1, 2]"), ("meter_id", "{'id': 'm3'}")]
+    assert report.accepted == 4

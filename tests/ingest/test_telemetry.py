@@ -221,3 +221,56 @@ def test_instants_parsed_once_per_text_and_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(InputError, match="no UTC offset"):
             fields.instant("2026-01-15T17:30:00", "ts")
+
+
+@pytest.mark.parametrize("per_query", [200, 1])
+def test_latest_states_of_given_assets_are_those_of_all(
+    live: Engine, per_query: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planner's read (the site's batteries and heat pumps, each found by its key) gives their
+    entries of the read of all assets, at any instant; in one query or one per asset."""
+    import grid.store.live as store_live
+
+    monkeypatch.setattr(store_live, "_STATE_ASSETS_PER_QUERY", per_query)
+    _ingest(
+        live,
+        [  # out of time order, power beside the states, a later state that is not yet known at 09:30
+            {"asset_id": "bat1", "ts": "2026-01-15T10:00:00Z", "soc_kwh": 7.0, "power_kw": 1.0},
+            {"asset_id": "bat1", "ts": "2026-01-15T09:00:00Z", "soc_kwh": 5.0},
+            {"asset_id": "bat1", "ts": "2026-01-15T09:15:00Z", "soc_kwh": 6.0},
+            {"asset_id": "hp1", "ts": "2026-01-15T09:45:00Z", "store_kwh": 12.0},
+            {"asset_id": "hp1", "ts": "2026-01-15T08:00:00Z", "store_kwh": 2.0},
+            {"asset_id": "ev1", "ts": "2026-01-15T10:07:00Z", "power_kw": 3.0},
+        ],
+    )
+    # an asset with both state quantities (not from the ingest path): the latest of them counts
+    with live.begin() as conn:
+        batch = conn.execute(sa.select(sa.func.max(batches.c.id))).scalar()
+        conn.execute(
+            device_telemetry.insert(),
+            [
+                {
+                    "site_id": "s1",
+                    "asset_id": "bat1",
+                    "quantity": "store_kwh",
+                    "measured_at": pd.Timestamp(t).to_pydatetime(),
+                    "value": v,
+                    "unit": "kWh",
+                    "received_at": NOW.to_pydatetime(),
+                    "source": "test",
+                    "batch_id": batch,
+                }
+                for t, v in (("2026-01-15T08:30:00Z", 1.5), ("2026-01-15T10:30:00Z", 8.5))
+            ],
+        )
+    for at in ("2026-01-15T07:00:00Z", "2026-01-15T08:45:00Z", "2026-01-15T09:00:00Z", "2026-01-15T09:30:00Z", NOW):
+        everything = latest_states(live, "s1", at)
+        for assets in (["bat1", "hp1"], ["hp1", "bat1", "hp1"], ["bat1", "nope", "ev1"], []):
+            expected = {a: v for a, v in everything.items() if a in assets}
+            assert latest_states(live, "s1", at, assets) == expected, (at, assets)
+    assert latest_states(live, "s1", "2026-01-15T09:30:00Z", ["bat1", "hp1"]) == {
+        "bat1": (6.0, "kWh", pd.Timestamp("2026-01-15T09:15:00Z")),
+        "hp1": (2.0, "kWh", pd.Timestamp("2026-01-15T08:00:00Z")),
+    }
+    assert latest_states(live, "s1", "2026-01-15T08:45:00Z", ["bat1"])["bat1"][0] == 1.5
+    assert latest_states(live, "s1", NOW, ["bat1"])["bat1"][0] == 8.5
