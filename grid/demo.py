@@ -663,7 +663,9 @@ def _daily_levels(rng: np.random.Generator, index: pd.DatetimeIndex, low: float,
     n_days = (local[-1].normalize() - first).days + 2
     noons = [(first + pd.Timedelta(days=d, hours=12)).tz_convert("UTC") for d in range(n_days)]
     x_noon = np.array([ts.timestamp() for ts in noons])
-    x = np.asarray(index.asi8 // 10**9, dtype=float)
+    # seconds whatever the index's unit (pandas 3 parses strings to microseconds: asi8 // 1e9 then
+    # put every interval before the first noon, and the whole period got the first day's level)
+    x = np.asarray((index - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1), dtype=float)
     return np.interp(x, x_noon, rng.uniform(low, high, n_days))
 
 

@@ -260,3 +260,18 @@ def test_large_sites_keep_the_design(tmp_path: Path) -> None:
     for k, conn in enumerate(big.connections):
         congested = (load[conn.id] > conn.limit_import_kw).sum() >= 2 * MIN_CONGESTED_INTERVALS
         assert congested == (k % 2 == 1), conn.id
+
+
+def test_weather_has_a_level_per_day_whatever_the_index_unit() -> None:
+    """The cloud level and the mean temperature are drawn per local day and interpolated between
+    noons: the same weather from an index in s, us (what pandas 3 parses strings to) or ns, and
+    14 days of it do not share one level (they did with us: the seconds came out 1000x too small,
+    before the first noon, and every day got the first day's level)."""
+    start = pd.Timestamp("2026-01-14T00:00:00+01:00").tz_convert("UTC")
+    index = pd.date_range(start, periods=14 * 96, freq="15min")
+    weather = {unit: demo.make_weather(index.as_unit(unit), 7) for unit in ("s", "us", "ns")}
+    for unit in ("s", "us"):
+        np.testing.assert_allclose(weather[unit].to_numpy(), weather["ns"].to_numpy())
+    daily_temp = weather["us"]["temp_degc"].resample("1D").mean()
+    # daily means drawn in -0.5..2 degC: 14 draws spread by more than the smooth 0.3 degC noise
+    assert daily_temp.max() - daily_temp.min() > 1.0

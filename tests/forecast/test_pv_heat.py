@@ -11,7 +11,7 @@ import pytest
 from grid.domain import PVArray, load_site
 from grid.errors import InputError
 from grid.forecast.heat import HEATING_DEGREE_DAYS_K_D, HeatingDegreeModel
-from grid.forecast.pv import PVForecaster
+from grid.forecast.pv import CLEAR_SKY_INDEX_KNOTS, MOS_TERMS, PVForecaster
 from grid.forecast.weather import Weather, cloud_cover_to_ghi, read_weather_csv
 
 from .conftest import quarter_hours
@@ -184,8 +184,16 @@ def _cloudy_weather(pv: PVForecaster, index: pd.DatetimeIndex, seed: int) -> Wea
 def test_calibration_on_the_irradiance_forecast_recovers_a_known_mix() -> None:
     """Hand case: measured PV = 0.8 x the model from the supplied GHI (a known scale), then
     0.5 x that + 0.3 x the clear-sky model (a forecast worth only part of its word): the
-    regression gives back the factors, and the forecast of a new day from its GHI forecast is
-    that mix of the same day's two models."""
+    regression gives back the factors (the clear-sky model is the sum of its terms at the
+    clear-sky index knots, so 0.3 on each), and the forecast of a new day from its GHI forecast
+    is that mix of the same day's two models."""
+
+    def factors(ghi: float, clear: float) -> np.ndarray:
+        out = np.zeros(len(MOS_TERMS))
+        out[MOS_TERMS.index("ghi")] = ghi
+        out[len(MOS_TERMS) - len(CLEAR_SKY_INDEX_KNOTS) :] = clear
+        return out
+
     index = quarter_hours("2026-05-01T00:00:00+02:00", 10)
     arrays = [_array("a", 180.0)]
     pv = PVForecaster(49.87, 8.65)
@@ -195,10 +203,10 @@ def test_calibration_on_the_irradiance_forecast_recovers_a_known_mix() -> None:
     clear = pv.kw_per_kwp(index, [plane], Weather(weather.temp_degc))[plane] * 10.0
     target = quarter_hours("2026-05-11T00:00:00+02:00", 1)
     ahead = _cloudy_weather(pv, target, 4)
-    for measured, want in ((0.8 * from_ghi, (0.8, 0.0, 0.0)), (0.5 * from_ghi + 0.3 * clear, (0.5, 0.3, 0.0))):
+    for measured, want in ((0.8 * from_ghi, (0.8, 0.0)), (0.5 * from_ghi + 0.3 * clear, (0.5, 0.3))):
         fitted = PVForecaster(49.87, 8.65).calibrate_arrays(pd.Series(measured, index=index), arrays, weather)
         assert fitted.mos is not None
-        np.testing.assert_allclose(fitted.mos, want, atol=1e-3)
+        np.testing.assert_allclose(fitted.mos, factors(*want), atol=1e-3)
         got = fitted.forecast(target, arrays, ahead)["a"].quantiles[0.5].to_numpy()
         g = pv.kw_per_kwp(target, [plane], ahead)[plane]
         c = pv.kw_per_kwp(target, [plane], Weather(ahead.temp_degc))[plane]
@@ -220,9 +228,15 @@ def test_calibration_on_the_irradiance_forecast_per_connection() -> None:
         {"T1": 0.9 * 10.0 * per_plane[planes[0]], "T2": 0.6 * 5.0 * per_plane[planes[1]]}, index=index
     )
     pv.calibrate_arrays(by_conn.sum(axis=1), arrays, weather, by_conn)
-    np.testing.assert_allclose(pv.connection_mos["T1"], (0.9, 0.0, 0.0), atol=1e-3)
-    np.testing.assert_allclose(pv.connection_mos["T2"], (0.6, 0.0, 0.0), atol=1e-3)
-    assert pv.mos is not None and 0.6 < pv.mos[0] + pv.mos[1] < 0.9
+    only_ghi = np.eye(len(MOS_TERMS))[MOS_TERMS.index("ghi")]
+    np.testing.assert_allclose(pv.connection_mos["T1"], 0.9 * only_ghi, atol=1e-3)
+    np.testing.assert_allclose(pv.connection_mos["T2"], 0.6 * only_ghi, atol=1e-3)
+    # the site's regression gives a total between the two connections' shares of the model
+    assert pv.mos is not None
+    terms = pv.mos_terms(index, planes, weather)
+    site_fit = (10.0 * terms[planes[0]] + 5.0 * terms[planes[1]]) @ pv.mos
+    site_model = 10.0 * per_plane[planes[0]] + 5.0 * per_plane[planes[1]]
+    assert 0.6 < site_fit.sum() / site_model.sum() < 0.9
     target = quarter_hours("2026-05-11T00:00:00+02:00", 1)
     ahead = _cloudy_weather(pv, target, 6)
     got = pv.forecast(target, arrays, ahead)
@@ -230,3 +244,32 @@ def test_calibration_on_the_irradiance_forecast_per_connection() -> None:
     np.testing.assert_allclose(got["a"].quantiles[0.5], 0.9 * plain[planes[0]], rtol=2e-3, atol=1e-6)
     np.testing.assert_allclose(got["b"].quantiles[0.5], 0.6 * plain[planes[1]], rtol=2e-3, atol=1e-6)
     assert (np.diff(got["a"].quantiles.to_numpy(), axis=1) >= 0).all()
+
+
+def test_clear_sky_terms_follow_the_forecasts_clear_sky_index() -> None:
+    """Hand case: measured PV = the clear-sky model x the supplied GHI's clear-sky index k. The
+    clear-sky terms are the clear-sky model x hat functions of k at the knots 0, 0.25 .. 1, and
+    k itself is exactly sum_j knot_j x hat_j(k): the regression puts the knots' values on them
+    and nothing on the other terms; a new day is forecast as its clear sky x its index."""
+    index = quarter_hours("2026-05-01T00:00:00+02:00", 10)
+    arrays = [_array("a", 180.0)]
+    pv = PVForecaster(49.87, 8.65)
+    weather = _cloudy_weather(pv, index, 7)
+    plane = (30.0, 180.0)
+    index_k = weather.ghi_w_per_m2.to_numpy() / np.maximum(pv._sun(index)[1]["ghi"].to_numpy(), 1e-9)
+    clear = pv.kw_per_kwp(index, [plane], Weather(weather.temp_degc))[plane] * 10.0
+    fitted = PVForecaster(49.87, 8.65).calibrate_arrays(pd.Series(clear * index_k, index=index), arrays, weather)
+    assert fitted.mos is not None
+    want = np.zeros(len(MOS_TERMS))
+    want[len(MOS_TERMS) - len(CLEAR_SKY_INDEX_KNOTS) :] = CLEAR_SKY_INDEX_KNOTS
+    np.testing.assert_allclose(fitted.mos, want, atol=1e-3)
+    target = quarter_hours("2026-05-11T00:00:00+02:00", 1)
+    ahead = _cloudy_weather(pv, target, 8)
+    clear_ghi = pv._sun(target)[1]["ghi"].to_numpy()
+    k_ahead = ahead.ghi_w_per_m2.to_numpy() / np.maximum(clear_ghi, 1e-9)
+    got = fitted.forecast(target, arrays, ahead)["a"].quantiles[0.5].to_numpy()
+    c = pv.kw_per_kwp(target, [plane], Weather(ahead.temp_degc))[plane]
+    # below 20 W/m2 of clear-sky GHI (dawn, dusk) the index is not taken: index 0, nothing
+    lit = clear_ghi > 20.0
+    np.testing.assert_allclose(got[lit], (c * k_ahead)[lit], rtol=2e-3, atol=1e-6)
+    assert (got[~lit] == 0).all()
