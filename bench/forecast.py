@@ -33,9 +33,8 @@ habits) are less regular; the ratios here are an upper bound on the benefit, not
   forecast as issued for those days (:meth:`grid.forecast.pv.PVForecaster.calibrate_arrays`), the
   clear sky by one scale. Until 2026-12-08 it was the first of these windows alone (still
   printed, "one window"): two winter days decide that ratio (0.45-0.96 over seeds 10-21, pooled
-  0.640), 28 days are a steadier estimate of the same thing (seeds 10/11/12: 0.657/0.652/0.733
-  over 14 windows against 0.784/0.849/0.570 in the first window). One scale against the model
-  from the measured GHI is printed for both too.
+  0.640), 28 days are a steadier estimate of the same thing (seeds 10-21: 0.35-0.66 over 14
+  windows). One scale against the model from the measured GHI is printed for both too.
 
 Real meters (``data/real``, see its PROVENANCE.md): the 13 held-out SimBench profiles and the
 held-out UCI household (``ihepc:total``), never used for tuning, over their last 14 days: 14 daily
