@@ -58,7 +58,9 @@ def register_with_resets(draw: st.DrawFn) -> tuple[list[float], list[int]]:
     level = draw(st.floats(10, 1e5))
     for seg in range(draw(st.integers(1, 4))):
         if seg:
-            if values[-1] <= 0:
+            # a reset needs a value strictly below the last one: 0.9 x a subnormal such as 5e-324
+            # rounds back to itself (hypothesis found it), so a last value that small ends the register
+            if values[-1] < 1e-3:
                 break
             level = draw(st.floats(0, values[-1] * 0.9))
         increments = draw(st.lists(st.floats(0, 5), min_size=1, max_size=20))
