@@ -118,13 +118,26 @@ def prepare(config: SimConfig) -> World:
     return World(config, sim_path, site, truth, load_inputs(site), time.perf_counter() - t0)
 
 
+def template_path(cfg: SimConfig) -> Path:
+    """The template store of `cfg`: with ``history``, named by the sha256 of the history file it
+    holds (:func:`ensure_history` regenerates that file when the site YAML or the generator's code
+    changed), so that a template of an older history is never copied again."""
+    if not cfg.history:
+        return cfg.out_dir / "template-empty.sqlite"
+    history = ensure_history(cfg.site_path, cfg.out_dir / "history.csv.gz")
+    return cfg.out_dir / f"template-history-{history.sha256[:16]}.sqlite"
+
+
 def open_store(world: World) -> Engine:
     """A fresh SQLite store for one closed-loop run: a copy of the template that holds the site
     and (with ``history``) the demo meter history up to the first interval."""
     cfg = world.config
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    template = cfg.out_dir / ("template-history.sqlite" if cfg.history else "template-empty.sqlite")
+    template = template_path(cfg)
     if not template.exists():
+        if cfg.history:  # templates of an older history (another demo generator or site file)
+            for stale in cfg.out_dir.glob("template-history*.sqlite"):
+                stale.unlink()
         scratch = template.with_suffix(".tmp")
         scratch.unlink(missing_ok=True)
         engine = make_engine(f"sqlite:///{scratch}")

@@ -4,6 +4,7 @@ case where control removes an overload that the uncontrolled site has."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,17 @@ from grid.domain import EVSession, load_site
 from grid.series import SiteInputs
 from grid.sim.devices import Fleet
 from grid.sim.report import figures
-from grid.sim.run import Outcome, SimConfig, World, closed_loop, open_store, perfect, prepare, uncontrolled
+from grid.sim.run import (
+    Outcome,
+    SimConfig,
+    World,
+    closed_loop,
+    open_store,
+    perfect,
+    prepare,
+    template_path,
+    uncontrolled,
+)
 from grid.sim.truth import Truth
 from grid.timeindex import horizon_index
 
@@ -220,3 +231,24 @@ def test_meter_feeds_continue_the_stored_registers(small_site: Path, tmp_path: P
     assert got[(h1.meter_id, EXPORT_REGISTER)] == 0.25
     assert got[(h0.meter_id, EXPORT_REGISTER)] == 0.0
     assert sum(v != 0.0 for v in got.values()) == 2
+
+
+def test_template_follows_the_history_it_holds(small_site: Path, tmp_path: Path) -> None:
+    """The template store is named by its history file's sha256: a changed household (so another
+    history) makes a new template and removes the old one, instead of copying a store that holds
+    the older history (as the unkeyed template-history.sqlite did)."""
+    site_dir = tmp_path / "site"
+    shutil.copytree(small_site.parent, site_dir)
+    site_path = site_dir / small_site.name
+    config = _config(site_path, tmp_path / "out", history=True, days=0.25)
+    first = template_path(config)
+    open_store(prepare(config)).dispose()
+    assert first.exists() and first.name.startswith("template-history-")
+    assert template_path(config) == first  # unchanged inputs: the same template, not rebuilt
+    text = site_path.read_text(encoding="utf-8")
+    assert "annual_kwh: 3610.0" in text  # H001 of the small demo site: another yearly energy
+    site_path.write_text(text.replace("annual_kwh: 3610.0", "annual_kwh: 4610.0", 1), encoding="utf-8")
+    second = template_path(config)
+    assert second != first
+    open_store(prepare(config)).dispose()
+    assert second.exists() and not first.exists()
