@@ -108,7 +108,7 @@ def stored_time(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.type_coerce(column, sa.types.NullType()).label(getattr(column, "name", None))
 
 
-def utc_index(values: Sequence[Any]) -> pd.DatetimeIndex:
+def utc_index(values: Sequence[Any] | np.ndarray) -> pd.DatetimeIndex:
     """The instants of a :func:`stored_time` column (UTC), converted at once: the same index as
     the datetimes :class:`UtcTimestamp` gives, read one by one."""
     seconds = np.asarray(values)
