@@ -158,6 +158,15 @@ def plane_kw_per_kwp(
     return np.asarray(np.clip(power, 0.0, MAX_KW_PER_KWP), dtype=float)
 
 
+def _supplied_ghi(here: Weather, clear_ghi_w_per_m2: np.ndarray) -> np.ndarray:
+    """GHI (W/m2) of `here` (weather on the intervals of `clear_ghi_w_per_m2`, with irradiance
+    given): its GHI, else its cloud cover converted with the clear-sky GHI."""
+    if here.ghi_w_per_m2 is not None:
+        return here.ghi_w_per_m2.to_numpy(dtype=float)
+    assert here.cloud_cover_pct is not None
+    return cloud_cover_to_ghi(here.cloud_cover_pct.to_numpy(dtype=float), clear_ghi_w_per_m2)
+
+
 @dataclass
 class PVForecaster:
     """pvlib model of a site's arrays (latitude/longitude in degrees, altitude m)."""
@@ -198,12 +207,7 @@ class PVForecaster:
         ghi_given = irradiance_given(weather)
         if ghi_given:
             assert weather is not None
-            here = weather.on(index)
-            if here.ghi_w_per_m2 is not None:
-                ghi = here.ghi_w_per_m2.to_numpy(dtype=float)
-            else:
-                assert here.cloud_cover_pct is not None
-                ghi = cloud_cover_to_ghi(here.cloud_cover_pct.to_numpy(dtype=float), clear["ghi"].to_numpy())
+            ghi = _supplied_ghi(weather.on(index), clear["ghi"].to_numpy())
             dni, dhi = split_ghi(ghi, zenith, index)
         else:
             factor = 1.0 if clear_sky_index is None else clear_sky_index.reindex(index).to_numpy(dtype=float)
@@ -313,13 +317,8 @@ class PVForecaster:
         before = (index[0] + shift) - (index[0] + shift).floor("D")
         after = (index[-1] + shift).floor("D") + pd.Timedelta(days=1) - (index[-1] + shift)
         wide = pd.date_range(index[0] - (before // step) * step, index[-1] + (after // step) * step, freq=step)
-        here = weather.on(wide)
         clear_ghi = self._sun(wide)[1]["ghi"].to_numpy()
-        if here.ghi_w_per_m2 is not None:
-            ghi = here.ghi_w_per_m2.to_numpy(dtype=float)
-        else:
-            assert here.cloud_cover_pct is not None
-            ghi = cloud_cover_to_ghi(here.cloud_cover_pct.to_numpy(dtype=float), clear_ghi)
+        ghi = _supplied_ghi(weather.on(wide), clear_ghi)
         lit = clear_ghi > MIN_CLEAR_GHI_W_PER_M2
         ratio = np.clip(ghi / np.where(lit, clear_ghi, 1.0), 0.0, 1.0)
         now = pd.Series(np.where(lit, ratio, np.nan), index=wide)

@@ -262,7 +262,11 @@ class HorizonConformal:
             use = np.ones(len(res), dtype=bool)
         z, z_bucket = res[use] / scale[bucket[use]], bucket[use]
         levels = [q if q == 0.5 else float(np.clip(q + np.sign(q - 0.5) * margin, 0.0, 1.0)) for q in quantiles]
-        zq = np.array([0.0 if q == 0.5 else conformal_quantile(z, q) for q in levels])
+
+        def zq_of(values: np.ndarray) -> np.ndarray:  # the median's residual quantile is 0
+            return np.array([0.0 if q == 0.5 else conformal_quantile(values, q) for q in levels])
+
+        zq = zq_of(z)
         table = np.tile(zq, (n_buckets, 1))
         if lead_share > 0 and n_buckets > 1:
             # circular distance in buckets: the table wraps (a 24 h table serves every day)
@@ -271,8 +275,7 @@ class HorizonConformal:
             for b in range(n_buckets):
                 near = apart[b] <= lead_pool_h / LEAD_BUCKET_H
                 if near.sum() >= MIN_RESIDUALS_PER_HOUR:
-                    own = np.array([0.0 if q == 0.5 else conformal_quantile(z[near], q) for q in levels])
-                    table[b] = lead_share * own + (1 - lead_share) * zq
+                    table[b] = lead_share * zq_of(z[near]) + (1 - lead_share) * zq
         return cls(np.nan_to_num(scale[:, None] * table), quantiles)
 
     def apply(self, point: pd.Series, origin: pd.Timestamp) -> pd.DataFrame:
