@@ -185,10 +185,9 @@ def evaluate_intervals(engine: Engine, site: str, start: TimeLike, end: TimeLike
     )
     kinds: dict[str | None, dict[str, str]] = {}  # the assets of each plan in force (or of none)
     for ref in in_force:
-        if (ref.plan_id if ref is not None else None) not in kinds:
-            kinds[ref.plan_id if ref is not None else None] = _asset_kinds(
-                registered, bodies[ref.plan_id] if ref is not None else {}
-            )
+        pid = ref.plan_id if ref is not None else None
+        if pid not in kinds:
+            kinds[pid] = _asset_kinds(registered, bodies[pid] if pid is not None else {})
     imports = _measured_import(engine, site, connections, index, res)
     # the power of these assets only: the store finds them by its key (asset, quantity, time)
     # instead of going through all of the site's telemetry
